@@ -1,0 +1,198 @@
+"""The `marketbot` command line: replay, why, watch (and the live commands as they land)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from rich.console import Console
+
+from bot.app import build_engine
+from bot.console import ConsoleNotifier, message_renderable
+from bot.replay_run import REPLAY_DESTINATION, replay_entries, run_replay
+from bot.sources.news_file import NewsFile, NewsFileError
+from bot.sources.replay import BarsError, Replay, load_bars
+from bot.store import Store, StoreError
+from config.loader import ConfigFileError
+from config.settings import Settings, SettingsError, load_settings
+from handlers import commands
+from handlers.pipeline import Engine
+from handlers.symbols import SymbolError, parse_symbols
+
+log = logging.getLogger("marketbot")
+
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed as one message, no traceback."""
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date (YYYY-MM-DD)") from None
+
+
+def _time(text: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a time (e.g. 2025-03-05T14:00-05:00)"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _pct(text: str) -> float:
+    try:
+        return commands.parse_threshold(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="marketbot", description=__doc__)
+    parser.add_argument("--db", help="store URL (default: setting db_url)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    rp = sub.add_parser("replay", help="run the alert pipeline over daily bars, offline")
+    _add_data_args(rp)
+    rp.add_argument("--watch", help="comma-separated symbols (default: every symbol in the bars)")
+    rp.add_argument("--threshold", type=_pct, help="alert threshold in percent")
+    rp.add_argument("--from", dest="start", type=_date, help="first day (YYYY-MM-DD)")
+    rp.add_argument("--to", dest="end", type=_date, help="last day (YYYY-MM-DD)")
+    rp.add_argument("--json", action="store_true", help="one JSON object per alert")
+
+    wp = sub.add_parser("why", help="explain a symbol's move, as /why does")
+    wp.add_argument("symbol")
+    wp.add_argument("--source", choices=["replay"], default="replay")
+    _add_data_args(wp, bars_required=False)
+    wp.add_argument("--at", type=_time, help="time on the replay clock (ISO 8601)")
+
+    watch = sub.add_parser("watch", help="edit a channel's watchlist in the local store")
+    watch.add_argument("action", choices=["add", "remove", "list", "threshold"])
+    watch.add_argument("args", nargs="*", help="symbols, then an optional threshold")
+    watch.add_argument("--platform", default="console")
+    watch.add_argument("--channel", default="default")
+    return parser
+
+
+def _add_data_args(p: argparse.ArgumentParser, bars_required: bool = True) -> None:
+    p.add_argument("--bars", nargs="+", type=Path, required=bars_required, help="CSV files/folders")
+    p.add_argument("--news", type=Path, help="news JSONL file")
+    p.add_argument("--macro-events", type=Path, help="macro events YAML")
+    p.add_argument("--groups", type=Path, help="symbol groups YAML")
+
+
+def engine_from_args(settings: Settings, args: argparse.Namespace) -> Engine:
+    return build_engine(
+        settings, getattr(args, "groups", None), getattr(args, "macro_events", None)
+    )
+
+
+def _news(args: argparse.Namespace) -> NewsFile | None:
+    return NewsFile.load(args.news) if getattr(args, "news", None) else None
+
+
+def cmd_replay(args: argparse.Namespace, settings: Settings, out: Console) -> int:
+    engine = engine_from_args(settings, args)
+    bars, report = load_bars(args.bars)
+    replay = Replay(bars)
+    if args.watch:
+        symbols, errors = parse_symbols(args.watch)
+        if errors:
+            raise CliError("--watch: " + " ".join(errors))
+        unknown = [s for s in symbols if s not in bars]
+        if unknown:
+            log.warning("no bars for %s: they cannot alert", ", ".join(unknown))
+    else:
+        symbols = replay.symbols
+    store = Store(args.db or "sqlite://")
+    notifier = ConsoleNotifier(sys.stdout, as_json=args.json)
+    err = Console(stderr=True)
+    stats = run_replay(
+        engine,
+        replay,
+        replay_entries(symbols, args.threshold),
+        store,
+        notifier.send,
+        _news(args),
+        args.start,
+        args.end,
+        progress_to=None if args.json else err,
+    )
+    if not args.json:
+        skipped = f", {len(report.skipped)} bad rows skipped" if report.skipped else ""
+        err.print(
+            f"[dim]replayed {stats.ticks} ticks over {len(symbols)} symbols from "
+            f"{report.files} files ({report.rows} rows{skipped}): {stats.alerts} alerts[/dim]"
+        )
+    return 0
+
+
+def cmd_why(args: argparse.Namespace, settings: Settings, out: Console) -> int:
+    engine = engine_from_args(settings, args)
+    if not args.bars:
+        raise CliError("why --source replay needs --bars PATH")
+    bars, _ = load_bars(args.bars)
+    replay = Replay(bars)
+    last_day = replay.days[-1]
+    now = args.at or datetime.combine(last_day, datetime.max.time(), tzinfo=replay.tz)
+    history = replay.daily_returns(now.astimezone(replay.tz).date())
+    reply = commands.why(engine, args.symbol, replay, _news(args), now, history)
+    if reply.message is not None:
+        out.print(message_renderable(reply.message))
+    else:
+        out.print(reply.text)
+    return 0 if reply.ok else 1
+
+
+def cmd_watch(args: argparse.Namespace, settings: Settings, out: Console) -> int:
+    store = Store(args.db or settings.db_url)
+    who = commands.Requester(args.platform, args.channel, "cli", can_manage=True)
+    text = " ".join([args.action, *args.args])
+    reply = commands.run_watch_text(
+        store, who, text, settings.default_threshold_pct, datetime.now(UTC)
+    )
+    out.print(reply.text, markup=False, highlight=False)
+    return 0 if reply.ok else 1
+
+
+COMMANDS = {"replay": cmd_replay, "why": cmd_why, "watch": cmd_watch}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    out = Console()
+    try:
+        settings = load_settings()
+        return COMMANDS[args.command](args, settings, out)
+    except (
+        CliError,
+        SettingsError,
+        ConfigFileError,
+        BarsError,
+        NewsFileError,
+        StoreError,
+        SymbolError,
+    ) as exc:
+        print(f"marketbot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+__all__ = ["REPLAY_DESTINATION", "main"]

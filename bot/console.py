@@ -1,0 +1,90 @@
+"""Console notifier: a rich panel per alert, or one JSON object per alert with --json."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TextIO
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from handlers.models import Alert, Destination, Direction
+from handlers.render import Message, render_alert
+
+
+def _round(pct: float | None) -> float | None:
+    return None if pct is None else round(pct, 2)
+
+
+def alert_json(alert: Alert, destinations: tuple[Destination, ...] = ()) -> dict[str, Any]:
+    """The public JSON form of an alert (see DESIGN.md: at, symbols, moves, benchmark, ...)."""
+    return {
+        "id": alert.id,
+        "at": alert.at.isoformat(),
+        "direction": alert.direction.value,
+        "group": alert.group.id if alert.group else None,
+        "symbols": list(alert.symbols),
+        "moves": {m.symbol: _round(m.pct) for m in alert.moves},
+        "benchmark": {"symbol": alert.benchmark.symbol, "pct": _round(alert.benchmark.pct)},
+        "market": (
+            {"symbol": alert.moves[0].market.symbol, "pct": _round(alert.moves[0].market.pct)}
+            if alert.moves[0].market
+            else None
+        ),
+        "peers": {s: _round(p) for s, p in alert.peers.items()},
+        "excess": {m.symbol: _round(m.excess) for m in alert.moves},
+        "zscore": {m.symbol: _round(m.zscore) for m in alert.moves},
+        "cause": alert.cause,
+        "causes": {s: e.cause for s, e in alert.explanations.items()},
+        "evidence": {s: e.reason for s, e in alert.explanations.items()},
+        "news": [
+            {"title": n.item.title, "kind": n.kind, "url": n.item.url, "symbol_checked": s}
+            for s, e in alert.explanations.items()
+            for n in e.news
+        ],
+        "context": [{"id": e.id, "title": e.title, "kind": e.kind} for e in alert.context],
+        "escalated": list(alert.escalated),
+        "source": alert.source,
+        "delayed": alert.delayed,
+        "destinations": [str(d) for d in destinations],
+    }
+
+
+def message_renderable(message: Message) -> Panel:
+    """A rich Panel drawn from the neutral message parts."""
+    colour = "green" if message.direction == Direction.UP else "red"
+    body: list[Any] = [Text(message.cause_line, style="bold")]
+    if message.headline:
+        body.append(Text(message.headline))
+    table = Table.grid(padding=(0, 2))
+    for field in message.fields:
+        table.add_row(Text(field.name, style=colour), Text(field.value))
+    body.append(table)
+    for link in message.news:
+        body.append(Text(f"[{link.kind}] {link.title}" + (f" <{link.url}>" if link.url else "")))
+    for ctx in message.context:
+        label = "Context" if ctx.kind == "catalyst" else "Background"
+        body.append(Text(f"{label}: {ctx.title}", style="cyan"))
+        if ctx.summary:
+            body.append(Text(ctx.summary, style="dim"))
+    for line in message.evidence:
+        body.append(Text(line, style="dim"))
+    return Panel(Group(*body), title=message.title, subtitle=message.footer, border_style=colour)
+
+
+class ConsoleNotifier:
+    """Prints deliveries: panels for people, JSON lines for programs."""
+
+    def __init__(self, stream: TextIO, as_json: bool = False) -> None:
+        self.as_json = as_json
+        self.stream = stream
+        self.console = Console(file=stream, width=110, soft_wrap=False)
+
+    def send(self, alert: Alert, destinations: tuple[Destination, ...]) -> None:
+        if self.as_json:
+            self.stream.write(json.dumps(alert_json(alert, destinations)) + "\n")
+            self.stream.flush()
+            return
+        self.console.print(message_renderable(render_alert(alert)))

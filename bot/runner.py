@@ -1,0 +1,76 @@
+"""Live loop pieces: run one tick through the engine and hand alerts to the platform notifiers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+
+from bot.app import AppContext, SimulatedClock
+from bot.sources.replay import Replay
+from handlers.models import Delivery, Quote
+from handlers.render import render_alert
+
+log = logging.getLogger(__name__)
+
+
+async def deliver(ctx: AppContext, deliveries: Sequence[Delivery]) -> None:
+    """Record, then send each alert once per platform to that platform's channels."""
+    if not deliveries:
+        return
+    await asyncio.to_thread(ctx.store.record, deliveries)
+    for delivery in deliveries:
+        message = render_alert(delivery.alert)
+        by_platform: dict[str, list[str]] = {}
+        for dest in delivery.destinations:
+            by_platform.setdefault(dest.platform, []).append(dest.channel)
+        for platform, channels in by_platform.items():
+            notifier = ctx.notifiers.get(platform)
+            if notifier is None:
+                log.warning("no %s adapter running: alert %s not sent", platform, delivery.alert.id)
+                continue
+            try:
+                await notifier.deliver(delivery.alert, message, channels)
+            except Exception:
+                log.exception("delivery of alert %s to %s failed", delivery.alert.id, platform)
+
+
+def _process(ctx: AppContext, quotes: Mapping[str, Quote], now: datetime) -> list[Delivery]:
+    entries = ctx.store.watch_entries()
+    history = ctx.history(now) if ctx.history else None
+    result = ctx.engine.process_tick(
+        quotes, entries, ctx.store.channel_thresholds(), ctx.store, now, ctx.news, history
+    )
+    for skip in result.skips:
+        log.info("skipped %s: %s", skip.symbol, skip.reason)
+    return result.deliveries
+
+
+async def process_tick(
+    ctx: AppContext, quotes: Mapping[str, Quote], now: datetime
+) -> list[Delivery]:
+    """One tick: the engine (in a worker thread, it touches the store) then delivery."""
+    deliveries = await asyncio.to_thread(_process, ctx, quotes, now)
+    await deliver(ctx, deliveries)
+    return deliveries
+
+
+async def run_replay_feed(
+    ctx: AppContext,
+    replay: Replay,
+    clock: SimulatedClock,
+    seconds_per_tick: float = 1.0,
+    start: date | None = None,
+    end: date | None = None,
+) -> int:
+    """Drive the bot from replayed ticks on a simulated clock; returns the number of alerts."""
+    sent = 0
+    for tick in replay.ticks(start, end):
+        clock.advance_to(tick.at)
+        watched = {e.symbol for e in await asyncio.to_thread(ctx.store.watch_entries)}
+        needed = watched | ctx.engine.groups.reference_symbols(watched)
+        quotes = {s: q for s, q in tick.quotes.items() if s in needed}
+        sent += len(await process_tick(ctx, quotes, tick.at))
+        await asyncio.sleep(seconds_per_tick)
+    return sent

@@ -1,0 +1,1 @@
+"""Data sources: prices and news from Yahoo, replay files and news files."""

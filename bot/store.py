@@ -1,0 +1,402 @@
+"""SQLAlchemy store: watch entries, channel settings, alert log and mutes (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    DateTime,
+    Float,
+    Integer,
+    String,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
+
+from handlers.dedupe import AlertKey, LoggedAlert
+from handlers.models import Delivery, Destination, WatchEntry
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+
+class StoreError(Exception):
+    """The store could not be opened or written; the message says what to check."""
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware datetimes stored as UTC on every backend (SQLite drops tzinfo)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SchemaVersion(Base):
+    __tablename__ = "schema_version"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+
+
+class WatchRow(Base):
+    __tablename__ = "watch_entries"
+    __table_args__ = (UniqueConstraint("platform", "channel", "symbol"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(64), index=True)
+    symbol: Mapped[str] = mapped_column(String(32), index=True)
+    threshold_pct: Mapped[float | None] = mapped_column(Float, nullable=True)
+    added_by: Mapped[str] = mapped_column(String(64), default="")
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ChannelRow(Base):
+    __tablename__ = "channel_settings"
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    threshold_pct: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class AlertLogRow(Base):
+    __tablename__ = "alert_log"
+    __table_args__ = (UniqueConstraint("platform", "channel", "symbol", "direction"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(64))
+    symbol: Mapped[str] = mapped_column(String(32))
+    direction: Mapped[str] = mapped_column(String(4))
+    pct: Mapped[float] = mapped_column(Float)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    alert_id: Mapped[str] = mapped_column(String(32))
+
+
+class MuteRow(Base):
+    __tablename__ = "mutes"
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    until: Mapped[datetime] = mapped_column(UTCDateTime())
+    muted_by: Mapped[str] = mapped_column(String(64), default="")
+
+
+class SentRow(Base):
+    """One platform message posted for an alert in a channel; a retry checks it first."""
+
+    __tablename__ = "sent_messages"
+    alert_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(64), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for URL; in-memory SQLite is shared across threads with one connection."""
+    if url in ("sqlite://", "sqlite:///:memory:"):
+        engine = create_engine(
+            "sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool
+        )
+    elif url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
+    cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class Store:
+    """All persistence behind plain methods; implements the core's AlertLog protocol."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.engine = make_engine(url)
+            self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+            self.migrate()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open the store at {_safe_url(url)}: {exc}") from exc
+
+    def migrate(self) -> None:
+        """Create missing tables and stamp the schema version (new steps go here)."""
+        Base.metadata.create_all(self.engine)
+        with self.session() as s:
+            row = s.get(SchemaVersion, 1)
+            if row is None:
+                s.add(SchemaVersion(id=1, version=SCHEMA_VERSION))
+            elif row.version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the store has schema {row.version}, newer than this bot ({SCHEMA_VERSION})"
+                )
+            else:
+                row.version = SCHEMA_VERSION
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions.begin() as s:
+            yield s
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- watch entries -------------------------------------------------------------
+    def add_watch(self, entries: Iterable[WatchEntry]) -> list[WatchEntry]:
+        """Add or update entries (same channel and symbol: threshold updated). Returns them."""
+        saved: list[WatchEntry] = []
+        with self.session() as s:
+            for e in entries:
+                row = s.scalar(
+                    select(WatchRow).where(
+                        WatchRow.platform == e.platform,
+                        WatchRow.channel == e.channel,
+                        WatchRow.symbol == e.symbol,
+                    )
+                )
+                if row is None:
+                    row = WatchRow(
+                        platform=e.platform,
+                        channel=e.channel,
+                        symbol=e.symbol,
+                        threshold_pct=e.threshold_pct,
+                        added_by=e.added_by,
+                        added_at=e.added_at or datetime.now(UTC),
+                    )
+                    s.add(row)
+                elif e.threshold_pct is not None:
+                    row.threshold_pct = e.threshold_pct
+                saved.append(_entry(row))
+        return saved
+
+    def remove_watch(self, dest: Destination, symbols: Iterable[str]) -> list[str]:
+        """Remove symbols from a channel; returns those that were there."""
+        wanted = list(symbols)
+        with self.session() as s:
+            rows = s.scalars(
+                select(WatchRow).where(
+                    WatchRow.platform == dest.platform,
+                    WatchRow.channel == dest.channel,
+                    WatchRow.symbol.in_(wanted),
+                )
+            ).all()
+            removed = [r.symbol for r in rows]
+            for r in rows:
+                s.delete(r)
+        return removed
+
+    def set_threshold(self, dest: Destination, symbol: str, pct: float) -> bool:
+        """Set one symbol's threshold in a channel; False when the channel does not watch it."""
+        with self.session() as s:
+            row = s.scalar(
+                select(WatchRow).where(
+                    WatchRow.platform == dest.platform,
+                    WatchRow.channel == dest.channel,
+                    WatchRow.symbol == symbol,
+                )
+            )
+            if row is None:
+                return False
+            row.threshold_pct = pct
+            return True
+
+    def set_channel_threshold(self, dest: Destination, pct: float | None) -> None:
+        with self.session() as s:
+            row = s.get(ChannelRow, (dest.platform, dest.channel))
+            if row is None:
+                s.add(ChannelRow(platform=dest.platform, channel=dest.channel, threshold_pct=pct))
+            else:
+                row.threshold_pct = pct
+
+    def channel_thresholds(self) -> dict[Destination, float]:
+        with self.session() as s:
+            rows = s.scalars(select(ChannelRow).where(ChannelRow.threshold_pct.is_not(None)))
+            return {Destination(r.platform, r.channel): float(r.threshold_pct or 0) for r in rows}
+
+    def watch_entries(self, dest: Destination | None = None) -> list[WatchEntry]:
+        query = select(WatchRow).order_by(WatchRow.platform, WatchRow.channel, WatchRow.symbol)
+        if dest is not None:
+            query = query.where(
+                WatchRow.platform == dest.platform, WatchRow.channel == dest.channel
+            )
+        with self.session() as s:
+            return [_entry(r) for r in s.scalars(query)]
+
+    # --- alert log (handlers.dedupe.AlertLog) ---------------------------------------
+    def recent_alerts(self, since: datetime) -> Mapping[AlertKey, LoggedAlert]:
+        with self.session() as s:
+            rows = s.scalars(select(AlertLogRow).where(AlertLogRow.at >= since))
+            return {
+                (r.platform, r.channel, r.symbol, r.direction): LoggedAlert(r.pct, r.at)
+                for r in rows
+            }
+
+    def record(self, deliveries: Iterable[Delivery]) -> None:
+        """Remember, per channel and symbol, the latest alerted move."""
+        with self.session() as s:
+            for delivery in deliveries:
+                alert = delivery.alert
+                for dest in delivery.destinations:
+                    for move in alert.moves:
+                        self._upsert_log(
+                            s, dest, move.symbol, alert.direction.value, move.pct, alert
+                        )
+
+    def _upsert_log(
+        self, s: Session, dest: Destination, symbol: str, direction: str, pct: float, alert: object
+    ) -> None:
+        row = s.scalar(
+            select(AlertLogRow).where(
+                AlertLogRow.platform == dest.platform,
+                AlertLogRow.channel == dest.channel,
+                AlertLogRow.symbol == symbol,
+                AlertLogRow.direction == direction,
+            )
+        )
+        at = alert.at  # type: ignore[attr-defined]
+        alert_id = alert.id  # type: ignore[attr-defined]
+        if row is None:
+            s.add(
+                AlertLogRow(
+                    platform=dest.platform,
+                    channel=dest.channel,
+                    symbol=symbol,
+                    direction=direction,
+                    pct=pct,
+                    at=at,
+                    alert_id=alert_id,
+                )
+            )
+        else:
+            row.pct, row.at, row.alert_id = pct, at, alert_id
+
+    def prune_alert_log(self, before: datetime) -> int:
+        with self.session() as s:
+            result = s.execute(delete(AlertLogRow).where(AlertLogRow.at < before))
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    # --- mutes -----------------------------------------------------------------------
+    def mute(self, dest: Destination, symbol: str, until: datetime, by: str) -> None:
+        with self.session() as s:
+            row = s.get(MuteRow, (dest.platform, dest.channel, symbol))
+            if row is None:
+                s.add(
+                    MuteRow(
+                        platform=dest.platform,
+                        channel=dest.channel,
+                        symbol=symbol,
+                        until=until,
+                        muted_by=by,
+                    )
+                )
+            else:
+                row.until, row.muted_by = until, by
+
+    def unmute(self, dest: Destination, symbol: str) -> bool:
+        with self.session() as s:
+            row = s.get(MuteRow, (dest.platform, dest.channel, symbol))
+            if row is None:
+                return False
+            s.delete(row)
+            return True
+
+    def muted(self, now: datetime) -> set[tuple[str, str, str]]:
+        with self.session() as s:
+            rows = s.scalars(select(MuteRow).where(MuteRow.until > now))
+            return {(r.platform, r.channel, r.symbol) for r in rows}
+
+    def mutes(self, dest: Destination, now: datetime) -> dict[str, datetime]:
+        with self.session() as s:
+            rows = s.scalars(
+                select(MuteRow).where(
+                    MuteRow.platform == dest.platform,
+                    MuteRow.channel == dest.channel,
+                    MuteRow.until > now,
+                )
+            )
+            return {r.symbol: r.until for r in rows}
+
+    # --- sent messages ------------------------------------------------------------
+
+    def was_sent(self, alert_id: str, platform: str, channel: str) -> bool:
+        """True when this alert already has a message in this channel."""
+        with self.session() as s:
+            return s.get(SentRow, (alert_id, platform, channel)) is not None
+
+    def mark_sent(
+        self, alert_id: str, platform: str, channel: str, message_id: str, at: datetime
+    ) -> None:
+        """Remember the platform message that carried ALERT_ID to CHANNEL (idempotent)."""
+        with self.session() as s:
+            row = s.get(SentRow, (alert_id, platform, channel))
+            if row is None:
+                s.add(
+                    SentRow(
+                        alert_id=alert_id,
+                        platform=platform,
+                        channel=channel,
+                        message_id=message_id,
+                        at=at,
+                    )
+                )
+            else:
+                row.message_id = message_id or row.message_id
+
+    def sent_message_id(self, alert_id: str, platform: str, channel: str) -> str | None:
+        """The platform id of the message that carried ALERT_ID to CHANNEL, if any."""
+        with self.session() as s:
+            row = s.get(SentRow, (alert_id, platform, channel))
+            return row.message_id if row else None
+
+
+def _entry(row: WatchRow) -> WatchEntry:
+    return WatchEntry(
+        platform=row.platform,
+        channel=row.channel,
+        symbol=row.symbol,
+        threshold_pct=row.threshold_pct,
+        added_by=row.added_by,
+        added_at=row.added_at,
+    )
+
+
+def _safe_url(url: str) -> str:
+    """The URL with any password masked, fit for logs and error messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is shown by scheme only
+        return url.split(":", 1)[0] + "://…"

@@ -1,0 +1,107 @@
+"""Dedupe stage: drop what a channel was already told, unless the move widened or it is muted."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from handlers.group import build_alert
+from handlers.groups import GroupIndex
+from handlers.models import Alert, Delivery, Destination, Direction
+
+AlertKey = tuple[str, str, str, str]  # platform, channel, symbol, direction
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedAlert:
+    """The last alert a channel got for a symbol and direction."""
+
+    pct: float
+    at: datetime
+
+
+class AlertLog(Protocol):
+    """The persisted memory of what was sent; lives in the store, survives restarts."""
+
+    def recent_alerts(self, since: datetime) -> Mapping[AlertKey, LoggedAlert]: ...
+
+    def muted(self, now: datetime) -> set[tuple[str, str, str]]: ...
+
+    def record(self, deliveries: Iterable[Delivery]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DedupePolicy:
+    """Cooldown per (channel, symbol, direction) and the widening that earns a new alert."""
+
+    cooldown: timedelta
+    escalation_step_pct: float
+    once_per_session: bool = True
+
+
+def alert_key(dest: Destination, symbol: str, direction: Direction) -> AlertKey:
+    return dest.platform, dest.channel, symbol, direction.value
+
+
+def _cooled_down(last: LoggedAlert, at: datetime, policy: DedupePolicy) -> bool:
+    """Past the cooldown and, when once_per_session holds, on a later session day."""
+    if at - last.at < policy.cooldown:
+        return False
+    return not (policy.once_per_session and last.at.astimezone(at.tzinfo).date() == at.date())
+
+
+def _decide(
+    alert: Alert,
+    dest: Destination,
+    recent: Mapping[AlertKey, LoggedAlert],
+    muted: set[tuple[str, str, str]],
+    policy: DedupePolicy,
+) -> tuple[list[str], list[str]]:
+    """Symbols of ALERT the channel should hear about now, and which of them are escalations."""
+    keep: list[str] = []
+    escalated: list[str] = []
+    for move in alert.moves:
+        if (dest.platform, dest.channel, move.symbol) in muted:
+            continue
+        last = recent.get(alert_key(dest, move.symbol, alert.direction))
+        if last is None or _cooled_down(last, alert.at, policy):
+            keep.append(move.symbol)
+        elif abs(move.pct) >= abs(last.pct) + policy.escalation_step_pct:
+            keep.append(move.symbol)
+            escalated.append(move.symbol)
+    return keep, escalated
+
+
+def dedupe_alerts(
+    deliveries: Iterable[Delivery],
+    log: AlertLog,
+    now: datetime,
+    policy: DedupePolicy,
+    groups: GroupIndex,
+) -> list[Delivery]:
+    """Filter each channel's alerts against the alert log; equal results are re-merged."""
+    deliveries = list(deliveries)
+    if not deliveries:
+        return []
+    recent = log.recent_alerts(now - max(policy.cooldown, timedelta(days=1)))
+    muted = log.muted(now)
+    merged: dict[str, tuple[Alert, list[Destination]]] = {}
+    for delivery in deliveries:
+        alert = delivery.alert
+        for dest in delivery.destinations:
+            keep, escalated = _decide(alert, dest, recent, muted, policy)
+            if not keep:
+                continue
+            if len(keep) == len(alert.moves) and not escalated:
+                out = alert
+            else:
+                kept_moves = [m for m in alert.moves if m.symbol in keep]
+                out = dataclasses.replace(
+                    build_alert(kept_moves, alert.explanations, groups),
+                    escalated=tuple(escalated),
+                )
+            merged.setdefault(out.id, (out, []))[1].append(dest)
+    return [Delivery(a, tuple(d)) for a, d in merged.values()]

@@ -1,0 +1,158 @@
+"""Detect stage: turn one tick's quotes into moves, and moves into per-channel triggers."""
+
+from __future__ import annotations
+
+import logging
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from handlers.groups import GroupIndex
+from handlers.models import BenchmarkMove, Destination, Move, Quote, WatchEntry
+
+log = logging.getLogger(__name__)
+
+MIN_HISTORY_FOR_ZSCORE = 5
+ZSCORE_WINDOW = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """A quote the engine refused to alert on, and why."""
+
+    symbol: str
+    reason: str
+
+
+def quote_problem(quote: Quote, now: datetime, stale_after: timedelta) -> str | None:
+    """Why a quote must not produce an alert, or None when it is usable."""
+    price = quote.price
+    if price is None or not math.isfinite(price) or price <= 0:
+        return f"unusable price {price!r}"
+    prev = quote.previous_close
+    if prev is None or not math.isfinite(prev) or prev <= 0:
+        return f"no usable previous close ({prev!r})"
+    if quote.stale:
+        return "quote marked stale by its source"
+    if now - quote.at > stale_after:
+        return f"quote is {int((now - quote.at).total_seconds())} s old"
+    return None
+
+
+def _pct(quote: Quote | None) -> float | None:
+    if quote is None or not quote.previous_close or quote.previous_close <= 0:
+        return None
+    if not math.isfinite(quote.price) or quote.price <= 0:
+        return None
+    return (quote.price / quote.previous_close - 1.0) * 100.0
+
+
+def _usable_pct(
+    quotes: Mapping[str, Quote],
+    pcts: Mapping[str, float | None],
+    symbol: str,
+    now: datetime,
+    stale_after: timedelta,
+) -> float | None:
+    quote = quotes.get(symbol)
+    if quote is None or quote_problem(quote, now, stale_after):
+        return None
+    return pcts.get(symbol)
+
+
+def volatility_zscore(pct: float, daily_returns_pct: Sequence[float]) -> float | None:
+    """How many trailing daily standard deviations this move is, when history allows."""
+    recent = [r for r in daily_returns_pct[-ZSCORE_WINDOW:] if math.isfinite(r)]
+    if len(recent) < MIN_HISTORY_FOR_ZSCORE:
+        return None
+    stdev = statistics.pstdev(recent)
+    if stdev <= 0:
+        return None
+    return pct / stdev
+
+
+def detect_moves(
+    quotes: Mapping[str, Quote],
+    symbols: Iterable[str],
+    groups: GroupIndex,
+    now: datetime,
+    stale_after: timedelta,
+    history: Mapping[str, Sequence[float]] | None = None,
+) -> tuple[dict[str, Move], list[Skip]]:
+    """Build a Move for every watched symbol with a usable quote; list the ones skipped."""
+    moves: dict[str, Move] = {}
+    skips: list[Skip] = []
+    history = history or {}
+    pcts = {sym: _pct(q) for sym, q in quotes.items()}
+    for sym in symbols:
+        quote = quotes.get(sym)
+        if quote is None:
+            skips.append(Skip(sym, "no quote this tick"))
+            continue
+        problem = quote_problem(quote, now, stale_after)
+        if problem:
+            skips.append(Skip(sym, problem))
+            continue
+        assert quote.previous_close is not None
+        pct = pcts[sym]
+        assert pct is not None
+        bench = groups.benchmark_of(sym)
+        market = groups.default_benchmark
+        peers = {
+            p: v
+            for p in groups.peers_of(sym)
+            if (v := pcts.get(p)) is not None and p in quotes and not quotes[p].stale
+        }
+        group = groups.group_of(sym)
+        moves[sym] = Move(
+            symbol=sym,
+            pct=pct,
+            price=quote.price,
+            previous_close=quote.previous_close,
+            at=quote.at,
+            source=quote.source,
+            benchmark=BenchmarkMove(
+                bench,
+                None if bench == sym else _usable_pct(quotes, pcts, bench, now, stale_after),
+            ),
+            peers=peers,
+            market=(
+                BenchmarkMove(market, _usable_pct(quotes, pcts, market, now, stale_after))
+                if market not in (bench, sym)
+                else None
+            ),
+            group=group.id if group else None,
+            zscore=volatility_zscore(pct, history.get(sym, ())),
+            delayed=quote.delayed,
+            session=quote.session,
+        )
+    return moves, skips
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdPolicy:
+    """Where a channel's threshold for a symbol comes from: entry, then channel, then default."""
+
+    default_pct: float
+    channel_pct: Mapping[Destination, float]
+
+    def threshold(self, entry: WatchEntry) -> float:
+        if entry.threshold_pct is not None:
+            return entry.threshold_pct
+        return self.channel_pct.get(entry.destination, self.default_pct)
+
+
+def find_triggers(
+    moves: Mapping[str, Move], entries: Iterable[WatchEntry], policy: ThresholdPolicy
+) -> dict[Destination, list[Move]]:
+    """For each channel, the moves at or beyond that channel's threshold for the symbol."""
+    triggered: dict[Destination, list[Move]] = {}
+    for entry in entries:
+        move = moves.get(entry.symbol)
+        if move is None:
+            continue
+        if abs(move.pct) >= policy.threshold(entry):
+            triggered.setdefault(entry.destination, []).append(move)
+    return triggered

@@ -1,0 +1,274 @@
+"""Core data model shared by every stage and every platform adapter."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Literal
+
+HeadlineKind = Literal["company", "sector", "macro", "other"]
+Cause = Literal["company", "sector", "macro", "unexplained"]
+Session = Literal["regular", "pre", "post"]
+
+
+class Direction(StrEnum):
+    """Which way a move went."""
+
+    UP = "up"
+    DOWN = "down"
+
+    @classmethod
+    def of(cls, pct: float) -> Direction:
+        return cls.UP if pct >= 0 else cls.DOWN
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """One observed price for a symbol, judged against its previous close."""
+
+    symbol: str
+    price: float
+    previous_close: float | None
+    at: datetime
+    source: str
+    open: float | None = None
+    delayed: bool = False
+    stale: bool = False
+    session: Session = "regular"
+    previous_close_at: datetime | None = None
+
+    @property
+    def change_pct(self) -> float | None:
+        if not self.previous_close:
+            return None
+        return (self.price / self.previous_close - 1.0) * 100.0
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One daily OHLCV bar."""
+
+    symbol: str
+    day: date
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+@dataclass(frozen=True, slots=True)
+class BenchmarkMove:
+    """The reference a move is judged against."""
+
+    symbol: str
+    pct: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """A symbol's change since its previous close, with the market around it."""
+
+    symbol: str
+    pct: float
+    price: float
+    previous_close: float
+    at: datetime
+    source: str
+    benchmark: BenchmarkMove
+    peers: dict[str, float] = field(default_factory=dict)
+    market: BenchmarkMove | None = None
+    group: str | None = None
+    zscore: float | None = None
+    delayed: bool = False
+    session: Session = "regular"
+
+    @property
+    def direction(self) -> Direction:
+        return Direction.of(self.pct)
+
+    @property
+    def excess(self) -> float | None:
+        if self.benchmark.pct is None:
+            return None
+        return self.pct - self.benchmark.pct
+
+
+@dataclass(frozen=True, slots=True)
+class NewsItem:
+    """A headline from any feed, reduced to what the explanation needs."""
+
+    title: str
+    published: datetime
+    publisher: str = ""
+    url: str | None = None
+    summary: str = ""
+    related: tuple[str, ...] = ()
+    id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifiedNews:
+    """A news item with the kind the classifier gave it for one symbol."""
+
+    item: NewsItem
+    kind: HeadlineKind
+
+
+@dataclass(frozen=True, slots=True)
+class NewsSearch:
+    """What was searched for one symbol: the honest basis of 'no news'."""
+
+    symbol: str
+    since: datetime
+    until: datetime
+    items: tuple[NewsItem, ...]
+    source: str
+    ok: bool = True
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MacroEvent:
+    """A dated macro development that can explain moves in a region, theme or group."""
+
+    id: str
+    title: str
+    start: date
+    end: date
+    summary: str
+    regions: tuple[str, ...] = ()
+    themes: tuple[str, ...] = ()
+    symbols: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    links: tuple[str, ...] = ()
+    kind: Literal["catalyst", "backdrop"] = "catalyst"
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolGroup:
+    """Symbols that tend to move together, with the benchmark they are judged against."""
+
+    id: str
+    name: str
+    symbols: tuple[str, ...]
+    benchmark: str
+    region: str = "US"
+    themes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why one symbol moved, with the evidence behind the verdict."""
+
+    symbol: str
+    cause: Cause
+    reason: str
+    news: tuple[ClassifiedNews, ...]
+    search: NewsSearch | None
+    context: tuple[MacroEvent, ...]
+    company: str | None = None
+    searched: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where alerts go: a channel on a platform."""
+
+    platform: str
+    channel: str
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.channel}"
+
+
+@dataclass(frozen=True, slots=True)
+class WatchEntry:
+    """One symbol watched by one channel."""
+
+    platform: str
+    channel: str
+    symbol: str
+    threshold_pct: float | None = None
+    added_by: str = ""
+    added_at: datetime | None = None
+
+    @property
+    def destination(self) -> Destination:
+        return Destination(self.platform, self.channel)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One message-worthy event: moves of one group in one direction, explained."""
+
+    at: datetime
+    direction: Direction
+    moves: tuple[Move, ...]
+    explanations: dict[str, Explanation]
+    cause: Cause
+    group: SymbolGroup | None = None
+    escalated: tuple[str, ...] = ()
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return tuple(m.symbol for m in self.moves)
+
+    @property
+    def benchmark(self) -> BenchmarkMove:
+        return self.moves[0].benchmark
+
+    @property
+    def peers(self) -> dict[str, float]:
+        """Peers' moves that are not themselves part of this alert."""
+        alerted = set(self.symbols)
+        merged: dict[str, float] = {}
+        for move in self.moves:
+            for sym, pct in move.peers.items():
+                if sym not in alerted:
+                    merged[sym] = pct
+        return merged
+
+    @property
+    def context(self) -> tuple[MacroEvent, ...]:
+        seen: dict[str, MacroEvent] = {}
+        for exp in self.explanations.values():
+            for event in exp.context:
+                seen.setdefault(event.id, event)
+        return tuple(seen.values())
+
+    @property
+    def news(self) -> tuple[ClassifiedNews, ...]:
+        seen: dict[str, ClassifiedNews] = {}
+        for exp in self.explanations.values():
+            for cn in exp.news:
+                seen.setdefault(cn.item.id or cn.item.title, cn)
+        return tuple(seen.values())
+
+    @property
+    def delayed(self) -> bool:
+        return any(m.delayed for m in self.moves)
+
+    @property
+    def source(self) -> str:
+        return ", ".join(sorted({m.source for m in self.moves}))
+
+    @property
+    def id(self) -> str:
+        """Stable identity: the same moves at the same time give the same id."""
+        key = "|".join(
+            [self.at.isoformat(), self.direction.value]
+            + [f"{m.symbol}:{m.pct:.4f}" for m in self.moves]
+            + [f"esc:{s}" for s in self.escalated]
+        )
+        return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """An alert bound for a set of destinations."""
+
+    alert: Alert
+    destinations: tuple[Destination, ...]

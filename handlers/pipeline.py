@@ -1,0 +1,127 @@
+"""The alert pipeline: detect -> explain -> group -> dedupe, one tick at a time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from handlers.dedupe import AlertLog, DedupePolicy, dedupe_alerts
+from handlers.detect import Skip, ThresholdPolicy, detect_moves, find_triggers
+from handlers.explain import ExplainParams, explain_move, news_window_start
+from handlers.group import group_alerts
+from handlers.groups import GroupIndex
+from handlers.models import (
+    Delivery,
+    Destination,
+    Explanation,
+    MacroEvent,
+    Move,
+    NewsSearch,
+    Quote,
+    WatchEntry,
+)
+
+log = logging.getLogger(__name__)
+
+
+class NewsProvider(Protocol):
+    """Anything that can say which news exists for a symbol in a time window."""
+
+    def search(self, symbol: str, since: datetime, until: datetime) -> NewsSearch: ...
+
+
+@dataclass(frozen=True, slots=True)
+class EngineParams:
+    """Every tunable of the pipeline, filled from settings."""
+
+    default_threshold_pct: float = 5.0
+    cooldown: timedelta = timedelta(hours=2)
+    escalation_step_pct: float = 2.0
+    once_per_session: bool = True
+    group_window: timedelta = timedelta(minutes=30)
+    stale_after: timedelta = timedelta(minutes=15)
+    split_jump_pct: float = 40.0
+    news_fallback_hours: float = 24.0
+    explain: ExplainParams = field(default_factory=ExplainParams)
+
+
+@dataclass
+class TickResult:
+    """What one tick produced: deliveries to make, moves seen, and what was skipped and why."""
+
+    deliveries: list[Delivery]
+    moves: dict[str, Move]
+    skips: list[Skip]
+
+
+@dataclass
+class Engine:
+    """Holds the static context (groups, macro events, params) and runs the stages."""
+
+    groups: GroupIndex
+    events: Sequence[MacroEvent]
+    params: EngineParams
+    companies: Mapping[str, str] = field(default_factory=dict)
+
+    def explain(
+        self, moves: Iterable[Move], quotes: Mapping[str, Quote], news: NewsProvider | None
+    ) -> tuple[dict[str, Explanation], list[Skip]]:
+        """Explain each distinct triggered symbol; drop split-sized jumps with no news."""
+        explanations: dict[str, Explanation] = {}
+        skips: list[Skip] = []
+        for move in moves:
+            if move.symbol in explanations:
+                continue
+            quote = quotes.get(move.symbol)
+            since = news_window_start(
+                quote.previous_close_at if quote else None, move.at, self.params.news_fallback_hours
+            )
+            search = news.search(move.symbol, since, move.at) if news else None
+            exp = explain_move(
+                move,
+                search,
+                self.events,
+                self.groups,
+                self.params.explain,
+                self.companies.get(move.symbol),
+            )
+            if abs(move.pct) >= self.params.split_jump_pct and exp.cause != "company":
+                reason = f"{move.pct:+.1f} % with no company news looks like a split or bad data"
+                log.warning("skipped %s: %s", move.symbol, reason)
+                skips.append(Skip(move.symbol, reason))
+                continue
+            explanations[move.symbol] = exp
+        return explanations, skips
+
+    def process_tick(
+        self,
+        quotes: Mapping[str, Quote],
+        entries: Sequence[WatchEntry],
+        channel_thresholds: Mapping[Destination, float],
+        alert_log: AlertLog,
+        now: datetime,
+        news: NewsProvider | None = None,
+        history: Mapping[str, Sequence[float]] | None = None,
+    ) -> TickResult:
+        """Run detect -> explain -> group -> dedupe on one tick's quotes."""
+        p = self.params
+        watched = {e.symbol for e in entries}
+        moves, skips = detect_moves(quotes, watched, self.groups, now, p.stale_after, history)
+        for skip in skips:
+            log.debug("skipped %s: %s", skip.symbol, skip.reason)
+        policy = ThresholdPolicy(p.default_threshold_pct, channel_thresholds)
+        triggered = find_triggers(moves, entries, policy)
+        candidates = [m for ms in triggered.values() for m in ms]
+        explanations, explain_skips = self.explain(candidates, quotes, news)
+        grouped = group_alerts(triggered, explanations, self.groups, p.group_window)
+        deliveries = dedupe_alerts(
+            grouped,
+            alert_log,
+            now,
+            DedupePolicy(p.cooldown, p.escalation_step_pct, p.once_per_session),
+            self.groups,
+        )
+        return TickResult(deliveries, moves, skips + explain_skips)

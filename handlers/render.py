@@ -1,0 +1,172 @@
+"""Render stage: an Alert or a /why answer as neutral message parts every platform can draw."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from handlers.models import Alert, Cause, Direction, Explanation, MacroEvent, Move
+
+CAUSE_LABELS: dict[Cause, str] = {
+    "company": "Company news",
+    "sector": "Sector move",
+    "macro": "Macro",
+    "unexplained": "No clear cause found",
+}
+ARROWS = {Direction.UP: "▲", Direction.DOWN: "▼"}
+MAX_NEWS_LINKS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """A named value, e.g. one symbol's move and how it compares."""
+
+    name: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A news link with the kind the classifier gave it."""
+
+    title: str
+    url: str | None
+    kind: str
+    publisher: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ContextItem:
+    """A macro event shown beside a move."""
+
+    id: str
+    title: str
+    summary: str
+    links: tuple[str, ...] = ()
+    kind: str = "catalyst"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """What a channel should see, with no platform markup; adapters draw it natively."""
+
+    title: str
+    direction: Direction | None
+    headline: str
+    cause: Cause | None
+    cause_line: str
+    fields: tuple[Field, ...] = ()
+    evidence: tuple[str, ...] = ()
+    news: tuple[Link, ...] = ()
+    context: tuple[ContextItem, ...] = ()
+    footer: str = ""
+    at: datetime | None = None
+    symbols: tuple[str, ...] = field(default_factory=tuple)
+
+    def plain_text(self) -> str:
+        """A one-paragraph fallback for notifications and logs."""
+        parts = [self.title, self.headline, self.cause_line]
+        return " — ".join(p for p in parts if p)
+
+
+def fmt_pct(pct: float | None) -> str:
+    return "n/a" if pct is None else f"{pct:+.1f} %"
+
+
+def fmt_time(at: datetime) -> str:
+    label = at.tzname() or ""
+    return at.strftime("%Y-%m-%d %H:%M") + (f" {label}" if label else "")
+
+
+def move_field(move: Move) -> Field:
+    """'BABA +9.2 %' with price, benchmark, excess and z-score."""
+    bits = [f"{move.price:,.2f} (prev close {move.previous_close:,.2f})"]
+    if move.benchmark.pct is not None:
+        excess = move.excess
+        bits.append(
+            f"vs {move.benchmark.symbol} {fmt_pct(move.benchmark.pct)}"
+            + (f", excess {excess:+.1f} pp" if excess is not None else "")
+        )
+    if move.zscore is not None:
+        bits.append(f"{move.zscore:+.1f}σ vs 20-day volatility")
+    return Field(f"{move.symbol} {fmt_pct(move.pct)}", " · ".join(bits))
+
+
+def _reference_line(alert: Alert) -> str:
+    refs: dict[str, float | None] = {}
+    for move in alert.moves:
+        refs.setdefault(move.benchmark.symbol, move.benchmark.pct)
+        if move.market is not None:
+            refs.setdefault(move.market.symbol, move.market.pct)
+    shown = [f"{sym} {fmt_pct(pct)}" for sym, pct in refs.items() if sym not in alert.symbols]
+    return ", ".join(shown)
+
+
+def _peers_line(alert: Alert) -> str:
+    peers = sorted(alert.peers.items(), key=lambda kv: -abs(kv[1]))
+    return ", ".join(f"{sym} {fmt_pct(pct)}" for sym, pct in peers)
+
+
+def _context_items(events: tuple[MacroEvent, ...]) -> tuple[ContextItem, ...]:
+    ordered = sorted(events, key=lambda e: (e.kind != "catalyst", e.start))
+    return tuple(ContextItem(e.id, e.title, e.summary, e.links, e.kind) for e in ordered)
+
+
+def _evidence(explanations: dict[str, Explanation]) -> tuple[str, ...]:
+    """What was checked, per symbol: the basis of every 'no news' claim."""
+    return tuple(f"{sym}: {exp.searched}" for sym, exp in explanations.items() if exp.searched)
+
+
+def _news_links(alert: Alert) -> tuple[Link, ...]:
+    relevant = [n for n in alert.news if n.kind != "other"] or list(alert.news)
+    return tuple(
+        Link(n.item.title, n.item.url, n.kind, n.item.publisher) for n in relevant[:MAX_NEWS_LINKS]
+    )
+
+
+def cause_sentence(alert: Alert) -> str:
+    """The one-line answer to 'why is it moving?'."""
+    label = CAUSE_LABELS[alert.cause]
+    n_company = sum(1 for e in alert.explanations.values() if e.cause == "company")
+    if alert.cause == "company":
+        exp = next(iter(alert.explanations.values()))
+        return f"{label}: {exp.reason}"
+    no_news = "no company-specific news" if n_company == 0 else f"{n_company} with company news"
+    catalysts = [e for e in alert.context if e.kind == "catalyst"]
+    if alert.cause == "macro" and catalysts:
+        return f"{label}: {catalysts[0].title} ({no_news}; moved with peers)"
+    if alert.cause == "sector":
+        return f"{label}: the group moved together ({no_news})"
+    return f"{label}: {no_news}, and the market around it did not move the same way"
+
+
+def render_alert(alert: Alert) -> Message:
+    """Alert -> Message: title with the moves, cause line, per-symbol fields, news and context."""
+    arrow = ARROWS[alert.direction]
+    movers = ", ".join(f"{m.symbol} {fmt_pct(m.pct)}" for m in alert.moves)
+    name = alert.group.name if alert.group and len(alert.moves) > 1 else ""
+    title = f"{arrow} {name + ': ' if name else ''}{movers}"
+    refs = _reference_line(alert)
+    peers = _peers_line(alert)
+    headline = "; ".join(
+        p for p in [f"benchmarks {refs}" if refs else "", f"peers {peers}" if peers else ""] if p
+    )
+    if alert.escalated:
+        headline = f"move widened: {', '.join(alert.escalated)}; " + headline
+    footer = f"Data: {alert.source} · {fmt_time(alert.at)}" + (
+        " · delayed" if alert.delayed else ""
+    )
+    return Message(
+        title=title,
+        direction=alert.direction,
+        headline=headline,
+        cause=alert.cause,
+        cause_line=cause_sentence(alert),
+        fields=tuple(move_field(m) for m in alert.moves),
+        evidence=_evidence(alert.explanations),
+        news=_news_links(alert),
+        context=_context_items(alert.context),
+        footer=footer,
+        at=alert.at,
+        symbols=alert.symbols,
+    )

@@ -1,0 +1,121 @@
+"""The store on SQLite and the local PostgreSQL: watch entries, alert log, mutes, sent messages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from bot.store import SCHEMA_VERSION, Store, StoreError
+from handlers.dedupe import DedupePolicy, dedupe_alerts
+from handlers.explain import ExplainParams, explain_move
+from handlers.groups import GroupIndex
+from handlers.models import Alert, BenchmarkMove, Delivery, Destination, Direction, Move, WatchEntry
+
+T0 = datetime(2025, 3, 5, 18, 30, tzinfo=UTC)
+CHAN = Destination("discord", "111")
+OTHER = Destination("slack", "C222")
+
+
+def _alert(symbol: str, pct: float, at: datetime = T0) -> Alert:
+    move = Move(symbol, pct, 100 + pct, 100.0, at, "test", BenchmarkMove("SPY", 0.2))
+    direction = Direction.UP if pct > 0 else Direction.DOWN
+    why = explain_move(move, None, [], GroupIndex([], "SPY"), ExplainParams())
+    return Alert(at, direction, (move,), {symbol: why}, why.cause)
+
+
+def test_watch_entries_add_update_remove(store: Store) -> None:
+    store.add_watch(
+        [
+            WatchEntry("discord", "111", "BABA", 5.0, "alice", T0),
+            WatchEntry("discord", "111", "JD", None, "alice", T0),
+            WatchEntry("slack", "C222", "BABA", 3.0, "bob", T0),
+        ]
+    )
+    store.add_watch([WatchEntry("discord", "111", "BABA", 4.0, "carol", T0)])
+    entries = store.watch_entries(CHAN)
+    assert [(e.symbol, e.threshold_pct, e.added_by) for e in entries] == [
+        ("BABA", 4.0, "alice"),
+        ("JD", None, "alice"),
+    ]
+    assert entries[0].added_at == T0
+    assert store.set_threshold(CHAN, "JD", 7.5)
+    assert not store.set_threshold(CHAN, "PDD", 7.5)
+    assert store.remove_watch(CHAN, ["JD", "PDD"]) == ["JD"]
+    assert [e.symbol for e in store.watch_entries()] == ["BABA", "BABA"]
+
+
+def test_channel_thresholds(store: Store) -> None:
+    store.set_channel_threshold(CHAN, 3.5)
+    store.set_channel_threshold(OTHER, 2.0)
+    store.set_channel_threshold(OTHER, None)
+    assert store.channel_thresholds() == {CHAN: 3.5}
+
+
+def test_alert_log_drives_dedupe_across_reopen(store: Store) -> None:
+    """A cooldown survives a restart: the second identical tick sends nothing."""
+    groups = GroupIndex([], "SPY")
+    policy = DedupePolicy(timedelta(hours=2), 2.0, once_per_session=False)
+    first = dedupe_alerts([Delivery(_alert("BABA", 6.0), (CHAN,))], store, T0, policy, groups)
+    assert len(first) == 1
+    store.record(first)
+    reopened = Store(store.url)
+    later = T0 + timedelta(minutes=30)
+    again = dedupe_alerts(
+        [Delivery(_alert("BABA", 6.5, later), (CHAN,))], reopened, later, policy, groups
+    )
+    assert again == []
+    wider = dedupe_alerts(
+        [Delivery(_alert("BABA", 8.5, later), (CHAN,))], reopened, later, policy, groups
+    )
+    assert len(wider) == 1
+    reopened.close()
+
+
+def test_record_keeps_latest_move_and_prune(store: Store) -> None:
+    store.record([Delivery(_alert("BABA", 6.0), (CHAN, OTHER))])
+    store.record([Delivery(_alert("BABA", 8.0, T0 + timedelta(hours=1)), (CHAN,))])
+    log = store.recent_alerts(T0 - timedelta(days=1))
+    assert log[("discord", "111", "BABA", "up")].pct == 8.0
+    assert log[("slack", "C222", "BABA", "up")].pct == 6.0
+    assert store.prune_alert_log(T0 + timedelta(minutes=1)) == 1
+    assert list(store.recent_alerts(T0 - timedelta(days=1))) == [("discord", "111", "BABA", "up")]
+
+
+def test_mutes_expire(store: Store) -> None:
+    store.mute(CHAN, "BABA", T0 + timedelta(hours=1), "alice")
+    assert store.muted(T0) == {("discord", "111", "BABA")}
+    assert store.muted(T0 + timedelta(hours=2)) == set()
+    assert store.mutes(CHAN, T0) == {"BABA": T0 + timedelta(hours=1)}
+    assert store.unmute(CHAN, "BABA")
+    assert not store.unmute(CHAN, "BABA")
+
+
+def test_sent_messages_are_idempotent(store: Store) -> None:
+    assert not store.was_sent("a1", "discord", "111")
+    store.mark_sent("a1", "discord", "111", "999", T0)
+    store.mark_sent("a1", "discord", "111", "", T0)
+    assert store.was_sent("a1", "discord", "111")
+    assert store.sent_message_id("a1", "discord", "111") == "999"
+    assert not store.was_sent("a1", "slack", "111")
+
+
+def test_migrate_is_idempotent_and_refuses_newer_schema(store: Store) -> None:
+    store.migrate()
+    store.migrate()
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE schema_version SET version = :v"), {"v": SCHEMA_VERSION + 1})
+    with pytest.raises(StoreError, match="newer than this bot"):
+        Store(store.url)
+
+
+def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="cannot open the store") as info:
+        Store(f"sqlite:///{tmp_path}/missing-dir/x.db")
+    url = "postgresql+psycopg://bot:s3cret@127.0.0.1:1/none?connect_timeout=2"
+    with pytest.raises(StoreError) as pg_info:
+        Store(url)
+    assert "s3cret" not in str(pg_info.value)
+    assert "missing-dir" in str(info.value)
