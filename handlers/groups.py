@@ -57,8 +57,8 @@ class GroupIndex:
         return self.default_region
 
     def reference_symbols(self, symbols: Iterable[str]) -> set[str]:
-        """Benchmarks and peers needed to judge SYMBOLS, so one fetch covers them all."""
-        needed: set[str] = set()
+        """Benchmarks, peers and the market needed to judge SYMBOLS, so one fetch covers them."""
+        needed: set[str] = {self.default_benchmark}
         for sym in symbols:
             needed.add(self.benchmark_of(sym))
             needed.update(self.peers_of(sym))

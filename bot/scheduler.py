@@ -1,0 +1,162 @@
+"""Live polling: one batched price fetch per cycle while markets are open, on APScheduler 3."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.app import AppContext
+from bot.calendars import open_symbols
+from bot.runner import process_tick
+from handlers.models import Delivery, Quote
+
+log = logging.getLogger(__name__)
+
+POLL_JOB_ID = "poll-prices"
+PRUNE_JOB_ID = "prune-alert-log"
+NAMES_JOB_ID = "refresh-company-names"
+ALERT_LOG_KEEP = timedelta(days=14)
+
+
+class PriceSource(Protocol):
+    """A blocking batched quote fetch (run in a worker thread)."""
+
+    def fetch_quotes(self, symbols: Sequence[str], now: datetime) -> Mapping[str, Quote]: ...
+
+
+class NameSource(Protocol):
+    def company_names(self, symbols: Sequence[str]) -> Mapping[str, str]: ...
+
+
+@dataclass
+class PollState:
+    """What `marketbot status` and the logs report about the feed."""
+
+    polls: int = 0
+    last_poll: datetime | None = None
+    last_symbols: int = 0
+    last_error: str | None = None
+    alerts: int = 0
+
+
+@dataclass
+class Poller:
+    """One poll = watched symbols whose market is open + their references, fetched once."""
+
+    ctx: AppContext
+    prices: PriceSource
+    extended_hours: bool = False
+    state: PollState = field(default_factory=PollState)
+
+    def symbols_to_fetch(self, watched: set[str], now: datetime) -> dict[str, str]:
+        """Symbol -> session for the open watched symbols and their benchmarks and peers."""
+        trading = open_symbols(sorted(watched), now, self.extended_hours)
+        if not trading:
+            return {}
+        refs = self.ctx.engine.groups.reference_symbols(set(trading))
+        extra = open_symbols(sorted(refs - set(trading)), now, self.extended_hours)
+        return {**trading, **extra}
+
+    async def poll_once(self) -> list[Delivery]:
+        """Fetch, detect, explain, group, dedupe and deliver for one cycle."""
+        now = self.ctx.clock()
+        entries = await asyncio.to_thread(self.ctx.store.watch_entries)
+        wanted = self.symbols_to_fetch({e.symbol for e in entries}, now)
+        self.state.last_poll, self.state.last_symbols = now, len(wanted)
+        if not wanted:
+            log.debug("no watched market is open at %s", now.isoformat())
+            return []
+        fetched = await asyncio.to_thread(self.prices.fetch_quotes, sorted(wanted), now)
+        quotes = {s: _with_session(q, wanted.get(s, q.session)) for s, q in fetched.items()}
+        deliveries = await process_tick(self.ctx, quotes, now)
+        self.state.polls += 1
+        self.state.alerts += len(deliveries)
+        return deliveries
+
+    async def poll_safely(self) -> None:
+        """The scheduled job: an error is logged with its symbols and never stops the scheduler."""
+        try:
+            await self.poll_once()
+            self.state.last_error = None
+        except Exception as exc:
+            self.state.last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("poll failed (%d symbols)", self.state.last_symbols)
+
+
+def _with_session(quote: Quote, session: str) -> Quote:
+    if session in ("pre", "post") and quote.session != session:
+        return dataclasses.replace(quote, session=session)  # type: ignore[arg-type]
+    return quote
+
+
+async def prune_alert_log(ctx: AppContext) -> int:
+    """Drop alert-log rows older than any cooldown could need."""
+    removed = await asyncio.to_thread(ctx.store.prune_alert_log, ctx.clock() - ALERT_LOG_KEEP)
+    log.info("pruned %d old alert-log rows", removed)
+    return removed
+
+
+async def refresh_company_names(ctx: AppContext, names: NameSource) -> int:
+    """Add the source's company names for watched symbols; config/companies.yaml still wins."""
+    entries = await asyncio.to_thread(ctx.store.watch_entries)
+    symbols = sorted({e.symbol for e in entries})
+    try:
+        found = await asyncio.to_thread(names.company_names, symbols)
+    except Exception:
+        log.exception("company name refresh failed for %d symbols", len(symbols))
+        return 0
+    companies = dict(ctx.engine.companies)
+    added = {s: n for s, n in found.items() if s not in companies}
+    ctx.engine.companies = {**added, **companies}
+    return len(added)
+
+
+def build_scheduler(
+    poller: Poller, interval_seconds: float, names: NameSource | None = None
+) -> AsyncIOScheduler:
+    """The scheduler with the poll job and the daily housekeeping jobs (not yet started).
+
+    Jobs run on wall-clock time; the poll itself reads the app's clock, which a replay simulates.
+    """
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    scheduler.add_job(
+        poller.poll_safely,
+        "interval",
+        seconds=interval_seconds,
+        id=POLL_JOB_ID,
+        replace_existing=True,
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=max(1, int(interval_seconds)),
+        next_run_time=datetime.now(UTC),
+    )
+    scheduler.add_job(
+        prune_alert_log,
+        "cron",
+        args=[poller.ctx],
+        hour=6,
+        id=PRUNE_JOB_ID,
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+    )
+    if names is not None:
+        scheduler.add_job(
+            refresh_company_names,
+            "cron",
+            args=[poller.ctx, names],
+            hour=7,
+            id=NAMES_JOB_ID,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            next_run_time=datetime.now(UTC),
+        )
+    return scheduler

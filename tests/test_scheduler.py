@@ -1,0 +1,116 @@
+"""The live poll on a simulated clock: one batched fetch per cycle, market hours, job errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from bot.app import SimulatedClock, replay_context
+from bot.scheduler import POLL_JOB_ID, Poller, build_scheduler, refresh_company_names
+from bot.sources.replay import Replay
+from bot.store import Store
+from config.settings import load_settings
+from handlers.models import Alert, Quote, WatchEntry
+from handlers.render import Message
+from tests.conftest import DEMO_BARS, DEMO_NEWS
+from tests.helpers import at
+
+CHINA = ["BABA", "JD", "TCEHY", "PDD", "BIDU"]
+
+
+class CountingPrices:
+    """The replay's quotes behind the batched-fetch interface, counting calls."""
+
+    def __init__(self, replay: Replay, fail_first: int = 0) -> None:
+        self.replay = replay
+        self.calls: list[list[str]] = []
+        self.fail_first = fail_first
+
+    def fetch_quotes(self, symbols: Sequence[str], now: datetime) -> Mapping[str, Quote]:
+        self.calls.append(list(symbols))
+        if len(self.calls) <= self.fail_first:
+            raise TimeoutError("Yahoo took too long")
+        return self.replay.quotes(symbols, now)
+
+
+class RecordingNotifier:
+    platform = "test"
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    async def deliver(self, alert: Alert, message: Message, channels: Sequence[str]) -> None:
+        self.sent.extend((alert.id, c) for c in channels)
+
+
+def _setup(
+    now: datetime, channels: int = 5, fail_first: int = 0
+) -> tuple[Poller, CountingPrices, RecordingNotifier, SimulatedClock]:
+    settings = load_settings(db_url="sqlite://")
+    store = Store("sqlite://")
+    ctx, replay, clock = replay_context(settings, store, [DEMO_BARS], DEMO_NEWS, start_at=now)
+    store.add_watch(
+        WatchEntry("test", f"chan-{i}", sym, 5.0) for i in range(channels) for sym in CHINA
+    )
+    notifier = RecordingNotifier()
+    ctx.notifiers["test"] = notifier
+    prices = CountingPrices(replay, fail_first)
+    return Poller(ctx, prices), prices, notifier, clock
+
+
+async def test_one_fetch_per_cycle_whatever_the_channels() -> None:
+    poller, prices, notifier, _ = _setup(at("2025-03-05", "13:30"), channels=5)
+    deliveries = await poller.poll_once()
+    assert len(prices.calls) == 1
+    fetched = set(prices.calls[0])
+    assert set(CHINA) <= fetched
+    assert {"KWEB", "SPY"} <= fetched  # benchmark and market for the comparison
+    assert len(deliveries) == 1
+    assert len(notifier.sent) == 5  # one grouped alert to each of the five channels
+    again = await poller.poll_once()
+    assert again == []  # the same move again is deduplicated
+    assert len(prices.calls) == 2
+
+
+async def test_no_fetch_while_the_market_is_closed() -> None:
+    poller, prices, _, clock = _setup(at("2025-03-08", "12:00"))  # a Saturday
+    assert await poller.poll_once() == []
+    clock.advance_to(at("2025-03-05", "20:30").replace(day=10))  # Monday evening
+    assert await poller.poll_once() == []
+    assert prices.calls == []
+
+
+async def test_job_errors_are_logged_and_the_scheduler_goes_on(caplog: object) -> None:
+    poller, prices, notifier, _ = _setup(at("2025-03-05", "13:30"), channels=1, fail_first=1)
+    scheduler = build_scheduler(poller, interval_seconds=0.05)
+    job = scheduler.get_job(POLL_JOB_ID)
+    assert job is not None
+    assert (job.max_instances, job.coalesce) == (1, True)
+    scheduler.start()
+    try:
+        for _ in range(100):
+            if poller.state.polls >= 1:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        scheduler.shutdown(wait=False)
+    assert len(prices.calls) >= 2
+    assert poller.state.polls >= 1
+    assert len(notifier.sent) == 1
+    assert "TimeoutError" not in (poller.state.last_error or "")
+
+
+async def test_company_names_fill_gaps_but_config_wins(tmp_path: Path) -> None:
+    poller, *_ = _setup(at("2025-03-05", "13:30"), channels=1)
+
+    class Names:
+        def company_names(self, symbols: Sequence[str]) -> Mapping[str, str]:
+            return {"BABA": "Some Other Name", "PDD": "PDD Holdings Inc."}
+
+    poller.ctx.engine.companies = {"BABA": "Alibaba Group Holding"}
+    added = await refresh_company_names(poller.ctx, Names())
+    assert added == 1
+    assert poller.ctx.engine.companies["BABA"] == "Alibaba Group Holding"
+    assert poller.ctx.engine.companies["PDD"] == "PDD Holdings Inc."
