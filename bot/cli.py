@@ -12,14 +12,17 @@ from pathlib import Path
 from rich.console import Console
 
 from bot.app import build_engine
+from bot.charts import ChartCache, alert_chart, chart_filename, render_png
 from bot.console import ConsoleNotifier, message_renderable
-from bot.replay_run import REPLAY_DESTINATION, replay_entries, run_replay
+from bot.replay_run import REPLAY_DESTINATION, Deliver, replay_entries, run_replay
 from bot.sources.news_file import NewsFile, NewsFileError
 from bot.sources.replay import BarsError, Replay, load_bars
 from bot.store import Store, StoreError
 from config.loader import ConfigFileError
 from config.settings import Settings, SettingsError, load_settings
 from handlers import commands
+from handlers.chart_data import build_chart_spec
+from handlers.models import Alert, Destination
 from handlers.pipeline import Engine
 from handlers.symbols import SymbolError, parse_symbols
 
@@ -69,6 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--from", dest="start", type=_date, help="first day (YYYY-MM-DD)")
     rp.add_argument("--to", dest="end", type=_date, help="last day (YYYY-MM-DD)")
     rp.add_argument("--json", action="store_true", help="one JSON object per alert")
+    rp.add_argument("--charts", type=Path, metavar="DIR", help="write each alert's chart here")
+
+    cp = sub.add_parser("chart", help="draw a symbol's move against its benchmark and peers")
+    cp.add_argument("symbol")
+    cp.add_argument("--source", choices=["replay"], default="replay")
+    _add_data_args(cp, bars_required=False)
+    cp.add_argument("--at", type=_time, help="time on the replay clock (ISO 8601)")
+    cp.add_argument("--threshold", type=_pct, help="threshold line in percent")
+    cp.add_argument("-o", "--output", type=Path, default=None, help="PNG file to write")
 
     wp = sub.add_parser("why", help="explain a symbol's move, as /why does")
     wp.add_argument("symbol")
@@ -117,12 +129,13 @@ def cmd_replay(args: argparse.Namespace, settings: Settings, out: Console) -> in
     store = Store(args.db or "sqlite://")
     notifier = ConsoleNotifier(sys.stdout, as_json=args.json)
     err = Console(stderr=True)
+    threshold = args.threshold or settings.default_threshold_pct
     stats = run_replay(
         engine,
         replay,
         replay_entries(symbols, args.threshold),
         store,
-        notifier.send,
+        _with_charts(notifier.send, args, engine, replay, threshold, err),
         _news(args),
         args.start,
         args.end,
@@ -135,6 +148,66 @@ def cmd_replay(args: argparse.Namespace, settings: Settings, out: Console) -> in
             f"{report.files} files ({report.rows} rows{skipped}): {stats.alerts} alerts[/dim]"
         )
     return 0
+
+
+def _with_charts(
+    send: Deliver,
+    args: argparse.Namespace,
+    engine: Engine,
+    replay: Replay,
+    threshold: float,
+    err: Console,
+) -> Deliver:
+    """SEND, writing each alert's chart to --charts DIR first when asked."""
+    folder: Path | None = args.charts
+    if folder is None:
+        return send
+    folder.mkdir(parents=True, exist_ok=True)
+    cache = ChartCache()
+
+    def send_with_chart(alert: Alert, destinations: tuple[Destination, ...]) -> None:
+        spec = alert_chart(alert, replay, engine.groups, threshold, str(replay.tz), "replay")
+        if spec is not None:
+            path = folder / chart_filename(alert)
+            path.write_bytes(cache.png(spec))
+            err.print(f"[dim]chart: {path}[/dim]")
+        send(alert, destinations)
+
+    return send_with_chart
+
+
+def cmd_chart(args: argparse.Namespace, settings: Settings, out: Console) -> int:
+    engine = engine_from_args(settings, args)
+    if not args.bars:
+        raise CliError("chart --source replay needs --bars PATH")
+    symbol = _one_symbol(args.symbol)
+    replay = Replay(load_bars(args.bars)[0])
+    now = args.at or datetime.combine(replay.days[-1], datetime.max.time(), tzinfo=replay.tz)
+    threshold = args.threshold or settings.default_threshold_pct
+    quotes = replay.quotes([symbol], now)
+    if symbol not in quotes:
+        raise CliError(f"no replayed prices for {symbol} at or before {now.isoformat()}")
+    peers = replay.quotes(list(engine.groups.peers_of(symbol)), now)
+    peer_moves = {s: q.change_pct for s, q in peers.items() if q.change_pct is not None}
+    reply = commands.why(engine, symbol, replay, _news(args), now)
+    context = [c.title for c in reply.message.context] if reply.message else []
+    tz = str(replay.tz)
+    spec = build_chart_spec(
+        [symbol], now, replay, engine.groups, threshold, tz, "replay", context, peer_moves
+    )
+    if spec is None:
+        raise CliError(f"not enough prices to chart {symbol}")
+    output = args.output or Path(f"{symbol}-{quotes[symbol].at:%Y-%m-%dT%H%M}.png")
+    output.write_bytes(render_png(spec))
+    out.print(f"wrote {output}")
+    return 0
+
+
+def _one_symbol(text: str) -> str:
+    symbols, errors = parse_symbols(text)
+    if errors or len(symbols) != 1:
+        raise CliError(" ".join(errors) or f"give one symbol, not '{text}'")
+    return symbols[0]
 
 
 def cmd_why(args: argparse.Namespace, settings: Settings, out: Console) -> int:
@@ -165,7 +238,7 @@ def cmd_watch(args: argparse.Namespace, settings: Settings, out: Console) -> int
     return 0 if reply.ok else 1
 
 
-COMMANDS = {"replay": cmd_replay, "why": cmd_why, "watch": cmd_watch}
+COMMANDS = {"replay": cmd_replay, "why": cmd_why, "watch": cmd_watch, "chart": cmd_chart}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

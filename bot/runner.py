@@ -14,6 +14,8 @@ from handlers.render import render_alert
 
 log = logging.getLogger(__name__)
 
+MAX_REPLAY_WAIT = 10.0
+
 
 async def deliver(ctx: AppContext, deliveries: Sequence[Delivery]) -> None:
     """Record, then send each alert once per platform to that platform's channels."""
@@ -63,14 +65,25 @@ async def run_replay_feed(
     seconds_per_tick: float = 1.0,
     start: date | None = None,
     end: date | None = None,
+    speed: float | None = None,
 ) -> int:
-    """Drive the bot from replayed ticks on a simulated clock; returns the number of alerts."""
+    """Drive the bot from replayed ticks on a simulated clock; returns the number of alerts.
+
+    With SPEED the wait between ticks is the simulated gap divided by SPEED (capped at
+    MAX_REPLAY_WAIT so nights and weekends pass quickly); otherwise SECONDS_PER_TICK.
+    """
     sent = 0
+    previous: datetime | None = None
     for tick in replay.ticks(start, end):
+        if speed and previous is not None:
+            gap = (tick.at - previous).total_seconds() / speed
+            await asyncio.sleep(min(gap, MAX_REPLAY_WAIT))
+        elif previous is not None:
+            await asyncio.sleep(seconds_per_tick)
+        previous = tick.at
         clock.advance_to(tick.at)
         watched = {e.symbol for e in await asyncio.to_thread(ctx.store.watch_entries)}
         needed = watched | ctx.engine.groups.reference_symbols(watched)
         quotes = {s: q for s, q in tick.quotes.items() if s in needed}
         sent += len(await process_tick(ctx, quotes, tick.at))
-        await asyncio.sleep(seconds_per_tick)
     return sent

@@ -219,6 +219,17 @@ class Replay:
                 out[sym] = quote
         return out
 
+    def session_path(self, symbol: str, until: datetime) -> list[tuple[datetime, float]]:
+        """The previous close, then the replayed prices of UNTIL's session up to UNTIL."""
+        latest = self.quote_at(symbol, until)
+        if latest is None or latest.previous_close_at is None or not latest.previous_close:
+            return []
+        day = latest.at.astimezone(self.tz).date()
+        path = [(m, q) for m, q in self._day_quotes(symbol, day) if q.at <= until]
+        return [(latest.previous_close_at, latest.previous_close)] + [
+            (q.at, q.price) for _, q in path
+        ]
+
     def daily_returns(self, before: date) -> dict[str, list[float]]:
         """Close-to-close returns in percent of each symbol for days before BEFORE."""
         out: dict[str, list[float]] = {}

@@ -1,0 +1,164 @@
+"""Draw a ChartSpec as a PNG with matplotlib (Agg, no display), cached per symbols and data time."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections import OrderedDict
+from itertools import pairwise
+from zoneinfo import ZoneInfo
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.dates as mdates
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from handlers.chart_data import ChartSeries, ChartSpec, SessionPaths, build_chart_spec
+from handlers.groups import GroupIndex
+from handlers.models import Alert
+
+WIDTH_PX, HEIGHT_PX, DPI = 1200, 675, 100
+# Readable on light and dark chat themes: mid-tone lines on a white card.
+SUBJECT_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd")
+ROLE_STYLE = {
+    "peer": {"color": "#8c564b", "linewidth": 1.6, "linestyle": "-", "alpha": 0.8},
+    "benchmark": {"color": "#ff7f0e", "linewidth": 2.0, "linestyle": "--", "alpha": 1.0},
+    "market": {"color": "#555555", "linewidth": 1.8, "linestyle": ":", "alpha": 1.0},
+}
+
+
+def _style(series: ChartSeries, subject_index: int) -> dict[str, object]:
+    if series.role == "subject":
+        colour = SUBJECT_COLOURS[subject_index % len(SUBJECT_COLOURS)]
+        return {"color": colour, "linewidth": 2.6, "linestyle": "-", "alpha": 1.0}
+    return dict(ROLE_STYLE[series.role])
+
+
+def render_png(spec: ChartSpec) -> bytes:
+    """The chart as PNG bytes (about 1200x675)."""
+    tz = ZoneInfo(spec.tz)
+    fig = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, facecolor="white")
+    ax = fig.add_subplot(1, 1, 1)
+    subjects = 0
+    styles = []
+    for series in spec.series:
+        style = _style(series, subjects)
+        styles.append(style)
+        subjects += series.role == "subject"
+        xs = [at.astimezone(tz) for at, _ in series.points]
+        ys = [pct for _, pct in series.points]
+        ax.plot(xs, ys, marker="o", markersize=3, label=series.symbol, **style)  # type: ignore[arg-type]
+    label_ys = spread_labels([s.last_pct for s in spec.series])
+    for series, style, y in zip(spec.series, styles, label_ys, strict=True):
+        end = series.points[-1]
+        ax.annotate(
+            f" {series.symbol} {end[1]:+.1f} %",
+            (end[0].astimezone(tz), end[1]),
+            xytext=(end[0].astimezone(tz), y),
+            color=str(style["color"]),
+            fontsize=10,
+            fontweight="bold" if series.role == "subject" else "normal",
+            va="center",
+        )
+    _marks(ax, spec, tz)
+    ax.set_title(spec.title, fontsize=14, loc="left")
+    ax.set_ylabel("change vs previous close (%)")
+    ax.set_xlabel(f"time ({spec.tz})")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:+.0f} %"))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %d %H:%M", tz=tz))  # type: ignore[no-untyped-call]
+    ax.grid(True, color="#dddddd", linewidth=0.8)
+    ax.legend(loc="upper left", fontsize=9, frameon=True)
+    ax.margins(x=0.12)
+    fig.text(0.99, 0.01, f"data: {spec.source}", ha="right", fontsize=8, color="#777777")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def spread_labels(values: list[float], min_gap_share: float = 0.045) -> list[float]:
+    """Label heights near VALUES but at least a share of the range apart, order kept."""
+    if not values:
+        return []
+    span = max(max(values) - min(values), 1.0)
+    gap = span * min_gap_share
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    placed = list(values)
+    for prev, cur in pairwise(order):
+        placed[cur] = max(placed[cur], placed[prev] + gap)
+    return placed
+
+
+def _marks(ax: object, spec: ChartSpec, tz: ZoneInfo) -> None:
+    """Zero line, the threshold, the alert point and the macro event."""
+    ax.axhline(0, color="#999999", linewidth=1)  # type: ignore[attr-defined]
+    ax.axhline(  # type: ignore[attr-defined]
+        spec.threshold_pct,
+        color="#d62728",
+        linewidth=1,
+        linestyle="-.",
+        alpha=0.6,
+        label=f"threshold {spec.threshold_pct:+.1f} %",
+    )
+    marker = spec.marker_at.astimezone(tz)
+    ax.axvline(marker, color="#d62728", linewidth=1, alpha=0.4)  # type: ignore[attr-defined]
+    if spec.event_label and spec.event_at:
+        ax.figure.text(  # type: ignore[attr-defined]
+            0.01, 0.01, f"context: {spec.event_label}", ha="left", fontsize=9, color="#8a5a00"
+        )
+
+
+class ChartCache:
+    """PNG bytes per chart key, so one alert fanned out to many channels renders once."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+        self.renders = 0
+
+    def png(self, spec: ChartSpec) -> bytes:
+        key = spec.cache_key
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        data = render_png(spec)
+        with self._lock:
+            self.renders += 1
+            self._items[key] = data
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return data
+
+
+def alert_chart(
+    alert: Alert,
+    paths: SessionPaths,
+    groups: GroupIndex,
+    threshold_pct: float,
+    tz: str,
+    source: str,
+) -> ChartSpec | None:
+    """The chart spec of an alert: its symbols, peers, benchmark and market up to its time."""
+    return build_chart_spec(
+        alert.symbols,
+        alert.at,
+        paths,
+        groups,
+        threshold_pct,
+        tz,
+        source,
+        [e.title for e in alert.context],
+        alert.peers,
+    )
+
+
+def chart_filename(alert: Alert) -> str:
+    """A stable, readable file name: time, direction and symbols of the alert."""
+    stamp = alert.at.strftime("%Y-%m-%dT%H%M")
+    names = "-".join(s.replace("^", "").replace("=", "") for s in alert.symbols[:5])
+    return f"{stamp}-{alert.direction.value}-{names}.png"

@@ -1,0 +1,126 @@
+"""What a move's chart shows: which lines, rebased to 0 % at the previous close, and the marks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal, Protocol
+
+from handlers.groups import GroupIndex
+
+Role = Literal["subject", "peer", "benchmark", "market"]
+PricePoint = tuple[datetime, float]
+MAX_SUBJECTS = 4
+MAX_PEERS = 2
+OVERNIGHT = timedelta(hours=2)
+CLOSE_GAP_DRAWN = timedelta(minutes=30)
+
+
+class SessionPaths(Protocol):
+    """Prices of a symbol's session up to a time, starting with the previous close."""
+
+    def session_path(self, symbol: str, until: datetime) -> list[PricePoint]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChartSeries:
+    symbol: str
+    role: Role
+    points: tuple[tuple[datetime, float], ...]  # (time, % vs previous close)
+
+    @property
+    def last_pct(self) -> float:
+        return self.points[-1][1]
+
+
+@dataclass(frozen=True, slots=True)
+class ChartSpec:
+    """Everything needed to draw the picture; the renderer decides nothing of substance."""
+
+    title: str
+    series: tuple[ChartSeries, ...]
+    threshold_pct: float
+    marker_at: datetime
+    tz: str
+    source: str
+    event_label: str | None = None
+    event_at: datetime | None = None
+
+    @property
+    def cache_key(self) -> str:
+        """Same symbols and same data time give the same picture."""
+        last = max(p[0] for s in self.series for p in s.points)
+        return "|".join([*(s.symbol for s in self.series), last.isoformat(), self.title])
+
+
+def rebase(points: Sequence[PricePoint]) -> tuple[tuple[datetime, float], ...]:
+    """Percent change of each point against the first one (the previous close).
+
+    The previous close is drawn just before the session's first price, so the night between
+    does not take up most of the picture.
+    """
+    if not points or points[0][1] <= 0:
+        return ()
+    base = points[0][1]
+    moved = list(points)
+    if len(moved) >= 2 and moved[1][0] - moved[0][0] > OVERNIGHT:
+        moved[0] = (moved[1][0] - CLOSE_GAP_DRAWN, base)
+    return tuple((at, (price / base - 1.0) * 100.0) for at, price in moved)
+
+
+def chart_symbols(
+    symbols: Sequence[str], groups: GroupIndex, peer_moves: Mapping[str, float] | None = None
+) -> list[tuple[str, Role]]:
+    """The alerted symbols (up to 4), the largest other peers, the benchmark and the market."""
+    subjects = list(dict.fromkeys(symbols))[:MAX_SUBJECTS]
+    chosen: list[tuple[str, Role]] = [(s, "subject") for s in subjects]
+    if len(subjects) < MAX_SUBJECTS and subjects:
+        peers = [p for p in groups.peers_of(subjects[0]) if p not in subjects]
+        if peer_moves:
+            peers.sort(key=lambda p: -abs(peer_moves.get(p, 0.0)))
+        chosen += [(p, "peer") for p in peers[:MAX_PEERS]]
+    if subjects:
+        benchmark = groups.benchmark_of(subjects[0])
+        if benchmark not in subjects:
+            chosen.append((benchmark, "benchmark"))
+    market = groups.default_benchmark
+    if all(s != market for s, _ in chosen):
+        chosen.append((market, "market"))
+    return chosen
+
+
+def build_chart_spec(
+    symbols: Sequence[str],
+    at: datetime,
+    paths: SessionPaths,
+    groups: GroupIndex,
+    threshold_pct: float,
+    tz: str,
+    source: str,
+    context: Sequence[str] = (),
+    peer_moves: Mapping[str, float] | None = None,
+) -> ChartSpec | None:
+    """The chart of SYMBOLS' session up to AT, or None when the subject has no prices."""
+    series: list[ChartSeries] = []
+    for symbol, role in chart_symbols(symbols, groups, peer_moves):
+        points = rebase(paths.session_path(symbol, at))
+        if len(points) >= 2:
+            series.append(ChartSeries(symbol, role, points))
+    if not any(s.role == "subject" for s in series):
+        return None
+    subject = next(s for s in series if s.role == "subject")
+    moves = ", ".join(f"{s.symbol} {s.last_pct:+.1f} %" for s in series if s.role == "subject")
+    title = f"{moves} vs previous close"
+    event = context[0] if context else None
+    first = min(p[0] for s in series for p in s.points)
+    return ChartSpec(
+        title=title,
+        series=tuple(series),
+        threshold_pct=abs(threshold_pct) if subject.last_pct >= 0 else -abs(threshold_pct),
+        marker_at=subject.points[-1][0],
+        tz=tz,
+        source=source,
+        event_label=event,
+        event_at=first if event else None,
+    )
