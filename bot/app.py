@@ -58,6 +58,9 @@ class AppContext:
     clock: Callable[[], datetime] = utc_now
     history: HistoryProvider | None = None
     notifiers: dict[str, Notifier] = field(default_factory=dict)
+    # With an outbox, alerts are written as delivery rows and a worker sends them.
+    use_outbox: bool = False
+    wake_outbox: Callable[[], None] | None = None
 
     def answer_why(self, symbol: str) -> commands.Reply:
         """The /why answer at the current (real or simulated) time; blocking, run in a thread."""

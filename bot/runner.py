@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from bot.app import AppContext, SimulatedClock
+from bot.outbox import enqueue
 from bot.sources.replay import Replay
 from handlers.models import Delivery, Quote
 from handlers.render import render_alert
@@ -20,6 +21,11 @@ MAX_REPLAY_WAIT = 10.0
 async def deliver(ctx: AppContext, deliveries: Sequence[Delivery]) -> None:
     """Record, then send each alert once per platform to that platform's channels."""
     if not deliveries:
+        return
+    if ctx.use_outbox:
+        await asyncio.to_thread(enqueue, ctx.store, deliveries, datetime.now(UTC))
+        if ctx.wake_outbox:
+            ctx.wake_outbox()
         return
     await asyncio.to_thread(ctx.store.record, deliveries)
     for delivery in deliveries:

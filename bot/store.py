@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     DateTime,
     Float,
+    ForeignKey,
     Integer,
+    LargeBinary,
     String,
     UniqueConstraint,
     create_engine,
@@ -115,6 +117,35 @@ class SentRow(Base):
     channel: Mapped[str] = mapped_column(String(64), primary_key=True)
     message_id: Mapped[str] = mapped_column(String(64), default="")
     at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class OutboxAlertRow(Base):
+    """An alert waiting to be (or already) delivered, with what each platform renders."""
+
+    __tablename__ = "outbox_alerts"
+    alert_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class OutboxRow(Base):
+    """One alert to one channel: pending until sent, retried with backoff, or given up."""
+
+    __tablename__ = "outbox_deliveries"
+    __table_args__ = (UniqueConstraint("alert_id", "platform", "channel"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("outbox_alerts.alert_id", ondelete="CASCADE"), index=True
+    )
+    platform: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(8), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    claimed_by: Mapped[str] = mapped_column(String(64), default="")
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
 
 
 def make_engine(url: str) -> Engine:
@@ -266,13 +297,15 @@ class Store:
     def record(self, deliveries: Iterable[Delivery]) -> None:
         """Remember, per channel and symbol, the latest alerted move."""
         with self.session() as s:
-            for delivery in deliveries:
-                alert = delivery.alert
-                for dest in delivery.destinations:
-                    for move in alert.moves:
-                        self._upsert_log(
-                            s, dest, move.symbol, alert.direction.value, move.pct, alert
-                        )
+            self.record_in(s, deliveries)
+
+    def record_in(self, s: Session, deliveries: Iterable[Delivery]) -> None:
+        """record() inside the caller's transaction (the outbox writes its rows alongside)."""
+        for delivery in deliveries:
+            alert = delivery.alert
+            for dest in delivery.destinations:
+                for move in alert.moves:
+                    self._upsert_log(s, dest, move.symbol, alert.direction.value, move.pct, alert)
 
     def _upsert_log(
         self, s: Session, dest: Destination, symbol: str, direction: str, pct: float, alert: object
