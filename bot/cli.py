@@ -14,6 +14,7 @@ from rich.console import Console
 from bot.app import build_engine
 from bot.charts import ChartCache, alert_chart, chart_filename, render_png
 from bot.console import ConsoleNotifier, message_renderable
+from bot.logs import setup_logging
 from bot.replay_run import REPLAY_DESTINATION, Deliver, replay_entries, run_replay
 from bot.sources.news_file import NewsFile, NewsFileError
 from bot.sources.replay import BarsError, Replay, load_bars
@@ -29,6 +30,8 @@ from handlers.symbols import SymbolError, parse_symbols
 log = logging.getLogger("marketbot")
 
 EXIT_USAGE = 2
+# Commands that run for long and log what they do at INFO; the rest only warn.
+LOG_LEVELS = {"run": logging.INFO}
 
 
 class CliError(Exception):
@@ -63,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="marketbot", description=__doc__)
     parser.add_argument("--db", help="store URL (default: setting db_url)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--log-json", action="store_true", help="logs as JSON lines on stderr")
     sub = parser.add_subparsers(dest="command", required=True)
 
     rp = sub.add_parser("replay", help="run the alert pipeline over daily bars, offline")
@@ -243,14 +247,17 @@ COMMANDS = {"replay": cmd_replay, "why": cmd_why, "watch": cmd_watch, "chart": c
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(None, args.verbose, args.log_json, LOG_LEVELS.get(args.command, logging.WARNING))
     out = Console()
     try:
         settings = load_settings()
+        long_running = args.command in LOG_LEVELS
+        setup_logging(
+            settings,
+            args.verbose,
+            args.log_json or (settings.log_json and long_running),
+            LOG_LEVELS.get(args.command, logging.WARNING),
+        )
         return COMMANDS[args.command](args, settings, out)
     except (
         CliError,
