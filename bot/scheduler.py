@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -54,6 +54,8 @@ class Poller:
     prices: PriceSource
     extended_hours: bool = False
     state: PollState = field(default_factory=PollState)
+    # With a healthy quote stream the poll is only a fallback and skips its cycle.
+    stream_healthy: Callable[[], bool] | None = None
 
     def symbols_to_fetch(self, watched: set[str], now: datetime) -> dict[str, str]:
         """Symbol -> session for the open watched symbols and their benchmarks and peers."""
@@ -67,6 +69,8 @@ class Poller:
     async def poll_once(self) -> list[Delivery]:
         """Fetch, detect, explain, group, dedupe and deliver for one cycle."""
         now = self.ctx.clock()
+        if self.stream_healthy is not None and self.stream_healthy():
+            return []
         entries = await asyncio.to_thread(self.ctx.store.watch_entries)
         wanted = self.symbols_to_fetch({e.symbol for e in entries}, now)
         self.state.last_poll, self.state.last_symbols = now, len(wanted)
@@ -160,3 +164,17 @@ def build_scheduler(
             next_run_time=datetime.now(UTC),
         )
     return scheduler
+
+
+async def wanted_symbols(ctx: AppContext) -> set[str]:
+    """Watched symbols and what judging them needs (benchmarks, peers, the market)."""
+    entries = await asyncio.to_thread(ctx.store.watch_entries)
+    watched = {e.symbol for e in entries}
+    if not watched:
+        return set()
+    return watched | ctx.engine.groups.reference_symbols(watched)
+
+
+async def process_streamed(ctx: AppContext, quotes: Mapping[str, Quote]) -> list[Delivery]:
+    """Run the latest streamed quotes through the pipeline at the app's current time."""
+    return await process_tick(ctx, quotes, ctx.clock())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -14,10 +15,12 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
     create_engine,
     delete,
     event,
+    func,
     select,
 )
 from sqlalchemy.engine import Engine
@@ -146,6 +149,15 @@ class OutboxRow(Base):
     claimed_by: Mapped[str] = mapped_column(String(64), default="")
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_error: Mapped[str] = mapped_column(String(500), default="")
+
+
+class RuntimeStatusRow(Base):
+    """What a running instance last reported about itself, for `marketbot status`."""
+
+    __tablename__ = "runtime_status"
+    instance: Mapped[str] = mapped_column(String(80), primary_key=True)
+    payload: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 def make_engine(url: str) -> Engine:
@@ -412,6 +424,36 @@ class Store:
         with self.session() as s:
             row = s.get(SentRow, (alert_id, platform, channel))
             return row.message_id if row else None
+
+    # --- runtime status -----------------------------------------------------------
+
+    def report_status(self, instance: str, payload: dict[str, object], at: datetime) -> None:
+        with self.session() as s:
+            row = s.get(RuntimeStatusRow, instance)
+            text = json.dumps(payload, default=str)
+            if row is None:
+                s.add(RuntimeStatusRow(instance=instance, payload=text, updated_at=at))
+            else:
+                row.payload, row.updated_at = text, at
+
+    def statuses(self) -> list[tuple[str, dict[str, object], datetime]]:
+        with self.session() as s:
+            rows = s.scalars(select(RuntimeStatusRow).order_by(RuntimeStatusRow.updated_at.desc()))
+            return [(r.instance, json.loads(r.payload), r.updated_at) for r in rows]
+
+    def outbox_summary(self) -> dict[str, object]:
+        """Counts by status and the latest delivery error."""
+        with self.session() as s:
+            counts = dict(
+                s.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status)).all()
+            )
+            last = s.scalar(
+                select(OutboxRow.last_error)
+                .where(OutboxRow.last_error != "")
+                .order_by(OutboxRow.id.desc())
+                .limit(1)
+            )
+        return {"counts": {k: int(v) for k, v in counts.items()}, "last_error": last or ""}
 
 
 def _entry(row: WatchRow) -> WatchEntry:

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     admins: list[str] = Field(default_factory=list, description="user ids allowed to edit")
     poll_interval_seconds: float = Field(60, ge=5)
     yahoo_requests_per_second: float = Field(2.0, gt=0)
+    stream_quotes: bool = Field(False, description="stream quotes; polling becomes the fallback")
+    stream_url: str = "wss://streamer.finance.yahoo.com/?version=2"
+    stream_silence_seconds: float = Field(90, gt=0, description="poll when the stream is quiet")
+    extended_hours: bool = Field(False, description="alert on pre- and post-market quotes")
     log_json: bool = False
 
     discord_token: SecretStr | None = Field(
