@@ -19,8 +19,8 @@ demo: $(STAMP)
 		--watch BABA,JD,TCEHY,PDD,BIDU,SPY --from 2025-03-03 --to 2025-03-07 $(DEMO_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check bot handlers config tests
-	$(BIN)/ruff format --check bot handlers config tests
+	$(BIN)/ruff check bot handlers config tests bench
+	$(BIN)/ruff format --check bot handlers config tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from handlers.detect import detect_moves
@@ -74,6 +74,10 @@ class Reply:
     ok: bool = True
     ephemeral: bool = True
     message: Message | None = None
+
+
+def _utc(at: datetime) -> str:
+    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def parse_threshold(text: str) -> float:
@@ -157,7 +161,7 @@ def watch_list(store: WatchStore, who: Requester, default_pct: float, now: datet
     lines = []
     for e in entries:
         pct = e.threshold_pct if e.threshold_pct is not None else default_pct
-        muted = f" (muted until {mutes[e.symbol]:%Y-%m-%d %H:%M} UTC)" if e.symbol in mutes else ""
+        muted = f" (muted until {_utc(mutes[e.symbol])})" if e.symbol in mutes else ""
         lines.append(f"{e.symbol} ±{pct:g} %{muted}")
     return Reply("Watchlist: " + ", ".join(lines))
 
@@ -200,7 +204,7 @@ def mute(
         return Reply(f"{exc}\n{MUTE_HELP}", ok=False)
     until = now + duration
     store.mute(who.destination, sym, until, who.user)
-    return Reply(f"{sym} muted here until {until:%Y-%m-%d %H:%M} UTC.", ephemeral=False)
+    return Reply(f"{sym} muted here until {_utc(until)}.", ephemeral=False)
 
 
 def unmute(store: WatchStore, who: Requester, symbol: str) -> Reply:

@@ -49,19 +49,6 @@ def _pct(quote: Quote | None) -> float | None:
     return (quote.price / quote.previous_close - 1.0) * 100.0
 
 
-def _usable_pct(
-    quotes: Mapping[str, Quote],
-    pcts: Mapping[str, float | None],
-    symbol: str,
-    now: datetime,
-    stale_after: timedelta,
-) -> float | None:
-    quote = quotes.get(symbol)
-    if quote is None or quote_problem(quote, now, stale_after):
-        return None
-    return pcts.get(symbol)
-
-
 def volatility_zscore(pct: float, daily_returns_pct: Sequence[float]) -> float | None:
     """How many trailing daily standard deviations this move is, when history allows."""
     recent = [r for r in daily_returns_pct[-ZSCORE_WINDOW:] if math.isfinite(r)]
@@ -80,31 +67,35 @@ def detect_moves(
     now: datetime,
     stale_after: timedelta,
     history: Mapping[str, Sequence[float]] | None = None,
+    min_abs_pct: float = 0.0,
 ) -> tuple[dict[str, Move], list[Skip]]:
-    """Build a Move for every watched symbol with a usable quote; list the ones skipped."""
+    """Build a Move for every watched symbol with a usable quote; list the ones skipped.
+
+    Symbols moving less than MIN_ABS_PCT (the lowest threshold anyone set) get no Move: on a
+    big watchlist most symbols barely move, and building their Moves is most of a tick's cost.
+    """
     moves: dict[str, Move] = {}
     skips: list[Skip] = []
     history = history or {}
-    pcts = {sym: _pct(q) for sym, q in quotes.items()}
+    problems = {sym: quote_problem(q, now, stale_after) for sym, q in quotes.items()}
+    usable = {
+        sym: pct for sym, q in quotes.items() if not problems[sym] and (pct := _pct(q)) is not None
+    }
+    market = groups.default_benchmark
     for sym in symbols:
         quote = quotes.get(sym)
         if quote is None:
             skips.append(Skip(sym, "no quote this tick"))
             continue
-        problem = quote_problem(quote, now, stale_after)
+        problem = problems[sym]
         if problem:
             skips.append(Skip(sym, problem))
             continue
         assert quote.previous_close is not None
-        pct = pcts[sym]
-        assert pct is not None
+        pct = usable.get(sym, 0.0)
+        if abs(pct) < min_abs_pct:
+            continue
         bench = groups.benchmark_of(sym)
-        market = groups.default_benchmark
-        peers = {
-            p: v
-            for p in groups.peers_of(sym)
-            if (v := pcts.get(p)) is not None and p in quotes and not quotes[p].stale
-        }
         group = groups.group_of(sym)
         moves[sym] = Move(
             symbol=sym,
@@ -113,15 +104,10 @@ def detect_moves(
             previous_close=quote.previous_close,
             at=quote.at,
             source=quote.source,
-            benchmark=BenchmarkMove(
-                bench,
-                None if bench == sym else _usable_pct(quotes, pcts, bench, now, stale_after),
-            ),
-            peers=peers,
+            benchmark=BenchmarkMove(bench, None if bench == sym else usable.get(bench)),
+            peers={p: usable[p] for p in groups.peers_of(sym) if p in usable},
             market=(
-                BenchmarkMove(market, _usable_pct(quotes, pcts, market, now, stale_after))
-                if market not in (bench, sym)
-                else None
+                BenchmarkMove(market, usable.get(market)) if market not in (bench, sym) else None
             ),
             group=group.id if group else None,
             zscore=volatility_zscore(pct, history.get(sym, ())),

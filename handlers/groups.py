@@ -27,6 +27,10 @@ class GroupIndex:
             self.groups[group.id] = group
             for sym in group.symbols:
                 self._by_symbol.setdefault(sym, group)
+        self._peers = {
+            sym: tuple(s for s in group.symbols if s != sym)
+            for sym, group in self._by_symbol.items()
+        }
 
     def group_of(self, symbol: str) -> SymbolGroup | None:
         return self._by_symbol.get(symbol)
@@ -43,10 +47,7 @@ class GroupIndex:
         return symbol == self.default_benchmark
 
     def peers_of(self, symbol: str) -> tuple[str, ...]:
-        group = self._by_symbol.get(symbol)
-        if group is None:
-            return ()
-        return tuple(s for s in group.symbols if s != symbol)
+        return self._peers.get(symbol, ())
 
     def region_of(self, symbol: str) -> str:
         group = self._by_symbol.get(symbol)

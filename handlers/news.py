@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from handlers.models import HeadlineKind, NewsItem
@@ -13,64 +14,130 @@ from handlers.models import HeadlineKind, NewsItem
 log = logging.getLogger(__name__)
 
 # Company-specific catalysts: what moves one stock on its own.
+
+
+@lru_cache(maxsize=8192)
+def _rx(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """Compiled patterns, kept: per-company patterns overflow the re module's small cache."""
+    return re.compile(pattern, flags)
+
+
+def _search(pattern: str, text: str, flags: int = 0) -> re.Match[str] | None:
+    return _rx(pattern, flags).search(text)
+
+
 _CATALYST = re.compile(
     r"\b("
     r"earnings|results|quarter(ly)?|q[1-4]|fy\d{2,4}|revenue|sales|profit|loss(es)?|eps|"
-    r"beats?|miss(es|ed)?|tops|guidance|outlook|forecasts?|"
-    r"upgrades?d?|downgrades?d?|rating|overweight|underweight|outperform|underperform|"
-    r"price target|target price|\bpt\b|fair value|initiat\w+ coverage|"
+    r"beats?|miss(es|ed)?|tops|guidance|outlook|forecasts?|withdraw\w*|reaffirm\w*|"
+    r"(up|down)grade(s|d)|(up|down)grade to|rating|overweight|underweight|outperform|"
+    r"underperform|price target|target price|fair value|initiat\w+ coverage|"
     r"acqui\w+|merger|merge|takeover|buyout|deal|stake|spin-?off|divest\w*|"
-    r"launch\w*|unveil\w*|releas\w*|rolls? out|debut\w*|new model|ai model|product|"
-    r"approv\w+|clearance|recall\w*|"
+    r"launch\w*|unveil\w*|releas\w*|rolls? out|debut\w*|introduc\w+|new model|ai model|"
+    r"products?|announc\w+|"
+    r"approv\w+|clearance|fda|recall\w*|"
     r"probe|investigat\w+|antitrust|fine[ds]?|penalt\w+|sanction\w*|ban(s|ned)?|"
     r"lawsuit|sues?d?|suing|settle\w*|court|verdict|"
     r"ceo|cfo|chairman|founder|executive|steps down|resign\w*|appoint\w*|hires?|layoffs?|"
-    r"buyback|repurchase|dividend|offering|ipo|listing|delist\w*|convertible|"
-    r"contract|partner\w*|agreement|orders?|deliver(y|ies)|shipments?|"
+    r"lays off|job cuts|leadership changes?|"
+    r"buyback|repurchase|dividend|offering|senior notes|notes due|bond sale|pricing of|"
+    r"ipo|listing|delist\w*|convertible|"
+    r"contract|partner\w*|agreement|orders?|deliveries|delivered|shipments?|"
+    r"factory|plants?|production|halt\w*|shuts? down|suspend\w*|"
     r"investment plan|invest\w* \$|plans? to|strike|outage|hack\w*|breach"
     r")\b",
     re.IGNORECASE,
 )
 
-# Economy, policy and whole-market drivers.
+# Economy, policy and commodities: a cause outside any one company or industry.
 _MACRO = re.compile(
     r"\b("
-    r"fed|federal reserve|fomc|powell|rate (cut|hike)s?|interest rates?|yields?|treasur(y|ies)|"
-    r"inflation|cpi|ppi|pce|jobs report|payrolls|unemployment|gdp|recession|economy|economic|"
-    r"growth target|stimulus|fiscal|central bank|pboc|ecb|boj|"
-    r"tariffs?|trade war|trade talks|export controls?|sanctions on china|"
+    r"fed|federal reserve|fomc|powell|rate (cut|hike)s?|interest rates?|"
+    r"(bond|treasury) yields?|yields (rise|rose|fall|fell|jump\w*|climb\w*|drop\w*|surge\w*)|"
+    r"treasur(y|ies)|inflation|cpi|ppi|pce|jobs report|payrolls|unemployment|gdp|recession|"
+    r"economy|economic|growth target|stimulus|fiscal|central bank|pboc|ecb|boj|"
+    r"tariffs?|trade war|trade talks|trade tensions?|export controls?|sanctions on china|"
     r"national people'?s congress|npc|two sessions|politburo|state council|premier|"
     r"white house|congress|government shutdown|election|geopolitic\w*|"
-    r"equities|stock market|wall street|s&p 500|nasdaq|dow|futures|pre-bell|midday|"
-    r"markets?|oil prices?|opec|dollar|currency|yuan|gold"
+    r"oil prices?|crude( oil)?|natural gas|gas (prices|supply|supplies|deliveries)|"
+    r"fuel (costs|prices)|energy (crisis|prices)|commodit(y|ies)|opec|gold|"
+    r"dollar index|the dollar|the yuan|currenc(y|ies)"
     r")\b",
     re.IGNORECASE,
+)
+
+# Whole-market words: enough to call a story macro, too weak to outrank a company catalyst.
+_MARKET = re.compile(
+    r"(^(\w+ )?(stocks|equities)\b|\b("
+    r"equities|stock market|wall street|s&p 500|nasdaq|dow|futures|pre-bell|midday|markets?|"
+    r"(hong kong|china|chinese|mainland|u\.?s\.?|asian?|asia-pacific|european?|global|world|"
+    r"japanese)( and [\w-]+)? (stocks|shares|equities)"
+    r")\b)",
+    re.IGNORECASE,
+)
+
+_INDUSTRY = (
+    r"tech|technology|internet|chip|chipmakers?|semiconductor|ev|electric vehicle|auto|"
+    r"automakers?|bank|banking|regional bank|financial|oil|energy|airline|travel|retail|"
+    r"e-commerce|ai|crypto|biotech|pharma|drug|healthcare|health care|medical|software|cloud|"
+    r"solar|mining|gaming|media|streaming|cannabis|restaurant|consumer|industrial|utility|"
+    r"utilities|real estate|reit|homebuilder|insurance|steel|defense|shipping|luxury|growth|"
+    r"value|megacap|mega-cap|large-cap|small-cap|meme"
 )
 
 # Several companies or an industry moving together.
 _SECTOR = re.compile(
+    rf"\b("
+    rf"({_INDUSTRY})\s+([\w-]+\s+){{0,2}}?(stocks|shares|names|sector|industry|makers|giants|"
+    rf"peers|adrs|companies|firms|etfs)|"
+    rf"({_INDUSTRY})\s+([\w-]+\s+)?(rally|selloff|sell-off|rout|slump)|"
+    rf"shares of several|several [\w-]+( [\w-]+)? (companies|stocks|names)|[\w-]+ space|"
+    rf"other [\w-]+ stocks|adrs|sector|industry|peers|rival stocks|across the board"
+    rf")\b",
+    re.IGNORECASE,
+)
+
+# Never a catalyst whatever words they contain: lists, screens, previews, recaps, technical
+# ratings, fund and insider filings, conference transcripts, "buy or sell?" pieces.
+_NOT_NEWS = re.compile(
     r"\b("
-    r"(chinese|china|hong kong|u\.?s\.?|tech|technology|internet|chip|semiconductor|ev|auto|"
-    r"bank|banking|oil|energy|airline|retail|e-commerce|ai|crypto|biotech|pharma|"
-    r"software|cloud|solar|mining|gaming|media|growth|value|megacap|mega-cap|large-cap|small-cap)"
-    r"[\w\s-]{0,20}?\b(stocks|shares|names|sector|makers|giants|peers|adrs|companies|firms)|"
-    r"other \w+ stocks|sector|industry|peers|rival stocks|across the board"
+    r"\d+ ([\w-]+ ){0,2}stocks|stocks? to (buy|watch|own|consider|avoid|sell)|top \d+|"
+    r"best [\w-]+ stocks|stocks that hit|biggest movers|stocks moving|earnings scheduled|"
+    r"top upgrades|price target changes|analyst blog|"
+    r"should you (buy|sell)|is it time to (buy|sell)|buy and hold|buy,? sell,? or hold|"
+    r"a buy or (a )?sell|better buy|attractively priced|intrinsic value|"
+    r"what you should know|trending stock|heavily search\w*|"
+    r"gears up for|what'?s in the cards|earnings preview|what to expect|"
+    r"since (its )?last earnings report|set to report|"
+    r"relative strength|technical strength|chart breakdown|"
+    r"13[fdg]|form 4|insider (buying|selling|buys|sells)|"
+    r"(buys|sells|bought|sold|trims|adds to|exits|boosts|raises|cuts) (its )?"
+    r"(stake|position|holdings?) in|acquires? (a )?(new )?position in|"
+    r"shares (bought|sold|acquired) by|(sold|bought) \$?[\d.,]+ ?(million|billion|[mk])? of shares|"
+    r"(management|capital|partners|fund|advisors|llc|l\.p\.)[^.?!]*\b(buys|sells|adds to|exits)\b|"
+    r"presents? at|transcript|annual meeting|"
+    r"not seeing any news|no (company-specific )?news"
+    r")",
+    re.IGNORECASE,
+)
+
+# About the company but no catalyst: opinion and explainer phrasings that may sit beside one.
+_NO_CATALYST = re.compile(
+    r"\b("
+    r"to buy|to watch|what you need to know|facts to know|exploration|here'?s why|"
+    r"here is why|long-term|hedge funds?|holdings? in|position in|among .* picks"
     r")\b",
     re.IGNORECASE,
 )
 
-# About the company but no catalyst: opinion, listicles, screens, fund filings.
-_NO_CATALYST = re.compile(
-    r"\b("
-    r"should you|is it time|buy and hold|to buy|to watch|stocks? to|top \d+|\d+ (best|top)|"
-    r"\d+ (growth|dividend|value|ai|tech) stocks|trending stock|heavily search|"
-    r"what you need to know|"
-    r"facts to know|intrinsic value|exploration|here'?s why|here is why|long-term|"
-    r"hedge funds?|13f|holdings? in|position in|shares (bought|sold) by|acquires? (new )?position|"
-    r"buys? shares of|sells? shares of|among .* picks"
-    r")\b",
-    re.IGNORECASE,
+_MOVE = (
+    r"(surg\w*|soar\w*|jump\w*|rises?|rising|rose|rall\w*|gains?|gained|climb\w*|leap\w*|"
+    r"rocket\w*|spik\w*|pops?|popped|boosted|rebound\w*|recover\w*|falls?|falling|fell|drops?|"
+    r"dropped|slid\w*|slip\w*|sinks?|sank|plung\w*|plummet\w*|tumbl\w*|slump\w*|dips?|dipped|"
+    r"skid\w*|retreat\w*|declin\w*|(trading|trade|trades|traded) (higher|lower)|"
+    r"(up|down) \d[\d.]*%)"
 )
+_CAUSE = r"(as|after(?![ -]hours)|on|amid|following|by|despite)"
 
 _TICKER_IN_TEXT = re.compile(r"(?:\(|\$|NYSE:\s*|NASDAQ:\s*)([A-Z][A-Z0-9.\-]{0,9})\)?")
 
@@ -78,6 +145,24 @@ _NAME_SUFFIXES = re.compile(
     r"[,.]?\s+(group|holding|holdings|limited|ltd|inc|incorporated|corp|corporation|co|company|"
     r"plc|sa|ag|nv|se|adr|class [a-c]|com)\.?$",
     re.IGNORECASE,
+)
+
+# First words of names that are too common to stand for the company on their own.
+_GENERIC_FIRST_WORDS = frozenset(
+    {
+        "the",
+        "china",
+        "first",
+        "american",
+        "general",
+        "united",
+        "national",
+        "international",
+        "global",
+        "new",
+        "royal",
+        "great",
+    }
 )
 
 
@@ -94,7 +179,7 @@ def company_aliases(symbol: str, company: str | None, extra: Iterable[str] = ())
         if name:
             names.append(name)
             first = name.split()[0].rstrip(".,")
-            if len(first) >= 4 and first.lower() not in {"the", "china", "first", "american"}:
+            if len(first) >= 4 and first.lower() not in _GENERIC_FIRST_WORDS:
                 names.append(first)
         if name.lower().endswith(".com"):
             names.append(name[:-4])
@@ -108,31 +193,108 @@ def company_aliases(symbol: str, company: str | None, extra: Iterable[str] = ())
 
 def _mentions_symbol(symbol: str, text: str) -> bool:
     base = re.escape(symbol.split("-")[0])
-    return re.search(rf"(?<![A-Za-z0-9]){base}(?![A-Za-z0-9])", text) is not None
+    if len(symbol) == 1:
+        # "A" is also an article: a one-letter ticker counts only in ticker dress, "(A)" or "$A".
+        return _search(rf"\({base}\)|\${base}\b|(NYSE|NASDAQ):\s*{base}\b", text) is not None
+    return _search(rf"(?<![A-Za-z0-9]){base}(?![A-Za-z0-9])", text) is not None
+
+
+def _alias_pattern(alias: str) -> str:
+    return rf"(?<![a-z0-9]){re.escape(alias.lower())}(?![a-z0-9])"
 
 
 def _mentions_alias(aliases: Sequence[str], text: str) -> bool:
     lowered = text.lower()
-    for alias in aliases:
-        pattern = rf"(?<![a-z0-9]){re.escape(alias.lower())}(?![a-z0-9])"
-        if re.search(pattern, lowered):
+    return any(_search(_alias_pattern(alias), lowered) for alias in aliases)
+
+
+def _name_patterns(aliases: Sequence[str], symbol: str) -> list[str]:
+    names = [rf"(?<![A-Za-z0-9]){re.escape(a)}(?![A-Za-z0-9])" for a in aliases]
+    if len(symbol) > 1:
+        names.append(rf"(?<![A-Za-z0-9]){re.escape(symbol)}(?![A-Za-z0-9])")
+    return names
+
+
+def _other_title_tickers(symbol: str, title: str) -> set[str]:
+    found = {t.upper() for t in _TICKER_IN_TEXT.findall(title)}
+    return {t for t in found if t and t != symbol}
+
+
+def _other_related(symbol: str, related: Sequence[str]) -> set[str]:
+    """Related companies; index, future and currency symbols ("^GSPC", "CL=F") are markets."""
+    return {r.upper() for r in related if r and r.upper() != symbol and not set("^=") & set(r)}
+
+
+def _names_several(title: str) -> bool:
+    """'Alibaba, JD, and Other ...', 'NIO and Li Auto deliveries', 'Baidu, Alibaba lead'."""
+    name = r"[A-Z][\w.&'-]*"
+    long_name = rf"{name}(\s+{name})?"
+    return bool(
+        _search(rf"\b{long_name}(,\s+{long_name})+,?\s+(and|&)\s+[A-Z]", title)
+        or _search(
+            rf"\b{name}\s+(and|&)\s+{name}(\s+{name})?\s+(stocks|shares|adrs|deliveries|sales)\b",
+            title,
+            re.IGNORECASE,
+        )
+        or _search(rf"\b{name},\s+{name}\s+(lead|drive|drag|power)\b", title)
+        or _search(rf"\b{name}\s+vs\.?\s+{name}", title, re.IGNORECASE)
+    )
+
+
+def _stake_in_this(aliases: Sequence[str], symbol: str, title: str) -> bool:
+    """An investor's stake or position in this company is a filing, not its own news."""
+    return any(
+        _search(rf"\b(stake|position|holdings?)\s+in\s+{name}", title, re.IGNORECASE)
+        for name in _name_patterns(aliases, symbol)
+    )
+
+
+def _owns_catalyst(aliases: Sequence[str], symbol: str, title: str) -> bool:
+    """The catalyst is this company's own: 'Alibaba's results', 'Alibaba reports', 'BABA beats'.
+
+    The words between the name and the verb may not join another name ('NIO and Li Auto ...').
+    """
+    verbs = (
+        r"(q[1-4]|quarter\w*|earnings|results|revenue|sales|profit|deliveries|guidance|"
+        r"reports?|reported|posts?|posted|announc\w+|beats?|miss\w*|"
+        r"tops (estimates|expectations|forecasts|views)|launch\w*|unveil\w*|debut\w*|"
+        r"introduc\w+|raises?|cuts?|lowers?|withdraws?|reaffirms?|sues?|agrees?|settles?|"
+        r"to (buy|acquire)|acquires?|wins?|receives?|halts?|to halt|ceo|cfo)"
+    )
+    for name in _name_patterns(aliases, symbol):
+        if _search(
+            rf"{name}(['’]s)?(\s+\([A-Z.]+\))?\s+((?!and\b|&)[\w-]+\s+){{0,2}}?([\w]+-)?{verbs}\b",
+            title,
+            re.IGNORECASE,
+        ):
             return True
     return False
 
 
-def _other_tickers(symbol: str, title: str, related: Sequence[str]) -> set[str]:
-    base = symbol.upper()
-    found = {t.upper() for t in _TICKER_IN_TEXT.findall(title)}
-    found |= {r.upper() for r in related}
-    return {t for t in found if t and t != base and not t.startswith("^")}
+def _move_cause(aliases: Sequence[str], symbol: str, title: str) -> str | None:
+    """In 'Baidu shares jump as users test its bot', the cause this company moved on."""
+    for name in _name_patterns(aliases, symbol):
+        match = _search(
+            rf"{name}(['’]s)?(\s+\([A-Z.]+\))?\s+([\w%.-]+\s+){{0,4}}?{_MOVE}\b.*?\b{_CAUSE}\b"
+            rf"(?P<cause>.+)",
+            title,
+            re.IGNORECASE,
+        )
+        if match:
+            return match.group("cause")
+    return None
 
 
-def _names_several(title: str) -> bool:
-    """'Alibaba, JD, and Other ...' or 'Alibaba and Tencent': lists of proper names."""
-    return bool(
-        re.search(r"\b[A-Z][\w.&'-]+(,\s+[A-Z][\w.&'-]+)+,?\s+(and|&)\s+[A-Z]", title)
-        or re.search(r"\b[A-Z][\w.'-]+\s+(and|&)\s+[A-Z][\w.'-]+\s+(stocks|shares)\b", title)
-    )
+def _kind_of_cause(cause: str) -> HeadlineKind:
+    if _MACRO.search(cause):
+        return "macro"
+    if _CATALYST.search(cause):
+        return "company"
+    if _MARKET.search(cause):
+        return "macro"
+    if _SECTOR.search(cause):
+        return "sector"
+    return "company"
 
 
 def classify_headline(
@@ -148,49 +310,52 @@ def classify_headline(
         return "other"
     sym = symbol.upper()
     aliases = company_aliases(sym, company)
-    about_this = _mentions_symbol(sym, title) or _mentions_alias(aliases, title)
-    others = _other_tickers(sym, title, related)
-    several = _names_several(title) or len(others) >= 2
-    sector_words = bool(_SECTOR.search(title))
-    macro_words = bool(_MACRO.search(title))
-    catalyst = bool(_CATALYST.search(title))
-    no_catalyst = bool(_NO_CATALYST.search(title))
+    if _NOT_NEWS.search(title) or _stake_in_this(aliases, sym, title):
+        return "other"
+    if _mentions_symbol(sym, title) or _mentions_alias(aliases, title):
+        return _about_this_company(sym, aliases, title, summary)
+    return _about_something_else(sym, title, related)
 
-    if about_this and (several or sector_words) and not _owns_catalyst(aliases, sym, title):
+
+def _about_this_company(
+    symbol: str, aliases: Sequence[str], title: str, summary: str
+) -> HeadlineKind:
+    """A headline naming this company: its own catalyst, a group it moves with, or a cause."""
+    owns = _owns_catalyst(aliases, symbol, title)
+    several = _names_several(title) or len(_other_title_tickers(symbol, title)) >= 2
+    if (several or _SECTOR.search(title)) and not owns:
         return "sector"
-    if about_this:
-        if catalyst and not macro_words:
-            return "company"
-        if catalyst and macro_words:
-            return "company" if _owns_catalyst(aliases, sym, title) else "macro"
-        if macro_words and not no_catalyst:
-            return "macro"
-        if not no_catalyst and summary and _CATALYST.search(summary):
-            return "company"
+    if owns:
+        return "company"
+    if _CATALYST.search(title):
+        return "macro" if _MACRO.search(title) else "company"
+    if _NO_CATALYST.search(title):
         return "other"
-    if no_catalyst:
-        return "other"
-    if several or sector_words:
-        return "sector"
-    if macro_words:
+    cause = _move_cause(aliases, symbol, title)
+    if cause is not None:
+        return _kind_of_cause(cause)
+    if _MACRO.search(title):
         return "macro"
+    if summary and _CATALYST.search(summary):
+        return "company"
     return "other"
 
 
-def _owns_catalyst(aliases: Sequence[str], symbol: str, title: str) -> bool:
-    """The catalyst is this company's own: 'Alibaba's results', 'Alibaba reports', 'BABA beats'."""
-    names = [*aliases, symbol]
-    for name in names:
-        n = re.escape(name)
-        if re.search(
-            rf"\b{n}(['’]s)?\s+([\w-]+\s+){{0,2}}?([\w]+-)?(q[1-4]|quarter\w*|earnings|results|reports?|"
-            rf"beats?|miss\w*|guidance|launch\w*|unveil\w*|raises?|cuts?|sues?|agrees?|"
-            rf"to (buy|acquire)|acquires?|wins?|posts?|announces?|ceo|cfo)\b",
-            title,
-            re.IGNORECASE,
-        ):
-            return True
-    return False
+def _about_something_else(symbol: str, title: str, related: Sequence[str]) -> HeadlineKind:
+    """A headline that does not name this company: its industry, the market, or noise."""
+    if _NO_CATALYST.search(title):
+        return "other"
+    if _SECTOR.search(title):
+        return "sector"
+    if _MACRO.search(title):
+        return "macro"
+    if _names_several(title):
+        return "sector"
+    if _MARKET.search(title):
+        return "macro"
+    if len(_other_related(symbol, related)) >= 2 and not _CATALYST.search(title):
+        return "sector"
+    return "other"
 
 
 def _as_datetime(value: Any) -> datetime | None:

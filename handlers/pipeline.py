@@ -109,10 +109,13 @@ class Engine:
         """Run detect -> explain -> group -> dedupe on one tick's quotes."""
         p = self.params
         watched = {e.symbol for e in entries}
-        moves, skips = detect_moves(quotes, watched, self.groups, now, p.stale_after, history)
+        policy = ThresholdPolicy(p.default_threshold_pct, channel_thresholds)
+        floor = min((policy.threshold(e) for e in entries), default=0.0)
+        moves, skips = detect_moves(
+            quotes, watched, self.groups, now, p.stale_after, history, min_abs_pct=floor
+        )
         for skip in skips:
             log.debug("skipped %s: %s", skip.symbol, skip.reason)
-        policy = ThresholdPolicy(p.default_threshold_pct, channel_thresholds)
         triggered = find_triggers(moves, entries, policy)
         candidates = [m for ms in triggered.values() for m in ms]
         explanations, explain_skips = self.explain(candidates, quotes, news)

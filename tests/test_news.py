@@ -58,6 +58,71 @@ def test_classify_headline_is_importable_with_the_public_signature() -> None:
     }
 
 
+AGILENT = "Agilent Technologies, Inc."
+
+# Our own paraphrases of patterns seen in real feeds (bench/classifier_eval.py measures the
+# real headlines; none is copied here).
+REAL_WORLD_PATTERNS = [
+    # A one-letter ticker is only a ticker in ticker dress: "A" is mostly an article.
+    ("A", "A Quick Look At The Market Before The Jobs Report", AGILENT, "macro"),
+    ("A", "Agilent (A) lifts its full-year guidance", AGILENT, "company"),
+    # Fund and insider filings, previews, recaps and technical ratings are not catalysts.
+    ("BABA", "Big hedge fund's 13F shows a larger stake in Alibaba", ALIBABA, "other"),
+    ("BABA", "Activist investor reports new stake in Alibaba", ALIBABA, "other"),
+    ("BABA", "Alibaba director sold $2 million of shares", ALIBABA, "other"),
+    ("BABA", "Alibaba (BABA) gears up for Q3 earnings: what's in the cards?", ALIBABA, "other"),
+    ("BABA", "Alibaba shows rising relative strength", ALIBABA, "other"),
+    ("BABA", "Why is Alibaba (BABA) up 4% since its last earnings report?", ALIBABA, "other"),
+    ("BABA", "7 Chinese tech stocks to buy right now", ALIBABA, "other"),
+    ("JD", "JD's slide lags its sector: buy, sell or hold?", "JD.com, Inc.", "other"),
+    ("BABA", "Alibaba shares drift lower, not seeing any news behind it", ALIBABA, "other"),
+    # A move with its cause: the cause decides.
+    ("BIDU", "Baidu shares jump as testers praise its new chatbot", "Baidu, Inc.", "company"),
+    ("BIDU", "Baidu stock falls as the Fed signals more hikes", "Baidu, Inc.", "macro"),
+    (
+        "A",
+        "Agilent shares trade higher after the company reported strong sales",
+        AGILENT,
+        "company",
+    ),
+    # Debt raising and plant decisions are company catalysts; "delivery" as a business is not.
+    ("BABA", "Alibaba prices $5 billion of senior notes", ALIBABA, "company"),
+    ("TSLA", "Tesla to halt output at its Berlin plant for a week", "Tesla, Inc.", "company"),
+    ("JD", "JD.com's food delivery push: bold bet or money pit?", "JD.com, Inc.", "other"),
+    # An analyst's upgrade is a catalyst; a product's upgrade cycle is not.
+    ("AAPL", "Morgan Stanley upgrades Apple to overweight", "Apple Inc.", "company"),
+    ("AAPL", "Apple: the iPhone upgrade cycle is underrated, analyst says", "Apple Inc.", "other"),
+    # A country's stock market is macro; an industry (or ADRs) is a sector.
+    ("BABA", "Hong Kong stocks slide on trade worries", ALIBABA, "macro"),
+    ("BABA", "Stocks settle lower as war worries grow", ALIBABA, "macro"),
+    ("XPEV", "XPeng, Li Auto and NIO report monthly sales", "XPeng Inc.", "sector"),
+    ("NIO", "NIO and Li Auto deliveries hit records", "NIO Inc.", "sector"),
+]
+
+
+@pytest.mark.parametrize(("symbol", "title", "company", "kind"), REAL_WORLD_PATTERNS)
+def test_real_world_patterns(symbol: str, title: str, company: str, kind: str) -> None:
+    assert classify_headline(symbol, title, company) == kind
+
+
+def test_related_tickers_do_not_turn_company_news_into_sector_news() -> None:
+    title = "Amazon launches a new AI shopping tool"
+    related = ("AMZN", "MSFT", "NVDA")
+    assert classify_headline("AMZN", title, "Amazon.com, Inc.", related=related) == "company"
+
+
+def test_index_and_future_symbols_in_related_mean_the_market() -> None:
+    title = "Stock market today: Dow, S&P 500 slip as crude jumps"
+    related = ("^GSPC", "^DJI", "CL=F", "ES=F")
+    assert classify_headline("BABA", title, ALIBABA, related=related) == "macro"
+
+
+def test_other_companies_results_are_not_a_sector_story() -> None:
+    title = "Earnings live: a retailer jumps on upbeat results, a software maker beats"
+    related = ("BABA", "ROST", "CRWD", "HD")
+    assert classify_headline("BABA", title, ALIBABA, related=related) == "other"
+
+
 def test_related_tickers_make_a_sector_story() -> None:
     title = "Chinese ADRs jump in New York trading"
     assert classify_headline("BABA", title, ALIBABA, related=("BABA", "JD", "PDD")) == "sector"

@@ -149,7 +149,12 @@ class QuoteStream:
             except (ValueError, AttributeError):
                 log.info("stream frame that is not JSON skipped")
                 continue
-            await self._handle(ws._decode_message(encoded))
+            try:
+                decoded = ws._decode_message(encoded)
+            except Exception as exc:  # raised when yfinance is set not to hide exceptions
+                log.info("undecodable stream message skipped: %s", exc)
+                continue
+            await self._handle(decoded)
         raise ConnectionError("stream closed by the server")
 
     async def run_forever(self) -> None:

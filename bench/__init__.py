@@ -1,0 +1,1 @@
+"""Offline benchmarks and evaluation scripts (not shipped with the bot)."""
