@@ -1,0 +1,668 @@
+"""Prices and news from Yahoo Finance through yfinance: batched, rate-limited, honest on failure."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any, TypeVar
+
+import requests
+import yfinance as yf
+from yfinance.data import YfData
+from yfinance.exceptions import YFRateLimitError
+
+from handlers.models import NewsItem, NewsSearch, Quote
+from handlers.news import parse_news
+from handlers.symbols import SymbolError, normalize_symbol
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SOURCE = "yfinance"
+NEWS_SOURCE = "Yahoo Finance"
+INTRADAY_INTERVALS: dict[str, timedelta] = {
+    "1m": timedelta(minutes=1),
+    "2m": timedelta(minutes=2),
+    "5m": timedelta(minutes=5),
+    "15m": timedelta(minutes=15),
+    "30m": timedelta(minutes=30),
+    "60m": timedelta(hours=1),
+    "90m": timedelta(minutes=90),
+    "1h": timedelta(hours=1),
+}
+FIRST_BACKOFF_S = 60.0
+# Bars further apart than this belong to different sessions (nights, weekends); lunch breaks
+# in Asia (1-1.5 h) and thin trading inside a US session stay well below it.
+SESSION_GAP = timedelta(hours=4)
+RATE_LIMITED = "rate limited by Yahoo (HTTP 429)"
+_RATE_LIMIT_MARKERS = ("YFRateLimitError", "Too Many Requests")
+_CRUMB = re.compile(r"(crumb=)[^&\s'\")]+")
+_LIST_MESSAGE = re.compile(r"^\[(?P<symbols>[^\]]*)\]: (?P<reason>.*)$", re.DOTALL)
+_ONE_MESSAGE = re.compile(r"^\$(?P<symbol>[^:\s]+): (?P<reason>.*)$", re.DOTALL)
+
+_shared_lock = threading.Lock()
+_shared: Any = None
+
+
+def shared_session() -> Any:
+    """The HTTP session every yfinance call of this process uses when none is given.
+
+    yfinance keeps one global session (its YfData singleton) and swaps it whenever a call
+    passes another, losing cookie and crumb; one shared session avoids that churn. curl_cffi
+    (browser TLS, what yfinance prefers) when installed, else plain requests.
+    """
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            try:
+                from curl_cffi import requests as curl_requests
+            except ImportError:
+                _shared = requests.Session()
+            else:
+                _shared = curl_requests.Session(impersonate="chrome")
+        return _shared
+
+
+class _HideCrumb(logging.Filter):
+    """Masks Yahoo's session crumb in the URLs yfinance puts in its error messages."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is logging's to report, not ours
+            return True
+        if "crumb=" in message:
+            record.msg, record.args = _CRUMB.sub(r"\1<hidden>", message), None
+        return True
+
+
+_hide_crumb = _HideCrumb()
+
+
+def configure_yfinance() -> None:
+    """Make yfinance raise instead of returning empty data, and keep its crumb out of logs.
+
+    With its default (hide_exceptions=True) a failed news or info fetch comes back as an
+    empty list, which would read as "no news"; raised, it is reported as a failed search.
+    """
+    yf.config.debug.hide_exceptions = False
+    yf_log = logging.getLogger("yfinance")
+    if _hide_crumb not in yf_log.filters:
+        yf_log.addFilter(_hide_crumb)
+
+
+class YahooAnswerError(Exception):
+    """An answer from Yahoo that parsed but is not what the request asks for."""
+
+
+class DownloadTimeout(TimeoutError):
+    """A yfinance call that did not finish in time; its thread may still be running."""
+
+    def __init__(self, what: str, timeout_s: float, thread: threading.Thread) -> None:
+        super().__init__(f"{what} took longer than {timeout_s:g} s")
+        self.thread = thread
+
+
+def run_with_timeout(fn: Callable[[], T], timeout_s: float, what: str) -> T:
+    """Run a blocking call in a daemon thread; raise DownloadTimeout when it overruns."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # handed back to the caller's thread below
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name=f"yahoo: {what}", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        raise DownloadTimeout(what, timeout_s, thread)
+    if "error" in box:
+        raise box["error"]
+    value: T = box["value"]
+    return value
+
+
+class TokenBucket:
+    """At most RATE calls a second on average, with bursts of up to max(1, RATE)."""
+
+    def __init__(
+        self,
+        rate_per_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not rate_per_s > 0:
+            raise ValueError(f"requests_per_second must be above 0, not {rate_per_s!r}")
+        self.rate = rate_per_s
+        self.capacity = max(1.0, rate_per_s)
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = self.capacity
+        self._stamp = clock()
+        self._lock = threading.Lock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    def acquire(self) -> float:
+        """Take one token, sleeping until there is one; returns the seconds slept."""
+        with self._lock:
+            self._refill()
+            waited = 0.0
+            if self._tokens < 1.0:
+                waited = (1.0 - self._tokens) / self.rate
+                self._sleep(waited)
+                self._refill()
+            self._tokens = max(0.0, self._tokens - 1.0)
+            return waited
+
+
+class Backoff:
+    """Exponential backoff after rate limits: FIRST seconds, doubling up to MAX."""
+
+    def __init__(
+        self, max_s: float, clock: Callable[[], float], first_s: float = FIRST_BACKOFF_S
+    ) -> None:
+        if not max_s > 0:
+            raise ValueError(f"max_backoff_s must be above 0, not {max_s!r}")
+        self.first_s = min(first_s, max_s)
+        self.max_s = max_s
+        self._clock = clock
+        self.delay_s = 0.0
+        self._until = 0.0
+
+    def engage(self) -> float:
+        """Start (or lengthen) a backoff; returns its length in seconds."""
+        self.delay_s = self.first_s if not self.delay_s else min(self.delay_s * 2, self.max_s)
+        self._until = self._clock() + self.delay_s
+        return self.delay_s
+
+    def remaining(self) -> float:
+        return max(0.0, self._until - self._clock())
+
+    def reset(self) -> None:
+        self.delay_s = 0.0
+        self._until = 0.0
+
+
+def normalize_all(symbols: Iterable[str], what: str = "symbol") -> list[str]:
+    """Yahoo forms of SYMBOLS, each once, in order; invalid ones are logged and dropped."""
+    out: list[str] = []
+    for raw in symbols:
+        try:
+            sym = normalize_symbol(raw)
+        except SymbolError as exc:
+            log.warning("yahoo: %s %r skipped: %s", what, raw, exc)
+            continue
+        if sym not in out:
+            out.append(sym)
+    return out
+
+
+def describe_error(error: BaseException | str) -> str:
+    """A short, secret-free reason for a yfinance failure, fit for a log line or a reply."""
+    if isinstance(error, YahooAnswerError | DownloadTimeout):
+        return str(error)
+    text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    text = _CRUMB.sub(r"\1<hidden>", text)
+    if any(marker in text for marker in _RATE_LIMIT_MARKERS):
+        return RATE_LIMITED
+    if "JSONDecodeError" in text or "Expecting value" in text:
+        return "Yahoo's answer was not JSON (an error page?)"
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+class _ThreadErrors(logging.Handler):
+    """What yfinance logs at WARNING and above from one thread.
+
+    yf.download() catches every per-symbol failure (rate limits included) and only logs it,
+    so its log is the one place that says why a symbol came back empty.
+    """
+
+    def __init__(self, thread_id: int) -> None:
+        super().__init__(logging.WARNING)
+        self.thread_id = thread_id
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread_id:
+            try:
+                self.messages.append(record.getMessage())
+            except Exception:  # a malformed record must not break the download
+                self.messages.append(str(record.msg))
+
+
+def errors_by_symbol(messages: Iterable[str]) -> dict[str, str]:
+    """yfinance's "['BABA', 'JD']: reason" and "$BABA: reason" lines, by symbol."""
+    out: dict[str, str] = {}
+    for msg in messages:
+        if match := _LIST_MESSAGE.match(msg):
+            for sym in re.findall(r"'([^']+)'", match["symbols"]):
+                out.setdefault(sym.upper(), describe_error(match["reason"]))
+        elif match := _ONE_MESSAGE.match(msg):
+            out.setdefault(match["symbol"].upper(), describe_error(match["reason"]))
+    return out
+
+
+def is_rate_limited(messages: Iterable[str]) -> bool:
+    return any(marker in msg for msg in messages for marker in _RATE_LIMIT_MARKERS)
+
+
+@dataclass(frozen=True, slots=True)
+class BarPoint:
+    """One intraday bar: its start time, open and close."""
+
+    start: datetime
+    open: float | None
+    close: float
+
+
+def frame_points(frame: Any, symbol: str) -> list[BarPoint]:
+    """The usable bars of SYMBOL in a yf.download(group_by='ticker') frame, oldest first."""
+    if frame is None or getattr(frame, "empty", True):
+        return []
+    try:
+        bars = frame[symbol]
+    except KeyError:
+        return []
+    points: list[BarPoint] = []
+    for ts, open_, close in zip(bars.index, bars["Open"], bars["Close"], strict=True):
+        value = _number(close)
+        if value is None:
+            continue  # Yahoo's null rows: minutes without trades
+        start = ts.to_pydatetime()  # in the exchange's time zone, which reads best in alerts
+        start = start if start.tzinfo else start.replace(tzinfo=UTC)
+        points.append(BarPoint(start, _number(open_), value))
+    points.sort(key=lambda p: p.start)
+    return points
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def split_sessions(points: Sequence[BarPoint]) -> list[list[BarPoint]]:
+    """Bars grouped into trading sessions by the overnight gaps between them.
+
+    A market that never pauses (crypto) has no gaps; its sessions are UTC days.
+    """
+    sessions: list[list[BarPoint]] = []
+    for point in points:
+        if sessions and point.start - sessions[-1][-1].start <= SESSION_GAP:
+            sessions[-1].append(point)
+        else:
+            sessions.append([point])
+    if len(sessions) == 1 and points[-1].start - points[0].start > timedelta(hours=24):
+        by_day: dict[Any, list[BarPoint]] = {}
+        for point in points:
+            by_day.setdefault(point.start.astimezone(UTC).date(), []).append(point)
+        sessions = list(by_day.values())
+    return sessions
+
+
+def quote_from_points(
+    symbol: str,
+    points: Sequence[BarPoint],
+    now: datetime,
+    interval: timedelta,
+    stale_after: timedelta,
+) -> Quote | str:
+    """The quote for SYMBOL from its bars, or the reason there is none.
+
+    Price is the latest bar's close, previous close the last close of the session before.
+    A bar's close is the price at its end (or now, for the bar still forming).
+    """
+    if not points:
+        return "no price bars in Yahoo's answer"
+    sessions = split_sessions(points)
+    latest = sessions[-1][-1]
+    if latest.close <= 0:
+        return f"latest price from Yahoo is {latest.close:g}"
+    if len(sessions) < 2:
+        return "only one session in Yahoo's answer, so no previous close"
+    before = sessions[-2][-1]
+    if before.close <= 0:
+        return f"previous close from Yahoo is {before.close:g}"
+    at = max(latest.start, min(latest.start + interval, now))
+    first_open = sessions[-1][0].open
+    return Quote(
+        symbol=symbol,
+        price=latest.close,
+        previous_close=before.close,
+        at=at,
+        source=SOURCE,
+        open=first_open if first_open and first_open > 0 else None,
+        stale=now - at > stale_after,
+        session="regular",
+        previous_close_at=before.start + interval,
+    )
+
+
+class YahooPrices:
+    """Quotes for many symbols from one batched yf.download per call (blocking: use a thread)."""
+
+    source = SOURCE
+
+    def __init__(
+        self,
+        session: requests.Session | Any | None = None,
+        timeout_s: float = 20.0,
+        requests_per_second: float = 2.0,
+        max_backoff_s: float = 900.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        *,
+        interval: str = "5m",
+        stale_after: timedelta = timedelta(minutes=20),
+    ) -> None:
+        if interval not in INTRADAY_INTERVALS:
+            raise ValueError(
+                f"interval {interval!r} is not an intraday interval "
+                f"({', '.join(INTRADAY_INTERVALS)}): daily bars carry no time of day"
+            )
+        if not timeout_s > 0:
+            raise ValueError(f"timeout_s must be above 0, not {timeout_s!r}")
+        self._session = session
+        self.timeout_s = timeout_s
+        self.interval = interval
+        self.stale_after = stale_after
+        self._bucket = TokenBucket(requests_per_second, clock, sleep)
+        self.backoff = Backoff(max_backoff_s, clock)
+        self._last: dict[str, Quote] = {}
+        self._names: dict[str, str] = {}
+        self._running: threading.Thread | None = None
+        self._lock = threading.Lock()
+        configure_yfinance()
+
+    @property
+    def session(self) -> Any:
+        return self._session if self._session is not None else shared_session()
+
+    def quotes(self, symbols: Sequence[str], now: datetime) -> dict[str, Quote]:
+        """QuoteProvider: the same as fetch_quotes."""
+        return self.fetch_quotes(symbols, now)
+
+    def fetch_quotes(self, symbols: Sequence[str], now: datetime) -> dict[str, Quote]:
+        """Quotes by Yahoo symbol (BRK.B comes back as BRK-B) for those with usable data."""
+        now = now if now.tzinfo else now.replace(tzinfo=UTC)
+        wanted = normalize_all(symbols)
+        if not wanted:
+            return {}
+        # The poller and /why may ask at once; one download at a time, the other waits.
+        if not self._lock.acquire(timeout=self.timeout_s):
+            log.warning("yahoo: another price download is still running; last quotes served")
+            return self._stale_last(wanted)
+        try:
+            return self._fetch_locked(wanted, now)
+        finally:
+            self._lock.release()
+
+    def _fetch_locked(self, wanted: list[str], now: datetime) -> dict[str, Quote]:
+        if waiting := self.backoff.remaining():
+            served = self._stale_last(wanted)
+            log.warning(
+                "yahoo: rate limited, backing off %.0f s more; %d symbol(s) answered from "
+                "the last quotes, marked stale",
+                waiting,
+                len(served),
+            )
+            return served
+        if self._running is not None and self._running.is_alive():
+            log.warning("yahoo: the previous download is still running; this poll is skipped")
+            return {}
+        self._bucket.acquire()
+        try:
+            frame, messages = run_with_timeout(
+                partial(self._download, wanted), self.timeout_s, "price download"
+            )
+        except DownloadTimeout as exc:
+            self._running = exc.thread
+            log.warning("yahoo: %s for %d symbol(s); no quotes this poll", exc, len(wanted))
+            return {}
+        except YFRateLimitError:
+            return self._rate_limited(wanted)
+        except Exception as exc:
+            log.warning("yahoo: price download failed: %s", describe_error(exc))
+            return {}
+        fresh = self._build(wanted, frame, messages, now)
+        if is_rate_limited(messages):
+            return {**self._rate_limited(wanted), **fresh}
+        self.backoff.reset()
+        return fresh
+
+    def _download(self, symbols: list[str]) -> tuple[Any, list[str]]:
+        """One yf.download for all SYMBOLS, with what yfinance logged about them."""
+        errors = _ThreadErrors(threading.get_ident())
+        yf_log = logging.getLogger("yfinance")
+        yf_log.addHandler(errors)
+        try:
+            frame = yf.download(
+                symbols,
+                period="5d",
+                interval=self.interval,
+                group_by="ticker",
+                session=self.session,
+                progress=False,
+                threads=False,
+                auto_adjust=False,
+                timeout=self.timeout_s,
+            )
+        finally:
+            yf_log.removeHandler(errors)
+        return frame, errors.messages
+
+    def _build(
+        self, wanted: list[str], frame: Any, messages: list[str], now: datetime
+    ) -> dict[str, Quote]:
+        reasons = errors_by_symbol(messages)
+        interval = INTRADAY_INTERVALS[self.interval]
+        out: dict[str, Quote] = {}
+        for sym in wanted:
+            result = quote_from_points(
+                sym, frame_points(frame, sym), now, interval, self.stale_after
+            )
+            if isinstance(result, str):
+                detail = f" ({reasons[sym]})" if sym in reasons else ""
+                log.warning("yahoo: %s skipped: %s%s", sym, result, detail)
+                continue
+            out[sym] = result
+        self._last.update(out)
+        return out
+
+    def _rate_limited(self, wanted: list[str]) -> dict[str, Quote]:
+        delay = self.backoff.engage()
+        log.warning("yahoo: rate limited (HTTP 429); no requests for %.0f s", delay)
+        return self._stale_last(wanted)
+
+    def _stale_last(self, wanted: Iterable[str]) -> dict[str, Quote]:
+        return {s: replace(self._last[s], stale=True) for s in wanted if s in self._last}
+
+    def company_names(self, symbols: Sequence[str]) -> dict[str, str]:
+        """Long (else short) company names from Yahoo; failures are logged and skipped."""
+        out: dict[str, str] = {}
+        for sym in normalize_all(symbols):
+            if sym not in self._names and not self._fetch_name(sym):
+                continue
+            out[sym] = self._names[sym]
+        return out
+
+    def _fetch_name(self, sym: str) -> bool:
+        """Look SYM's name up once (names do not change); False when there is none."""
+        if self.backoff.remaining():
+            log.info("yahoo: rate limited; company name of %s not fetched", sym)
+            return False
+        self._bucket.acquire()
+        try:
+            info = run_with_timeout(partial(self._info, sym), self.timeout_s, "company info")
+        except YFRateLimitError:
+            self._rate_limited([])
+            return False
+        except Exception as exc:
+            log.warning("yahoo: no company name for %s: %s", sym, describe_error(exc))
+            return False
+        name = _company_name(info)
+        if name is None:
+            log.info("yahoo: Yahoo has no company name for %s", sym)
+            return False
+        self._names[sym] = name
+        return True
+
+    def _info(self, symbol: str) -> Any:
+        # A fresh Ticker each time: yfinance memoizes info, news and fast_info per instance.
+        return yf.Ticker(symbol, session=self.session).info
+
+
+def _company_name(info: Any) -> str | None:
+    if not isinstance(info, Mapping):
+        return None
+    for key in ("longName", "shortName"):
+        value = info.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+class YahooNews:
+    """News for a symbol from Yahoo's ticker news feed and its search, parsed and deduplicated."""
+
+    def __init__(
+        self,
+        session: requests.Session | Any | None = None,
+        count: int = 20,
+        timeout_s: float = 15.0,
+        max_backoff_s: float = 900.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not 1 <= count <= 100:
+            raise ValueError(f"count must be between 1 and 100, not {count!r}")
+        self._session = session
+        self.count = count
+        self.timeout_s = timeout_s
+        self.backoff = Backoff(max_backoff_s, clock)
+        configure_yfinance()
+
+    @property
+    def session(self) -> Any:
+        return self._session if self._session is not None else shared_session()
+
+    def search(self, symbol: str, since: datetime, until: datetime) -> NewsSearch:
+        """Items published in [SINCE, UNTIL]; ok=False when news cannot be ruled out."""
+        try:
+            sym = normalize_symbol(symbol)
+        except SymbolError as exc:
+            return NewsSearch(symbol, since, until, (), NEWS_SOURCE, ok=False, error=str(exc))
+        if waiting := self.backoff.remaining():
+            error = f"rate limited by Yahoo; retrying in {waiting:.0f} s"
+            return NewsSearch(sym, since, until, (), NEWS_SOURCE, ok=False, error=error)
+        feed, feed_error, found, search_error = self._gather(sym)
+        # An empty ticker feed is also what yfinance returns for an error page, so only a
+        # search that answered properly (or a feed with items) rules news out.
+        if search_error is not None and not feed:
+            error = "; ".join(
+                f"{name}: {err}"
+                for name, err in (("ticker news", feed_error), ("search", search_error))
+                if err
+            )
+            if feed == [] and feed_error is None:
+                error = f"ticker news: empty; {error}"
+            log.warning("yahoo: news for %s unavailable: %s", sym, error)
+            return NewsSearch(sym, since, until, (), NEWS_SOURCE, ok=False, error=error)
+        items = merge_news([*parse_news(feed or []), *parse_news(found or [])])
+        in_window = tuple(i for i in items if since <= i.published <= until)
+        return NewsSearch(sym, since, until, in_window, _source_label(feed_error, search_error))
+
+    def _gather(
+        self, sym: str
+    ) -> tuple[list[Any] | None, str | None, list[Any] | None, str | None]:
+        """Raw items and errors from the ticker feed, then from search; backs off on a 429."""
+        feed, feed_error = self._fetch("ticker news", partial(self._ticker_news, sym))
+        found: list[Any] | None = None
+        search_error: str | None = RATE_LIMITED  # after a 429, asking again would prolong it
+        if feed_error != RATE_LIMITED:
+            found, search_error = self._fetch("search", partial(self._search_news, sym))
+        if RATE_LIMITED in (feed_error, search_error):
+            delay = self.backoff.engage()
+            log.warning("yahoo: news rate limited (HTTP 429); no news requests for %.0f s", delay)
+        else:
+            self.backoff.reset()
+        return feed, feed_error, found, search_error
+
+    def _fetch(
+        self, what: str, call: Callable[[], list[Any]]
+    ) -> tuple[list[Any] | None, str | None]:
+        """The raw items from one feed, or None and why it failed."""
+        try:
+            raw = run_with_timeout(call, self.timeout_s, what)
+        except YFRateLimitError:
+            return None, RATE_LIMITED
+        except Exception as exc:
+            return None, describe_error(exc)
+        if not isinstance(raw, list):
+            return None, f"unexpected answer ({type(raw).__name__}, not a list)"
+        return raw, None
+
+    def _ticker_news(self, symbol: str) -> list[Any]:
+        # A fresh Ticker: yfinance keeps the first news it fetched on the instance for good.
+        news: list[Any] = yf.Ticker(symbol, session=self.session).get_news(
+            count=self.count, tab="news"
+        )
+        return news
+
+    def _search_news(self, symbol: str) -> list[Any]:
+        # Search goes through yfinance's process-wide response cache; without clearing it the
+        # same query would return the first answer for the life of the process.
+        forget_cached_responses()
+        result = yf.Search(
+            symbol, news_count=self.count, session=self.session, timeout=self.timeout_s
+        )
+        response = result.response
+        if not isinstance(response, Mapping) or not isinstance(response.get("news"), list):
+            raise YahooAnswerError("Yahoo's search answer has no news list")
+        news: list[Any] = response["news"]
+        return news
+
+
+def forget_cached_responses() -> None:
+    """Clear yfinance's in-memory GET cache (Search, tz lookups, past price ranges)."""
+    cache_clear = getattr(YfData.cache_get, "cache_clear", None)
+    if callable(cache_clear):
+        cache_clear()
+
+
+def merge_news(items: Iterable[NewsItem]) -> list[NewsItem]:
+    """Items once each (same id or same title), newest first."""
+    seen: set[str] = set()
+    out: list[NewsItem] = []
+    for item in sorted(items, key=lambda i: i.published, reverse=True):
+        keys = {f"title:{' '.join(item.title.lower().split())}"}
+        if item.id:
+            keys.add(f"id:{item.id}")
+        if keys & seen:
+            continue
+        seen |= keys
+        out.append(item)
+    return out
+
+
+def _source_label(feed_error: str | None, search_error: str | None) -> str:
+    if feed_error:
+        return f"{NEWS_SOURCE} search (ticker news failed: {feed_error})"
+    if search_error:
+        return f"{NEWS_SOURCE} ticker news (search failed: {search_error})"
+    return f"{NEWS_SOURCE} ticker news + search"

@@ -1,0 +1,422 @@
+"""A local Yahoo Finance that speaks the real HTTP shapes to yfinance through a requests adapter."""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+from zoneinfo import ZoneInfo
+
+import requests
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
+
+NY = ZoneInfo("America/New_York")
+DATA = Path(__file__).resolve().parent / "data" / "yahoo"
+DAILY_FIXTURE = DATA / "daily-2025-02-27-to-03-05.csv"
+SESSION_OPEN, SESSION_CLOSE = time(9, 30), time(16, 0)
+VALID_RANGES = ["1d", "5d", "1mo", "3mo", "6mo", "1y", "2y", "5y", "10y", "ytd", "max"]
+# Facts about the instruments (names, exchanges), not third-party text.
+INSTRUMENTS: dict[str, tuple[str, str, str, str]] = {
+    "BABA": ("Alibaba Group Holding Limited", "NYQ", "NYSE", "EQUITY"),
+    "JD": ("JD.com, Inc.", "NMS", "NasdaqGS", "EQUITY"),
+    "SPY": ("SPDR S&P 500 ETF Trust", "PCX", "NYSEArca", "ETF"),
+    "KWEB": ("KraneShares Trust - KraneShares CSI China Internet ETF", "PCX", "NYSEArca", "ETF"),
+    "BRK-B": ("Berkshire Hathaway Inc.", "NYQ", "NYSE", "EQUITY"),
+}
+NOT_FOUND_CHART = {
+    "chart": {
+        "result": None,
+        "error": {"code": "Not Found", "description": "No data found, symbol may be delisted"},
+    }
+}
+HTML_GARBAGE = b"<html><head><title>Oops</title></head><body>Will be back soon</body></html>"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the fake answers: a status, a body and its content type."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json;charset=utf-8"
+
+    @classmethod
+    def json(cls, payload: Any, status: int = 200) -> Reply:
+        return cls(status, json.dumps(payload).encode())
+
+    @classmethod
+    def text(cls, body: str, status: int = 200, content_type: str = "text/plain") -> Reply:
+        return cls(status, body.encode(), content_type)
+
+
+TOO_MANY = Reply.text("Too Many Requests\r\n", 429)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One request yfinance made."""
+
+    method: str
+    host: str
+    path: str
+    params: dict[str, str]
+    body: bytes | None
+
+    @property
+    def is_chart(self) -> bool:
+        return self.path.startswith("/v8/finance/chart/")
+
+    @property
+    def symbol(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class DayBar:
+    """A daily OHLCV row from the re-typed fixture."""
+
+    symbol: str
+    day: date
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: int
+
+
+def load_days(path: Path = DAILY_FIXTURE) -> dict[str, list[DayBar]]:
+    """Daily bars per symbol from a symbol,date,open,high,low,close,volume CSV."""
+    out: dict[str, list[DayBar]] = {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            bar = DayBar(
+                symbol=row["symbol"],
+                day=date.fromisoformat(row["date"]),
+                open=float(row["open"]),
+                high=float(row["high"]),
+                low=float(row["low"]),
+                close=float(row["close"]),
+                volume=int(row["volume"]),
+            )
+            out.setdefault(bar.symbol, []).append(bar)
+    for bars in out.values():
+        bars.sort(key=lambda b: b.day)
+    return out
+
+
+def _path_points(bar: DayBar) -> list[tuple[float, float]]:
+    """(minutes after the open, price): an up day dips first, a down day pops first."""
+    first, second = (bar.low, bar.high) if bar.close >= bar.open else (bar.high, bar.low)
+    return [(0.0, bar.open), (90.0, first), (240.0, second), (390.0, bar.close)]
+
+
+def _price_at(points: Sequence[tuple[float, float]], minute: float) -> float:
+    for (m0, p0), (m1, p1) in pairwise(points):
+        if m0 <= minute <= m1:
+            return p0 + (p1 - p0) * (minute - m0) / (m1 - m0)
+    return points[-1][1]
+
+
+def _epoch(day: date, moment: time) -> int:
+    return int(datetime.combine(day, moment, tzinfo=NY).timestamp())
+
+
+def _period(day: date, start: time, end: time) -> dict[str, Any]:
+    local = datetime.combine(day, start, tzinfo=NY)
+    offset = local.utcoffset()
+    return {
+        "timezone": local.tzname(),
+        "start": _epoch(day, start),
+        "end": _epoch(day, end),
+        "gmtoffset": int(offset.total_seconds()) if offset else 0,
+    }
+
+
+def intraday_chart(
+    symbol: str,
+    days: Sequence[DayBar],
+    interval_min: int = 5,
+    until: datetime | None = None,
+    live_trade_at: datetime | None = None,
+) -> dict[str, Any]:
+    """A /v8/finance/chart body (range=5d, regular hours) built from daily bars.
+
+    Bars run 09:30..16:00 New York time along a plausible intraday path whose last bar closes
+    at the day's close. UNTIL cuts the last day short; LIVE_TRADE_AT appends the separate
+    'live' row Yahoo adds during a session (its timestamp is the last trade time).
+    """
+    timestamps: list[int] = []
+    cols: dict[str, list[float | int | None]] = {k: [] for k in ("open", "high", "low", "close")}
+    cols["volume"] = []
+    per_day = 390 // interval_min
+    last_price = days[-1].close
+    for bar in days:
+        points = _path_points(bar)
+        for k in range(per_day):
+            start = datetime.combine(bar.day, SESSION_OPEN, tzinfo=NY) + timedelta(
+                minutes=k * interval_min
+            )
+            if until is not None and start + timedelta(minutes=interval_min) > until:
+                break
+            p0 = _price_at(points, k * interval_min)
+            p1 = _price_at(points, (k + 1) * interval_min)
+            timestamps.append(int(start.timestamp()))
+            cols["open"].append(round(p0, 4))
+            cols["close"].append(round(p1, 4))
+            cols["high"].append(round(max(p0, p1), 4))
+            cols["low"].append(round(min(p0, p1), 4))
+            cols["volume"].append(bar.volume // per_day)
+            last_price = p1
+    if live_trade_at is not None:
+        timestamps.append(int(live_trade_at.timestamp()))
+        for key in ("open", "high", "low", "close"):
+            cols[key].append(round(last_price, 4))
+        cols["volume"].append(0)
+    return {
+        "chart": {"result": [_result(symbol, days, timestamps, cols, interval_min)], "error": None}
+    }
+
+
+def _result(
+    symbol: str,
+    days: Sequence[DayBar],
+    timestamps: list[int],
+    cols: dict[str, list[float | int | None]],
+    interval_min: int,
+) -> dict[str, Any]:
+    name, exchange, full_exchange, kind = INSTRUMENTS.get(symbol, (symbol, "NYQ", "NYSE", "EQUITY"))
+    last = days[-1]
+    closes = [c for c in cols["close"] if isinstance(c, float)]
+    meta = {
+        "currency": "USD",
+        "symbol": symbol,
+        "exchangeName": exchange,
+        "fullExchangeName": full_exchange,
+        "instrumentType": kind,
+        "firstTradeDate": 1411133400,
+        "regularMarketTime": timestamps[-1] if timestamps else _epoch(last.day, SESSION_OPEN),
+        "hasPrePostMarketData": True,
+        "gmtoffset": -18000,
+        "timezone": "EST",
+        "exchangeTimezoneName": "America/New_York",
+        "regularMarketPrice": closes[-1] if closes else last.close,
+        "regularMarketDayHigh": last.high,
+        "regularMarketDayLow": last.low,
+        "regularMarketVolume": last.volume,
+        "longName": name,
+        "shortName": name,
+        "chartPreviousClose": days[0].open,
+        "previousClose": days[-2].close if len(days) > 1 else None,
+        "scale": 3,
+        "priceHint": 2,
+        "currentTradingPeriod": {
+            "pre": _period(last.day, time(4, 0), SESSION_OPEN),
+            "regular": _period(last.day, SESSION_OPEN, SESSION_CLOSE),
+            "post": _period(last.day, SESSION_CLOSE, time(20, 0)),
+        },
+        "tradingPeriods": [[_period(b.day, SESSION_OPEN, SESSION_CLOSE)] for b in days],
+        "dataGranularity": f"{interval_min}m",
+        "range": "5d",
+        "validRanges": VALID_RANGES,
+    }
+    return {"meta": meta, "timestamp": timestamps, "indicators": {"quote": [cols]}}
+
+
+def with_close(chart: Mapping[str, Any], index: int, value: float | None) -> dict[str, Any]:
+    """A copy of CHART whose bar INDEX has close VALUE (e.g. 0 or None for a bad print)."""
+    copy: dict[str, Any] = json.loads(json.dumps(chart))
+    quote = copy["chart"]["result"][0]["indicators"]["quote"][0]
+    quote["close"][index] = value
+    return copy
+
+
+def ticker_news_body(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The /xhr/ncp (Ticker.news) response around nested 1.x items."""
+    return {"data": {"tickerStream": {"stream": list(items), "pagination": {"uuids": ""}}}}
+
+
+def search_body(news: Sequence[Mapping[str, Any]], symbol: str) -> dict[str, Any]:
+    """A /v1/finance/search response with flat legacy news items."""
+    return {
+        "explains": [],
+        "count": 1 + len(news),
+        "quotes": [{"exchange": "NYQ", "symbol": symbol, "quoteType": "EQUITY"}],
+        "news": list(news),
+        "nav": [],
+        "lists": [],
+        "researchReports": [],
+    }
+
+
+def info_body(symbol: str) -> dict[str, Any]:
+    """quoteSummary(quoteType) for SYMBOL, as Yahoo sends it with formatted=false."""
+    name = INSTRUMENTS.get(symbol, (symbol,))[0]
+    return {
+        "quoteSummary": {
+            "result": [{"quoteType": {"symbol": symbol, "longName": name, "shortName": name}}],
+            "error": None,
+        }
+    }
+
+
+Handler = Callable[[Recorded], Reply]
+
+
+@dataclass(eq=False)
+class FakeYahoo(BaseAdapter):
+    """Serves Yahoo's hosts by URL path and records every request it sees."""
+
+    charts: dict[str, Reply] = field(default_factory=dict)
+    ticker_news: dict[str, Reply] = field(default_factory=dict)
+    searches: dict[str, Reply] = field(default_factory=dict)
+    infos: dict[str, Reply] = field(default_factory=dict)
+    # Path prefix -> reply that wins over everything (429s, 500s, garbage).
+    overrides: dict[str, Reply] = field(default_factory=dict)
+    delay_s: float = 0.0
+    seen: list[Recorded] = field(default_factory=list)
+    jar: requests.cookies.RequestsCookieJar | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__()
+        self._release = threading.Event()
+        self._lock = threading.Lock()
+
+    def release(self) -> None:
+        """End any delay now (teardown of a slow-server test)."""
+        self._release.set()
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: Any = None,
+    ) -> requests.Response:
+        parts = urlsplit(request.url or "")
+        body = request.body.encode() if isinstance(request.body, str) else request.body
+        rec = Recorded(
+            method=request.method or "GET",
+            host=parts.hostname or "",
+            path=parts.path,
+            params=dict(parse_qsl(parts.query)),
+            body=body,
+        )
+        with self._lock:
+            self.seen.append(rec)
+        if self.delay_s:
+            self._release.wait(self.delay_s)
+        return _response(request, self._route(rec))
+
+    def close(self) -> None:
+        pass
+
+    def _route(self, rec: Recorded) -> Reply:
+        for prefix, reply in self.overrides.items():
+            if rec.path.startswith(prefix) or rec.host.startswith(prefix):
+                return reply
+        if rec.host == "fc.yahoo.com":
+            self._set_cookie()
+            return Reply.text("", 404, "text/html")
+        if rec.host.endswith("consent.yahoo.com") or rec.host == "guce.yahoo.com":
+            return Reply.text("<html><body>no consent form here</body></html>", 200, "text/html")
+        if rec.path == "/v1/test/getcrumb":
+            return Reply.text("fAkEcRuMb0")
+        if rec.is_chart:
+            return self.charts.get(rec.symbol, Reply.json(NOT_FOUND_CHART, 404))
+        if rec.path == "/xhr/ncp":
+            symbols = json.loads(rec.body or b"{}").get("serviceConfig", {}).get("s", [])
+            return self.ticker_news.get(
+                symbols[0] if symbols else "", Reply.json(ticker_news_body([]))
+            )
+        if rec.path == "/v1/finance/search":
+            return self.searches.get(rec.params.get("q", ""), Reply.json(search_body([], "")))
+        if rec.path.startswith("/v10/finance/quoteSummary/"):
+            return self.infos.get(rec.symbol, Reply.json({"quoteSummary": {"result": None}}, 404))
+        if rec.path.startswith("/v7/finance/quote"):
+            return Reply.json({"quoteResponse": {"result": [], "error": None}})
+        if rec.path.startswith("/ws/fundamentals-timeseries/"):
+            return Reply.json({"timeseries": {"result": [], "error": None}})
+        return Reply.text("not served by the fake", 404)
+
+    def _set_cookie(self) -> None:
+        """What fc.yahoo.com really does: hand out the A3 cookie on a 404 page."""
+        if self.jar is not None:
+            expires = int(datetime.now().timestamp()) + 365 * 86400
+            self.jar.set("A3", "d=fake&S=cookie", domain=".yahoo.com", path="/", expires=expires)
+
+    # Views for assertions.
+    def charts_for(self, range_: str = "5d") -> list[Recorded]:
+        return [r for r in self.seen if r.is_chart and r.params.get("range") == range_]
+
+    def paths(self) -> Iterator[str]:
+        return (f"{r.host}{r.path}" for r in self.seen)
+
+
+def _response(request: requests.PreparedRequest, reply: Reply) -> requests.Response:
+    resp = requests.Response()
+    resp.status_code = reply.status
+    resp._content = reply.body
+    resp.headers = CaseInsensitiveDict(
+        {"content-type": reply.content_type, "content-length": str(len(reply.body))}
+    )
+    resp.encoding = "utf-8"
+    resp.url = request.url or ""
+    resp.request = request
+    resp.reason = {200: "OK", 404: "Not Found", 429: "Too Many Requests"}.get(reply.status, "")
+    return resp
+
+
+class FakeSession(requests.Session):
+    """A real requests.Session whose every http(s) URL goes to the fake."""
+
+    def __init__(self, fake: FakeYahoo) -> None:
+        super().__init__()
+        self.fake = fake
+        fake.jar = self.cookies
+        self.mount("https://", fake)
+        self.mount("http://", fake)
+
+
+class EscapeGuard(BaseAdapter):
+    """Mounted on any session yfinance makes by itself: records and refuses the request."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.escaped: list[str] = []
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: Any = None,
+    ) -> requests.Response:
+        self.escaped.append(request.url or "")
+        raise requests.ConnectionError(f"test network guard: refused {request.url}")
+
+    def close(self) -> None:
+        pass
+
+
+def guarded_session_factory(guard: EscapeGuard) -> Callable[[], requests.Session]:
+    """A stand-in for yfinance's new_session(): sessions that can never reach the network."""
+
+    def make() -> requests.Session:
+        session = requests.Session()
+        session.mount("https://", guard)
+        session.mount("http://", guard)
+        return session
+
+    return make
