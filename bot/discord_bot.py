@@ -1,0 +1,417 @@
+"""Discord adapter: slash commands (/why, /watch, /mute, /unmute) and channel alerts as embeds."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+import aiohttp
+import discord
+from discord import app_commands
+
+from bot.app import AppContext
+from bot.discord_render import NO_MENTIONS, message_embed, nonce_for, reply_content
+from bot.store import Store
+from handlers import commands
+from handlers.models import Alert, Destination
+from handlers.render import Message
+from handlers.symbols import SymbolError, normalize_symbol
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "discord"
+MANAGE = discord.Permissions(manage_channels=True)
+MAX_CHOICES = 25
+DEFAULT_READY_TIMEOUT = 2.0
+COMMAND_FAILED = (
+    "Sorry, that command failed on the bot's side. Try again in a minute; if it keeps failing, "
+    "ask the server admins to check the bot's log."
+)
+# The core's help shows the text syntax (Slack, CLI); Discord users fill in named options.
+DISCORD_HELP = {
+    commands.WATCH_HELP: (
+        "Usage: /watch add symbols:BABA JD TCEHY threshold:5 · /watch remove symbols:JD · "
+        "/watch list · /watch threshold symbol:BABA pct:4"
+    ),
+    commands.MUTE_HELP: (
+        "Usage: /mute symbol:BABA duration:4h (30m, 4h, 2d, at most 30d) · /unmute symbol:BABA"
+    ),
+}
+WHY_UNAVAILABLE = "Could not answer /why right now: the price or news source failed. Try again."
+
+Clock = Callable[[], datetime]
+
+
+class DiscordSetupError(Exception):
+    """The bot cannot start or sync: the message says what to fix (never contains the token)."""
+
+
+class DeliveryFailed(Exception):
+    """Some channels did not get the alert; the others did and are remembered as served."""
+
+
+class DiscordNotifier:
+    """Posts alerts as embeds; implements bot.app.Notifier. A retried alert never posts twice."""
+
+    platform = PLATFORM
+
+    def __init__(self, client: discord.Client, store: Store, clock: Clock) -> None:
+        self.client = client
+        self.store = store
+        self.clock = clock
+
+    async def deliver(self, alert: Alert, message: Message, channels: Sequence[str]) -> None:
+        """Send to each channel not yet served for this alert; raise if any channel failed."""
+        embed = message_embed(message)
+        failures: list[str] = []
+        for channel in channels:
+            try:
+                await self._send_one(alert.id, embed, channel)
+            except (discord.DiscordException, ValueError, aiohttp.ClientError, OSError) as exc:
+                log.warning("alert %s to Discord channel %s failed: %s", alert.id, channel, exc)
+                failures.append(f"{channel}: {exc}")
+        if failures:
+            raise DeliveryFailed(f"alert {alert.id} not sent to " + "; ".join(failures))
+
+    async def _send_one(self, alert_id: str, embed: discord.Embed, channel: str) -> None:
+        if await asyncio.to_thread(self.store.was_sent, alert_id, PLATFORM, channel):
+            log.debug("alert %s already in Discord channel %s", alert_id, channel)
+            return
+        if not channel.isdigit():
+            raise ValueError(f"'{channel}' is not a Discord channel id")
+        target = self.client.get_partial_messageable(int(channel))
+        # The nonce with enforce_nonce (set by discord.py) makes Discord answer a retried POST
+        # with the message it already created instead of posting a second one.
+        sent = await target.send(
+            embed=embed, nonce=nonce_for(alert_id, channel), allowed_mentions=NO_MENTIONS
+        )
+        await asyncio.to_thread(
+            self.store.mark_sent, alert_id, PLATFORM, channel, str(sent.id), self.clock()
+        )
+
+
+class CommandTree(app_commands.CommandTree["MarketBot"]):
+    """The bot's command tree; any unexpected error gets an ephemeral apology, not silence."""
+
+    async def on_error(
+        self, interaction: discord.Interaction[MarketBot], error: app_commands.AppCommandError
+    ) -> None:
+        name = interaction.command.qualified_name if interaction.command else "?"
+        log.error("/%s failed", name, exc_info=error)
+        try:
+            await send_text(interaction, COMMAND_FAILED, ephemeral=True)
+        except discord.HTTPException as exc:  # e.g. the interaction expired meanwhile
+            log.warning("could not tell the user /%s failed: %s", name, exc)
+
+
+class MarketBot(discord.Client):
+    """A discord.Client with the market commands; default intents, no message content."""
+
+    def __init__(self, ctx: AppContext, *, guild_ready_timeout: float = DEFAULT_READY_TIMEOUT):
+        # The bot never joins voice: skip discord.py's start-up warnings about voice libraries.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
+        super().__init__(
+            intents=discord.Intents.default(),
+            allowed_mentions=NO_MENTIONS,
+            guild_ready_timeout=guild_ready_timeout,
+        )
+        self.ctx = ctx
+        self.tree = CommandTree(self)
+        register_commands(self.tree, ctx)
+
+    async def on_ready(self) -> None:
+        guilds = len(self.guilds)
+        log.info("connected to Discord as %s in %d server(s)", self.user, guilds)
+
+
+def create_discord_bot(
+    ctx: AppContext, *, guild_ready_timeout: float = DEFAULT_READY_TIMEOUT
+) -> MarketBot:
+    """The bot with its commands, registered as ctx.notifiers['discord'] for alerts."""
+    bot = MarketBot(ctx, guild_ready_timeout=guild_ready_timeout)
+    ctx.notifiers[PLATFORM] = DiscordNotifier(bot, ctx.store, ctx.clock)
+    return bot
+
+
+# --- replies ---------------------------------------------------------------------------
+
+
+def discord_help(text: str) -> str:
+    for generic, specific in DISCORD_HELP.items():
+        text = text.replace(generic, specific)
+    return text
+
+
+async def send_text(
+    interaction: discord.Interaction[MarketBot],
+    text: str,
+    *,
+    ephemeral: bool,
+    embed: discord.Embed | None = None,
+) -> None:
+    """Answer with escaped text (and an embed), whether or not the interaction was answered."""
+    content = reply_content(discord_help(text))
+    embeds = [embed] if embed is not None else []
+    if interaction.response.is_done():
+        await interaction.followup.send(
+            content, embeds=embeds, ephemeral=ephemeral, allowed_mentions=NO_MENTIONS
+        )
+    else:
+        await interaction.response.send_message(
+            content, embeds=embeds, ephemeral=ephemeral, allowed_mentions=NO_MENTIONS
+        )
+
+
+async def send_reply(interaction: discord.Interaction[MarketBot], reply: commands.Reply) -> None:
+    """A core Reply as a Discord answer: refusals and errors only to the asker."""
+    embed = message_embed(reply.message) if reply.message is not None else None
+    ephemeral = reply.ephemeral or not reply.ok
+    await send_text(interaction, reply.text, ephemeral=ephemeral, embed=embed)
+
+
+def can_manage(interaction: discord.Interaction[MarketBot], admins: Sequence[str]) -> bool:
+    """Manage Channels here (overwrites included, as Discord computes it) or a listed admin.
+
+    default_permissions is only a hint server admins can change, so this runs every time.
+    """
+    perms = interaction.permissions
+    listed = str(interaction.user.id) in admins
+    return bool(perms.manage_channels or perms.administrator or listed)
+
+
+def now_utc(ctx: AppContext) -> datetime:
+    """The (real or simulated) time in UTC: the core prints command times labelled UTC."""
+    return ctx.clock().astimezone(UTC)
+
+
+def requester(ctx: AppContext, interaction: discord.Interaction[MarketBot]) -> commands.Requester:
+    return ctx.requester(
+        PLATFORM,
+        str(interaction.channel_id),
+        str(interaction.user.id),
+        can_manage(interaction, ctx.settings.admins),
+    )
+
+
+async def watched_choices(
+    ctx: AppContext, interaction: discord.Interaction[MarketBot], current: str
+) -> list[app_commands.Choice[str]]:
+    """Autocomplete: the channel's watched symbols starting with what was typed."""
+    dest = Destination(PLATFORM, str(interaction.channel_id))
+    entries = await asyncio.to_thread(ctx.store.watch_entries, dest)
+    typed = current.strip().upper().lstrip("$")
+    symbols = [e.symbol for e in entries if e.symbol.startswith(typed)]
+    return [app_commands.Choice(name=s, value=s) for s in symbols[:MAX_CHOICES]]
+
+
+# --- /why --------------------------------------------------------------------------------
+
+
+async def answer_why(
+    ctx: AppContext, interaction: discord.Interaction[MarketBot], raw: str
+) -> None:
+    """Defer at once (Discord allows 3 s), compute in a thread, then follow up."""
+    try:
+        symbol = normalize_symbol(raw)
+    except SymbolError as exc:
+        await send_text(interaction, str(exc), ephemeral=True)
+        return
+    await interaction.response.defer(thinking=True)
+    try:
+        reply = await asyncio.to_thread(ctx.answer_why, symbol)
+    except Exception:
+        log.exception("/why %s failed", symbol)
+        reply = commands.Reply(WHY_UNAVAILABLE, ok=False)
+    if not reply.ok:
+        # The first follow-up replaces the public "thinking" message; remove it so the error
+        # can go to the asker alone.
+        try:
+            await interaction.delete_original_response()
+        except discord.HTTPException as exc:
+            log.warning("could not remove the /why placeholder: %s", exc)
+    await send_reply(interaction, reply)
+
+
+# --- registration --------------------------------------------------------------------------
+
+
+def register_commands(tree: app_commands.CommandTree[MarketBot], ctx: AppContext) -> None:
+    """Add /why, the /watch group, /mute and /unmute to TREE, all bound to CTX."""
+    _register_why(tree, ctx)
+    tree.add_command(_watch_group(ctx))
+    _register_mute(tree, ctx)
+
+
+def _register_why(tree: app_commands.CommandTree[MarketBot], ctx: AppContext) -> None:
+    @tree.command(name="why", description="Why is a symbol moving: benchmark, peers, news, context")
+    @app_commands.describe(symbol="Ticker as Yahoo writes it, e.g. BABA, 0700.HK, BRK-B")
+    async def why(interaction: discord.Interaction[MarketBot], symbol: str) -> None:
+        await answer_why(ctx, interaction, symbol)
+
+    @why.autocomplete("symbol")
+    async def why_symbols(
+        interaction: discord.Interaction[MarketBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await watched_choices(ctx, interaction, current)
+
+
+def _watch_group(ctx: AppContext) -> app_commands.Group:
+    watch = app_commands.Group(
+        name="watch",
+        description="This channel's watchlist (changing it needs Manage Channels)",
+        guild_only=True,
+        default_permissions=MANAGE,
+    )
+    default_pct = ctx.settings.default_threshold_pct
+
+    @watch.command(name="add", description="Watch symbols in this channel")
+    @app_commands.describe(
+        symbols="Tickers separated by spaces or commas, e.g. BABA JD TCEHY",
+        threshold="Alert when a symbol moves at least this many percent (default: channel's)",
+    )
+    async def add(
+        interaction: discord.Interaction[MarketBot],
+        symbols: str,
+        threshold: app_commands.Range[float, 0.1, 100.0] | None = None,
+    ) -> None:
+        who = requester(ctx, interaction)
+        if threshold is not None:
+            try:
+                threshold = commands.parse_threshold(str(threshold))
+            except ValueError as exc:
+                await send_text(interaction, f"{exc}\n{commands.WATCH_HELP}", ephemeral=True)
+                return
+        reply = await asyncio.to_thread(
+            commands.watch_add, ctx.store, who, symbols, threshold, now_utc(ctx)
+        )
+        await send_reply(interaction, reply)
+
+    @watch.command(name="remove", description="Stop watching symbols in this channel")
+    @app_commands.describe(symbols="Tickers separated by spaces or commas")
+    async def remove(interaction: discord.Interaction[MarketBot], symbols: str) -> None:
+        who = requester(ctx, interaction)
+        reply = await asyncio.to_thread(commands.watch_remove, ctx.store, who, symbols)
+        await send_reply(interaction, reply)
+
+    @watch.command(name="list", description="What this channel watches, with thresholds")
+    async def list_(interaction: discord.Interaction[MarketBot]) -> None:
+        who = requester(ctx, interaction)
+        reply = await asyncio.to_thread(
+            commands.watch_list, ctx.store, who, default_pct, now_utc(ctx)
+        )
+        await send_reply(interaction, reply)
+
+    @watch.command(name="threshold", description="Set one symbol's alert threshold here")
+    @app_commands.describe(symbol="A watched ticker", pct="Percent move that triggers an alert")
+    async def threshold(
+        interaction: discord.Interaction[MarketBot],
+        symbol: str,
+        pct: app_commands.Range[float, 0.1, 100.0],
+    ) -> None:
+        who = requester(ctx, interaction)
+        reply = await asyncio.to_thread(commands.watch_threshold, ctx.store, who, symbol, str(pct))
+        await send_reply(interaction, reply)
+
+    async def symbols_here(
+        interaction: discord.Interaction[MarketBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await watched_choices(ctx, interaction, current)
+
+    threshold.autocomplete("symbol")(symbols_here)
+    return watch
+
+
+def _register_mute(tree: app_commands.CommandTree[MarketBot], ctx: AppContext) -> None:
+    @tree.command(name="mute", description="Pause alerts for a symbol in this channel")
+    @app_commands.describe(symbol="A watched ticker", duration="How long, e.g. 30m, 4h, 2d")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_channels=True)
+    async def mute(interaction: discord.Interaction[MarketBot], symbol: str, duration: str) -> None:
+        who = requester(ctx, interaction)
+        reply = await asyncio.to_thread(
+            commands.mute, ctx.store, who, symbol, duration, now_utc(ctx)
+        )
+        await send_reply(interaction, reply)
+
+    @tree.command(name="unmute", description="Resume alerts for a symbol in this channel")
+    @app_commands.describe(symbol="A muted ticker")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_channels=True)
+    async def unmute(interaction: discord.Interaction[MarketBot], symbol: str) -> None:
+        who = requester(ctx, interaction)
+        reply = await asyncio.to_thread(commands.unmute, ctx.store, who, symbol)
+        await send_reply(interaction, reply)
+
+    async def symbols_here(
+        interaction: discord.Interaction[MarketBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await watched_choices(ctx, interaction, current)
+
+    mute.autocomplete("symbol")(symbols_here)
+    unmute.autocomplete("symbol")(symbols_here)
+
+
+# --- running -------------------------------------------------------------------------------
+
+
+def _clean_token(token: str) -> str:
+    cleaned = (token or "").strip()
+    if cleaned.lower().startswith("bot "):
+        cleaned = cleaned[4:].strip()
+    if not cleaned:
+        raise DiscordSetupError(
+            "DISCORD_TOKEN is empty: copy the bot token from the Discord Developer Portal "
+            "(your application → Bot → Reset Token) into the DISCORD_TOKEN environment variable."
+        )
+    return cleaned
+
+
+async def login(bot: discord.Client, token: str) -> None:
+    """Log in (REST only), turning a rejected token or an unreachable API into a clear error."""
+    try:
+        await bot.login(_clean_token(token))
+    except discord.LoginFailure:
+        raise DiscordSetupError(
+            "Discord rejected the bot token (401). Reset it in the Developer Portal "
+            "(your application → Bot → Reset Token) and set DISCORD_TOKEN again."
+        ) from None
+    except (aiohttp.ClientError, OSError) as exc:
+        raise DiscordSetupError(
+            f"Cannot reach the Discord API at {discord.http.Route.BASE}: {exc}"
+        ) from None
+
+
+async def serve_discord(ctx: AppContext, token: str, *, bot: MarketBot | None = None) -> None:
+    """Run the bot on the current event loop until cancelled; commands are never synced here.
+
+    BOT is one made earlier by create_discord_bot (a new one is made and registered if not).
+    This is `async with bot: await bot.start(token)`, with start's login made to fail clearly.
+    """
+    client = bot if bot is not None else create_discord_bot(ctx)
+    ctx.notifiers[PLATFORM] = DiscordNotifier(client, ctx.store, ctx.clock)
+    async with client:
+        await login(client, token)
+        await client.connect(reconnect=True)
+
+
+async def sync_discord_commands(ctx: AppContext, token: str, guild_id: int | None) -> list[str]:
+    """Publish the slash commands globally, or to one server (instant, for trying out).
+
+    Logs in over REST only (no gateway), syncs, closes; returns the command names.
+    """
+    bot = MarketBot(ctx)
+    async with bot:
+        await login(bot, token)
+        if guild_id is None:
+            synced = await bot.tree.sync()
+        else:
+            guild = discord.Object(id=guild_id)
+            bot.tree.copy_global_to(guild=guild)
+            synced = await bot.tree.sync(guild=guild)
+    names = sorted(command.name for command in synced)
+    where = "globally" if guild_id is None else f"to server {guild_id}"
+    log.info("synced %d Discord commands %s: %s", len(names), where, ", ".join(names))
+    return names

@@ -1,0 +1,215 @@
+"""The neutral alert Message drawn as a Discord embed, cut to Discord's limits, text escaped."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import discord
+
+from handlers.models import Direction
+from handlers.render import ContextItem, Link, Message
+
+# Discord's documented limits (https://discord.com/developers/docs/resources/message#embed-object).
+TITLE_MAX = 256
+DESCRIPTION_MAX = 4096
+FIELDS_MAX = 25
+FIELD_NAME_MAX = 256
+FIELD_VALUE_MAX = 1024
+FOOTER_MAX = 2048
+EMBED_TOTAL_MAX = 6000
+CONTENT_MAX = 2000
+NONCE_MAX = 25
+
+ELLIPSIS = "…"
+# Room kept in the total for the "N more not shown" note added to the footer after cutting.
+NOTE_RESERVE = 64
+# Shares of the 6000 total, so that a long text never crowds out the moves and the context.
+FOOTER_BUDGET = 512
+DESCRIPTION_BUDGET = 1536
+MIN_FIELD_VALUE = 24
+MAX_MOVE_FIELDS = 15
+MAX_NEWS_TITLE = 200
+MAX_CAUSE_LINE = 1000
+MOVE_NAME_MAX = 100
+MOVE_VALUE_MAX = 300
+CONTEXT_VALUE_MAX = 700
+EVIDENCE_VALUE_MAX = 600
+
+COLOURS: dict[Direction | None, int] = {
+    Direction.UP: 0x2ECC71,
+    Direction.DOWN: 0xE74C3C,
+    None: 0x95A5A6,
+}
+NO_MENTIONS = discord.AllowedMentions.none()
+
+
+def cut(text: str, limit: int) -> str:
+    """TEXT within LIMIT characters; a cut ends with a visible ellipsis."""
+    if limit <= 0:
+        return ""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rstrip() + ELLIPSIS
+
+
+def no_mentions(text: str) -> str:
+    """Break every @ so no text can ping (@everyone, <@&role>, <@user>), whatever the client."""
+    return text.replace("@", "@\u200b")
+
+
+def safe_text(text: str) -> str:
+    """User- or third-party-supplied text made inert: markdown escaped, mentions broken."""
+    return no_mentions(discord.utils.escape_markdown(text))
+
+
+def reply_content(text: str) -> str:
+    """A command reply as message content: escaped and within the 2000-character limit."""
+    return cut(safe_text(text), CONTENT_MAX)
+
+
+def nonce_for(alert_id: str, channel: str) -> str:
+    """The message nonce for one alert in one channel: the same on every retry, <= 25 chars."""
+    return hashlib.sha256(f"{alert_id}:{channel}".encode()).hexdigest()[:NONCE_MAX]
+
+
+def _is_web_url(url: str | None) -> bool:
+    return url is not None and url.startswith(("https://", "http://")) and len(url) < 512
+
+
+def _link_text(title: str) -> str:
+    escaped = safe_text(cut(title, MAX_NEWS_TITLE))
+    return escaped.replace("[", "\\[").replace("]", "\\]")
+
+
+def news_line(link: Link) -> str:
+    """'• [title](url) — publisher · kind', the title escaped; no link for non-web URLs."""
+    title = _link_text(link.title)
+    shown = f"[{title}]({link.url})" if _is_web_url(link.url) else title
+    source = f" — {safe_text(link.publisher)}" if link.publisher else ""
+    return f"• {shown}{source} · {link.kind}"
+
+
+def lines_within(lines: Sequence[str], limit: int) -> str:
+    """Whole lines while they fit, then '… and N more' (never a line cut in half)."""
+    kept: list[str] = []
+    used = 0
+    for i, line in enumerate(lines):
+        rest = len(lines) - i
+        note = f"{ELLIPSIS} and {rest} more"
+        reserve = 0 if rest == 1 else len(note) + 1
+        if used + len(line) + 1 + reserve > limit:
+            if not kept:
+                return cut(line, limit)
+            kept.append(note)
+            break
+        kept.append(line)
+        used += len(line) + 1
+    return "\n".join(kept)
+
+
+@dataclass(frozen=True)
+class EmbedField:
+    """A field the embed would like to show; lower PRIORITY keeps its place when space runs out."""
+
+    name: str
+    value: str
+    priority: int
+
+
+def _context_field(item: ContextItem) -> EmbedField:
+    catalyst = item.kind == "catalyst"
+    links = [u for u in item.links if _is_web_url(u)]
+    more = f"\n{links[0]}" if links else ""
+    summary = cut(item.summary, CONTEXT_VALUE_MAX - len(more))
+    label = "Context" if catalyst else "Backdrop"
+    return EmbedField(f"{label}: {item.title}", summary + more, 1 if catalyst else 3)
+
+
+def _move_fields(message: Message) -> list[EmbedField]:
+    moves = [
+        EmbedField(cut(f.name, MOVE_NAME_MAX), cut(f.value, MOVE_VALUE_MAX), 0 if i < 5 else 2)
+        for i, f in enumerate(message.fields)
+    ]
+    if len(moves) <= MAX_MOVE_FIELDS:
+        return moves
+    kept, rest = moves[: MAX_MOVE_FIELDS - 1], moves[MAX_MOVE_FIELDS - 1 :]
+    other = lines_within([m.name for m in rest], FIELD_VALUE_MAX)
+    return [*kept, EmbedField("Other moves", other, 2)]
+
+
+def embed_fields(message: Message) -> list[EmbedField]:
+    """Every field the embed would like to show, in display order."""
+    fields = _move_fields(message)
+    if message.news:
+        lines = [news_line(link) for link in message.news]
+        fields.append(EmbedField("News", lines_within(lines, FIELD_VALUE_MAX), 1))
+    fields.extend(_context_field(item) for item in message.context)
+    if message.evidence:
+        checked = lines_within(list(message.evidence), EVIDENCE_VALUE_MAX)
+        fields.append(EmbedField("What was checked", checked, 4))
+    return [f for f in fields if f.name.strip() and f.value.strip()]
+
+
+def fit_fields(fields: Sequence[EmbedField], budget: int) -> tuple[list[EmbedField], int]:
+    """The fields that fit in BUDGET characters and 25 slots, by priority, in display order.
+
+    Returns them (names and values cut to Discord's limits) and how many were left out.
+    """
+    order = sorted(range(len(fields)), key=lambda i: fields[i].priority)
+    kept: dict[int, EmbedField] = {}
+    for i in order:
+        name = cut(fields[i].name, FIELD_NAME_MAX)
+        room = min(FIELD_VALUE_MAX, budget - len(name))
+        if len(kept) >= FIELDS_MAX or room < MIN_FIELD_VALUE:
+            continue
+        value = cut(fields[i].value, room)
+        budget -= len(name) + len(value)
+        kept[i] = EmbedField(name, value, fields[i].priority)
+    return [kept[i] for i in sorted(kept)], len(fields) - len(kept)
+
+
+def _description(message: Message) -> str:
+    parts = []
+    if message.cause_line:
+        parts.append(f"**{cut(message.cause_line, MAX_CAUSE_LINE)}**")
+    if message.headline:
+        parts.append(message.headline)
+    return "\n".join(parts)
+
+
+@dataclass
+class _Budget:
+    """Characters left of the embed's 6000 in all."""
+
+    left: int
+
+    def take(self, text: str, limit: int) -> str:
+        taken = cut(text, min(limit, self.left))
+        self.left -= len(taken)
+        return taken
+
+
+def message_embed(message: Message) -> discord.Embed:
+    """MESSAGE as one embed within every Discord limit; what was cut is marked with an ellipsis."""
+    budget = _Budget(EMBED_TOTAL_MAX - NOTE_RESERVE)
+    fields = embed_fields(message)
+    title = budget.take(message.title or "Market move", TITLE_MAX)
+    footer = budget.take(message.footer, FOOTER_BUDGET)
+    description_max = DESCRIPTION_BUDGET if fields else DESCRIPTION_MAX
+    description = budget.take(_description(message), description_max)
+    embed = discord.Embed(
+        title=title,
+        description=description or None,
+        colour=COLOURS.get(message.direction, COLOURS[None]),
+        timestamp=message.at,
+    )
+    shown, dropped = fit_fields(fields, budget.left)
+    for f in shown:
+        embed.add_field(name=f.name, value=f.value, inline=False)
+    if dropped:
+        footer = f"{footer} · {dropped} more not shown (Discord limits)"
+    if footer:
+        embed.set_footer(text=footer)
+    return embed

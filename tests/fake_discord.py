@@ -1,0 +1,723 @@
+"""A local Discord for tests: REST API and gateway on 127.0.0.1, speaking what discord.py expects.
+
+The real discord.py is pointed at it (``install``): it logs in, connects to the gateway, receives
+INTERACTION_CREATE events injected by a test and answers over REST, which is recorded and checked
+against Discord's rules (embed limits, one response per interaction, nonces, allowed mentions).
+Faults can be injected: 429 with retry_after and a Via header, a 5xx or a dropped connection,
+before or after the effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import discord
+import pytest
+import yarl
+from aiohttp import WSMsgType, web
+
+TOKEN = "fake-token.for-tests.only"
+APP_ID = 910000000000000001
+GUILD_ID = 820000000000000001
+CHINA_TECH = 730000000000000001
+MARKETS = 730000000000000002
+CHANNEL_NAMES = {CHINA_TECH: "china-tech", MARKETS: "markets"}
+ALICE = 640000000000000001
+BOB = 640000000000000002
+
+EPHEMERAL = 1 << 6
+VIEW_SEND_USE = (1 << 10) | (1 << 11) | (1 << 31)
+MANAGE_CHANNELS = 1 << 4
+MEMBER_PERMS = VIEW_SEND_USE
+MANAGER_PERMS = VIEW_SEND_USE | MANAGE_CHANNELS
+
+# Option types of Discord's application command payloads.
+STRING, INTEGER, BOOLEAN, NUMBER = 3, 4, 5, 10
+
+BOT_USER = {
+    "id": str(APP_ID),
+    "username": "marketbot",
+    "discriminator": "0",
+    "global_name": "Market Bot",
+    "avatar": None,
+    "bot": True,
+    "public_flags": 0,
+    "flags": 0,
+}
+
+Json = dict[str, Any]
+Handler = Callable[[web.Request, re.Match[str], Any], Awaitable[web.Response]]
+
+
+def user(user_id: int, name: str) -> Json:
+    return {
+        "id": str(user_id),
+        "username": name,
+        "discriminator": "0",
+        "global_name": name.title(),
+        "avatar": None,
+        "public_flags": 0,
+    }
+
+
+def json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    # discord.py only parses JSON when Content-Type is exactly application/json (no charset).
+    return web.Response(
+        body=json.dumps(data).encode(),
+        status=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+def error(status: int, code: int, message: str, errors: Json | None = None) -> web.Response:
+    body: Json = {"code": code, "message": message}
+    if errors:
+        body["errors"] = errors
+    return json_response(body, status)
+
+
+def opt(name: str, value: Any, *, focused: bool = False) -> Json:
+    """One command option as Discord sends it."""
+    kind = (
+        BOOLEAN
+        if isinstance(value, bool)
+        else INTEGER
+        if isinstance(value, int)
+        else NUMBER
+        if isinstance(value, float)
+        else STRING
+    )
+    option: Json = {"type": kind, "name": name, "value": value}
+    if focused:
+        option["focused"] = True
+    return option
+
+
+def embed_problems(embeds: list[Json]) -> list[str]:
+    """What Discord would reject in these embeds (its documented limits)."""
+    problems: list[str] = []
+    total = 0
+    for embed in embeds:
+        title = embed.get("title") or ""
+        description = embed.get("description") or ""
+        footer = (embed.get("footer") or {}).get("text") or ""
+        author = (embed.get("author") or {}).get("name") or ""
+        fields = embed.get("fields") or []
+        checks = [
+            ("title", title, 256),
+            ("description", description, 4096),
+            ("footer.text", footer, 2048),
+            ("author.name", author, 256),
+        ]
+        for name, text, limit in checks:
+            if len(text) > limit:
+                problems.append(f"{name} longer than {limit}")
+        if len(fields) > 25:
+            problems.append("more than 25 fields")
+        for i, f in enumerate(fields):
+            name, value = f.get("name") or "", f.get("value") or ""
+            if not 1 <= len(name) <= 256:
+                problems.append(f"fields[{i}].name must be 1..256 long")
+            if not 1 <= len(value) <= 1024:
+                problems.append(f"fields[{i}].value must be 1..1024 long")
+            total += len(name) + len(value)
+        total += len(title) + len(description) + len(footer) + len(author)
+    if total > 6000:
+        problems.append(f"embeds total {total} > 6000")
+    return problems
+
+
+@dataclass
+class Call:
+    """One REST request the bot made, with the status it got."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    at: float
+    status: int = 0
+
+
+@dataclass
+class Fault:
+    """Answer the next matching request(s) with STATUS (429s carry retry_after and Via).
+
+    STATUS 0 drops the connection without an answer (with after_effect: the answer was lost).
+    """
+
+    method: str
+    pattern: re.Pattern[str]
+    status: int
+    retry_after: float = 0.0
+    via: bool = True
+    after_effect: bool = False
+    times: int = 1
+
+
+@dataclass
+class InteractionRecord:
+    """An interaction the fake sent, and what the bot answered."""
+
+    id: int
+    token: str
+    channel_id: int
+    sent_at: float
+    callbacks: list[Json] = field(default_factory=list)
+    original: Json | None = None
+    original_deleted: bool = False
+    followups: list[Json] = field(default_factory=list)
+
+    @property
+    def callback_types(self) -> list[int]:
+        return [c["type"] for c in self.callbacks]
+
+    def answers(self) -> list[Json]:
+        """Every message the asker saw: the original (if kept) then follow-ups."""
+        shown = [] if self.original is None or self.original_deleted else [self.original]
+        return shown + self.followups
+
+
+class FakeDiscord:
+    """REST under /api/v10 and the gateway at /gateway, on an ephemeral 127.0.0.1 port."""
+
+    def __init__(self, token: str = TOKEN) -> None:
+        self.token = token
+        self.calls: list[Call] = []
+        self.faults: list[Fault] = []
+        self.channel_messages: dict[int, list[Json]] = {}
+        self.interactions: dict[str, InteractionRecord] = {}
+        self.identifies: list[Json] = []
+        self.commands: dict[int | None, list[Json]] = {}
+        self._sockets: list[web.WebSocketResponse] = []
+        self._seq = 0
+        self._ids = itertools.count(1_300_000_000_000_000_000)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
+            ("GET", re.compile(r"/users/@me"), self._get_me),
+            ("GET", re.compile(r"/oauth2/applications/@me"), self._get_app),
+            ("GET", re.compile(r"/gateway(/bot)?"), self._get_gateway),
+            ("POST", re.compile(r"/channels/(\d+)/messages"), self._post_message),
+            ("POST", re.compile(r"/interactions/(\d+)/([^/]+)/callback"), self._callback),
+            ("POST", re.compile(r"/webhooks/(\d+)/([^/]+)"), self._followup),
+            ("PATCH", re.compile(r"/webhooks/(\d+)/([^/]+)/messages/@original"), self._edit_orig),
+            ("DELETE", re.compile(r"/webhooks/(\d+)/([^/]+)/messages/@original"), self._del_orig),
+            ("PUT", re.compile(r"/applications/(\d+)/commands"), self._put_commands),
+            ("PUT", re.compile(r"/applications/(\d+)/guilds/(\d+)/commands"), self._put_commands),
+        ]
+
+    # --- lifecycle -------------------------------------------------------------------
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/v10"
+
+    @property
+    def gateway_url(self) -> yarl.URL:
+        return yarl.URL(f"ws://127.0.0.1:{self.port}/gateway")
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/gateway", self._gateway)
+        app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None and server.sockets  # type: ignore[attr-defined]
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+
+    async def stop(self) -> None:
+        for ws in list(self._sockets):
+            await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Point discord.py's REST base (interactions and webhooks use it too) and gateway here."""
+        monkeypatch.setattr(discord.http.Route, "BASE", self.api_base)
+        monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", self.gateway_url)
+
+    # --- test helpers ------------------------------------------------------------------
+    def fail(
+        self,
+        method: str,
+        path_regex: str,
+        status: int,
+        *,
+        retry_after: float = 0.0,
+        via: bool = True,
+        after_effect: bool = False,
+        times: int = 1,
+    ) -> None:
+        self.faults.append(
+            Fault(method, re.compile(path_regex), status, retry_after, via, after_effect, times)
+        )
+
+    def calls_to(self, method: str, path_regex: str) -> list[Call]:
+        pattern = re.compile(path_regex)
+        return [c for c in self.calls if c.method == method and pattern.fullmatch(c.path)]
+
+    async def wait_for(
+        self, condition: Callable[[], bool], timeout: float = 5.0, what: str = "condition"
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"fake Discord: timed out waiting for {what}")
+            await asyncio.sleep(0.01)
+
+    async def wait_connected(self, timeout: float = 5.0) -> None:
+        """Until a bot has identified on the gateway (READY and GUILD_CREATE are sent then)."""
+        await self.wait_for(lambda: bool(self.identifies), timeout, "IDENTIFY")
+
+    async def dispatch(self, event: str, data: Json) -> None:
+        for ws in list(self._sockets):
+            await self._send_event(ws, event, data)
+
+    async def interact(
+        self,
+        command: str,
+        options: list[Json] | None = None,
+        *,
+        sub: str | None = None,
+        channel: int = CHINA_TECH,
+        user_id: int = ALICE,
+        permissions: int = MEMBER_PERMS,
+        autocomplete: bool = False,
+    ) -> InteractionRecord:
+        """Send an INTERACTION_CREATE for /COMMAND [SUB] as Discord does; returns its record."""
+        if not self._sockets:
+            raise AssertionError("no bot connected to the fake gateway")
+        interaction_id = next(self._ids)
+        token = f"itok-{interaction_id}"
+        opts = options or []
+        if sub is not None:
+            opts = [{"type": 1, "name": sub, "options": opts}]
+        record = InteractionRecord(interaction_id, token, channel, time.monotonic())
+        self.interactions[token] = record
+        payload = self._interaction_payload(
+            interaction_id, token, command, opts, channel, user_id, permissions, autocomplete
+        )
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return record
+
+    async def answered(self, record: InteractionRecord, timeout: float = 5.0) -> InteractionRecord:
+        """Wait until the interaction has a callback and, if deferred, a follow-up."""
+
+        def done() -> bool:
+            if not record.callbacks:
+                return False
+            if record.callback_types[0] == 5:
+                return bool(record.followups) or bool(
+                    record.original and not record.original.get("loading")
+                )
+            return True
+
+        await self.wait_for(done, timeout, f"an answer to interaction {record.id}")
+        return record
+
+    def posted(self, channel: int) -> list[Json]:
+        return self.channel_messages.get(channel, [])
+
+    # --- gateway -------------------------------------------------------------------------
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        await ws.send_json({"op": 10, "d": {"heartbeat_interval": 41250}, "s": None, "t": None})
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    await self._on_gateway_message(ws, json.loads(msg.data))
+        finally:
+            if ws in self._sockets:
+                self._sockets.remove(ws)
+        return ws
+
+    async def _on_gateway_message(self, ws: web.WebSocketResponse, msg: Json) -> None:
+        op = msg.get("op")
+        if op == 1:
+            await ws.send_json({"op": 11, "d": None, "s": None, "t": None})
+        elif op == 2:
+            if msg["d"].get("token") != self.token:
+                await ws.close(code=4004, message=b"Authentication failed.")
+                return
+            self.identifies.append(msg["d"])
+            await self._send_event(ws, "READY", self._ready())
+            await self._send_event(ws, "GUILD_CREATE", self._guild())
+        elif op == 6:
+            await self._send_event(ws, "RESUMED", {})
+
+    async def _send_event(self, ws: web.WebSocketResponse, event: str, data: Json) -> None:
+        self._seq += 1
+        await ws.send_json({"op": 0, "t": event, "s": self._seq, "d": data})
+
+    def _ready(self) -> Json:
+        return {
+            "v": 10,
+            "user": BOT_USER,
+            "guilds": [{"id": str(GUILD_ID), "unavailable": True}],
+            "session_id": "fake-session",
+            "resume_gateway_url": str(self.gateway_url),
+            "shard": [0, 1],
+            "application": {"id": str(APP_ID), "flags": 0},
+        }
+
+    def _channel(self, channel_id: int) -> Json:
+        return {
+            "id": str(channel_id),
+            "type": 0,
+            "guild_id": str(GUILD_ID),
+            "name": CHANNEL_NAMES.get(channel_id, f"channel-{channel_id}"),
+            "position": 0,
+            "permission_overwrites": [],
+            "nsfw": False,
+            "parent_id": None,
+            "topic": None,
+            "rate_limit_per_user": 0,
+            "last_message_id": None,
+        }
+
+    def _guild(self) -> Json:
+        everyone = {
+            "id": str(GUILD_ID),
+            "name": "@everyone",
+            "permissions": str(MEMBER_PERMS),
+            "position": 0,
+            "color": 0,
+            "hoist": False,
+            "managed": False,
+            "mentionable": False,
+            "flags": 0,
+        }
+        return {
+            "id": str(GUILD_ID),
+            "name": "Test server",
+            "icon": None,
+            "owner_id": str(BOB),
+            "unavailable": False,
+            "large": False,
+            "member_count": 3,
+            "joined_at": "2025-03-01T00:00:00+00:00",
+            "features": [],
+            "roles": [everyone],
+            "emojis": [],
+            "stickers": [],
+            "channels": [self._channel(c) for c in CHANNEL_NAMES],
+            "threads": [],
+            "members": [],
+            "voice_states": [],
+            "presences": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
+        }
+
+    def _interaction_payload(
+        self,
+        interaction_id: int,
+        token: str,
+        command: str,
+        options: list[Json],
+        channel: int,
+        user_id: int,
+        permissions: int,
+        autocomplete: bool,
+    ) -> Json:
+        member = {
+            "user": user(user_id, "alice" if user_id == ALICE else f"user{user_id}"),
+            "roles": [],
+            "joined_at": "2025-03-01T00:00:00+00:00",
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "pending": False,
+            "nick": None,
+            "permissions": str(permissions),
+        }
+        return {
+            "id": str(interaction_id),
+            "application_id": str(APP_ID),
+            "type": 4 if autocomplete else 2,
+            "data": {"id": "1", "name": command, "type": 1, "options": options},
+            "guild_id": str(GUILD_ID),
+            "guild": {"id": str(GUILD_ID), "locale": "en-US", "features": []},
+            "channel_id": str(channel),
+            "channel": {**self._channel(channel), "permissions": str(permissions)},
+            "member": member,
+            "token": token,
+            "version": 1,
+            "app_permissions": str(VIEW_SEND_USE),
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": str(GUILD_ID)},
+            "context": 0,
+            "attachment_size_limit": 8 * 1024 * 1024,
+        }
+
+    # --- REST --------------------------------------------------------------------------
+    async def _rest(self, request: web.Request) -> web.StreamResponse:
+        path = "/" + request.match_info["tail"]
+        body = await self._body(request)
+        call = Call(request.method, path, dict(request.query), body, time.monotonic())
+        self.calls.append(call)
+        response = await self._route(request, path, body)
+        call.status = response.status
+        return response
+
+    async def _route(self, request: web.Request, path: str, body: Any) -> web.Response:
+        for method, pattern, handler in self._routes:
+            match = pattern.fullmatch(path)
+            if method != request.method or match is None:
+                continue
+            if not path.startswith(("/interactions/", "/webhooks/")) and not self._authorized(
+                request
+            ):
+                return error(401, 0, "401: Unauthorized")
+            fault = self._take_fault(request.method, path)
+            if fault is None:
+                return await handler(request, match, body)
+            if fault.after_effect:
+                await handler(request, match, body)
+            if fault.status == 0 and request.transport is not None:
+                request.transport.close()
+            return self._fault_response(fault)
+        return error(404, 0, "404: Not Found")
+
+    def _authorized(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization") == f"Bot {self.token}"
+
+    async def _body(self, request: web.Request) -> Any:
+        if not request.can_read_body:
+            return None
+        if request.content_type == "application/json":
+            return await request.json()
+        if request.content_type.startswith("multipart/"):
+            form = await request.post()
+            raw = form.get("payload_json")
+            return json.loads(str(raw)) if raw is not None else None
+        return (await request.read()).decode(errors="replace")
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.times > 0 and fault.method == method and fault.pattern.fullmatch(path):
+                fault.times -= 1
+                return fault
+        return None
+
+    def _fault_response(self, fault: Fault) -> web.Response:
+        if fault.status == 429:
+            headers = {"Retry-After": str(max(1, round(fault.retry_after)))}
+            if fault.via:
+                headers["Via"] = "1.1 google"
+            body = {
+                "message": "You are being rate limited.",
+                "retry_after": fault.retry_after,
+                "global": False,
+            }
+            return json_response(body, 429, headers)
+        return error(fault.status, 0, f"{fault.status}: injected fault")
+
+    async def _get_me(self, request: web.Request, match: re.Match[str], body: Any) -> web.Response:
+        return json_response(BOT_USER)
+
+    async def _get_app(self, request: web.Request, match: re.Match[str], body: Any) -> web.Response:
+        return json_response(
+            {
+                "id": str(APP_ID),
+                "name": "Market Bot",
+                "description": "",
+                "icon": None,
+                "bot_public": False,
+                "bot_require_code_grant": False,
+                "owner": user(BOB, "bob"),
+                "verify_key": "00" * 32,
+                "flags": 0,
+                "team": None,
+                "summary": "",
+            }
+        )
+
+    async def _get_gateway(
+        self, request: web.Request, match: re.Match[str], body: Any
+    ) -> web.Response:
+        limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
+        return json_response(
+            {"url": str(self.gateway_url), "shards": 1, "session_start_limit": limit}
+        )
+
+    def _message(self, channel_id: int, body: Json, flags: int = 0) -> Json:
+        content = body.get("content") or ""
+        mentions = resolve_mentions(content, body.get("allowed_mentions"))
+        return {
+            "id": str(next(self._ids)),
+            "channel_id": str(channel_id),
+            "author": BOT_USER,
+            "content": content,
+            "timestamp": datetime.now(UTC).isoformat(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": mentions["everyone"],
+            "mentions": [],
+            "mention_roles": mentions["roles"],
+            "pinged_users": mentions["users"],
+            "attachments": [],
+            "embeds": body.get("embeds") or [],
+            "pinned": False,
+            "type": 0,
+            "flags": flags | int(body.get("flags") or 0),
+            "nonce": body.get("nonce"),
+            "components": [],
+        }
+
+    def _invalid_body(self, body: Json) -> web.Response | None:
+        problems = embed_problems(body.get("embeds") or [])
+        if len(body.get("content") or "") > 2000:
+            problems.append("content longer than 2000")
+        nonce = body.get("nonce")
+        if nonce is not None and len(str(nonce)) > 25:
+            problems.append("nonce longer than 25")
+        if not (body.get("content") or body.get("embeds")):
+            return error(400, 50006, "Cannot send an empty message")
+        if problems:
+            return error(400, 50035, "Invalid Form Body", {"problems": problems})
+        return None
+
+    async def _post_message(
+        self, request: web.Request, match: re.Match[str], body: Any
+    ) -> web.Response:
+        channel_id = int(match.group(1))
+        if channel_id not in CHANNEL_NAMES:
+            return error(404, 10003, "Unknown Channel")
+        invalid = self._invalid_body(body)
+        if invalid is not None:
+            return invalid
+        messages = self.channel_messages.setdefault(channel_id, [])
+        nonce = body.get("nonce")
+        if nonce is not None and body.get("enforce_nonce"):
+            for existing in messages:
+                if existing["nonce"] == nonce:
+                    return json_response(existing)
+        message = self._message(channel_id, body)
+        messages.append(message)
+        return json_response(message)
+
+    def _record(self, token: str) -> InteractionRecord | None:
+        return self.interactions.get(token)
+
+    async def _callback(
+        self, request: web.Request, match: re.Match[str], body: Any
+    ) -> web.Response:
+        record = self._record(match.group(2))
+        if record is None or str(record.id) != match.group(1):
+            return error(404, 10062, "Unknown interaction")
+        if record.callbacks:
+            return error(400, 40060, "Interaction has already been acknowledged.")
+        kind = body["type"]
+        data = body.get("data") or {}
+        if kind in (4, 5):
+            invalid = self._invalid_body(data) if kind == 4 else None
+            if invalid is not None:
+                return invalid
+            record.callbacks.append(body)
+            record.original = self._message(record.channel_id, data)
+            record.original["loading"] = kind == 5
+            interaction = {
+                "id": str(record.id),
+                "type": 2,
+                "response_message_id": record.original["id"],
+                "response_message_loading": kind == 5,
+                "response_message_ephemeral": bool(int(data.get("flags") or 0) & EPHEMERAL),
+            }
+            return json_response(
+                {"interaction": interaction, "resource": {"type": kind, "message": record.original}}
+            )
+        record.callbacks.append(body)
+        return json_response({"interaction": {"id": str(record.id), "type": 4}})
+
+    async def _followup(
+        self, request: web.Request, match: re.Match[str], body: Any
+    ) -> web.Response:
+        record = self._record(match.group(2))
+        if record is None or not record.callbacks:
+            return error(404, 10015, "Unknown Webhook")
+        invalid = self._invalid_body(body)
+        if invalid is not None:
+            return invalid
+        original = record.original
+        if original is not None and original.get("loading") and not record.original_deleted:
+            # Discord: the first follow-up after a deferral fills in the "thinking" message and
+            # keeps the deferral's visibility.
+            filled = self._message(record.channel_id, body, flags=int(original["flags"]))
+            filled["id"] = original["id"]
+            record.original = filled
+            return json_response(filled)
+        message = self._message(record.channel_id, body)
+        record.followups.append(message)
+        return json_response(message)
+
+    async def _edit_orig(
+        self, request: web.Request, match: re.Match[str], body: Any
+    ) -> web.Response:
+        record = self._record(match.group(2))
+        if record is None or record.original is None or record.original_deleted:
+            return error(404, 10008, "Unknown Message")
+        record.original = {**record.original, **body, "loading": False}
+        return json_response(record.original)
+
+    async def _del_orig(
+        self, request: web.Request, match: re.Match[str], body: Any
+    ) -> web.Response:
+        record = self._record(match.group(2))
+        if record is None or record.original is None or record.original_deleted:
+            return error(404, 10008, "Unknown Message")
+        record.original_deleted = True
+        return web.Response(status=204)
+
+    async def _put_commands(
+        self, request: web.Request, match: re.Match[str], body: Any
+    ) -> web.Response:
+        guild = int(match.group(2)) if match.lastindex and match.lastindex > 1 else None
+        published = []
+        for i, command in enumerate(body):
+            published.append(
+                {
+                    **command,
+                    "id": str(next(self._ids)),
+                    "application_id": str(APP_ID),
+                    "version": str(i + 1),
+                    "guild_id": str(guild) if guild else None,
+                    "default_member_permissions": (
+                        None
+                        if command.get("default_member_permissions") is None
+                        else str(command["default_member_permissions"])
+                    ),
+                }
+            )
+        self.commands[guild] = published
+        return json_response(published)
+
+
+def resolve_mentions(content: str, allowed: Json | None) -> Json:
+    """Who a message would ping, by Discord's rules (no allowed_mentions: everything parses)."""
+    parse = ["everyone", "users", "roles"] if allowed is None else allowed.get("parse", [])
+    roles = re.findall(r"<@&(\d+)>", content)
+    users = re.findall(r"<@!?(\d+)>", content)
+    return {
+        "everyone": "everyone" in parse and bool(re.search(r"@(everyone|here)", content)),
+        "roles": roles if "roles" in parse else list((allowed or {}).get("roles", [])),
+        "users": users if "users" in parse else list((allowed or {}).get("users", [])),
+    }

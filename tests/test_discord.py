@@ -1,0 +1,490 @@
+"""The Discord adapter end to end: the real discord.py against the local fake Discord."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
+from datetime import date, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import discord
+import pytest
+
+from bot.app import AppContext, SimulatedClock, replay_context
+from bot.discord_bot import (
+    DeliveryFailed,
+    DiscordSetupError,
+    MarketBot,
+    create_discord_bot,
+    serve_discord,
+    sync_discord_commands,
+)
+from bot.discord_render import ELLIPSIS, cut, message_embed, nonce_for
+from bot.runner import deliver, run_replay_feed
+from bot.sources.replay import Replay
+from bot.store import Store
+from config.settings import load_settings
+from handlers.models import Alert, Delivery, Destination
+from handlers.render import ContextItem, Field, Link, Message
+from tests.conftest import DEMO_BARS, DEMO_NEWS
+from tests.fake_discord import (
+    CHINA_TECH,
+    EPHEMERAL,
+    GUILD_ID,
+    MANAGER_PERMS,
+    MARKETS,
+    TOKEN,
+    FakeDiscord,
+    embed_problems,
+    opt,
+)
+
+NY = ZoneInfo("America/New_York")
+NPC_CLOSE = datetime(2025, 3, 5, 16, 0, tzinfo=NY)
+NPC_DAY = date(2025, 3, 5)
+CHINA = ["BABA", "JD", "TCEHY", "PDD", "BIDU"]
+MESSAGES = r"/channels/\d+/messages"
+Json = dict[str, Any]
+
+
+@pytest.fixture
+async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
+    server = FakeDiscord()
+    await server.start()
+    server.install(monkeypatch)
+    yield server
+    await server.stop()
+
+
+@dataclasses.dataclass
+class Replayed:
+    ctx: AppContext
+    replay: Replay
+    clock: SimulatedClock
+
+
+def replayed(db_url: str = "sqlite://", start_at: datetime | None = NPC_CLOSE) -> Replayed:
+    settings = load_settings(db_url=db_url)
+    ctx, replay, clock = replay_context(
+        settings, Store(db_url), [DEMO_BARS], DEMO_NEWS, start_at=start_at
+    )
+    return Replayed(ctx, replay, clock)
+
+
+@asynccontextmanager
+async def running(ctx: AppContext, fake: FakeDiscord) -> AsyncIterator[MarketBot]:
+    """The bot connected to the fake and ready; stopped (cancelled) afterwards."""
+    bot = create_discord_bot(ctx, guild_ready_timeout=0.05)
+    task = asyncio.create_task(serve_discord(ctx, TOKEN, bot=bot))
+    ready = asyncio.create_task(bot.wait_until_ready())
+    done, _ = await asyncio.wait({task, ready}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+    if ready not in done:
+        ready.cancel()
+        task.cancel()
+        raise AssertionError(f"bot did not get ready: {task.exception() if task in done else ''}")
+    try:
+        yield bot
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+        assert bot.is_closed()
+
+
+class Spy:
+    """Forwards to the real Discord notifier and remembers what it was asked to deliver."""
+
+    platform = "discord"
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls: list[tuple[Alert, Message, list[str]]] = []
+
+    async def deliver(self, alert: Alert, message: Message, channels: Sequence[str]) -> None:
+        self.calls.append((alert, message, list(channels)))
+        await self.inner.deliver(alert, message, channels)
+
+
+async def watch(fake: FakeDiscord, channel: int, symbols: str, threshold: float = 5.0) -> Json:
+    record = await fake.interact(
+        "watch",
+        [opt("symbols", symbols), opt("threshold", threshold)],
+        sub="add",
+        channel=channel,
+        permissions=MANAGER_PERMS,
+    )
+    [answer] = (await fake.answered(record)).answers()
+    return answer
+
+
+async def npc_day(r: Replayed) -> Spy:
+    """Replay 2025-03-05 through the real pipeline with the Discord notifier spied on."""
+    spy = Spy(r.ctx.notifiers["discord"])
+    r.ctx.notifiers["discord"] = spy
+    await run_replay_feed(r.ctx, r.replay, r.clock, 0, NPC_DAY, NPC_DAY)
+    return spy
+
+
+def body_of(fake: FakeDiscord, method: str, path: str) -> list[Json]:
+    return [c.body for c in fake.calls_to(method, path)]
+
+
+# --- /why -------------------------------------------------------------------------------
+
+
+async def test_why_defers_at_once_then_follows_up_with_the_npc_context(fake: FakeDiscord) -> None:
+    r = replayed()
+    gate = threading.Event()
+    answer_why = r.ctx.answer_why
+
+    def held_answer(symbol: str) -> Any:
+        gate.wait(5)
+        return answer_why(symbol)
+
+    r.ctx.answer_why = held_answer  # type: ignore[method-assign]
+    async with running(r.ctx, fake):
+        record = await fake.interact("why", [opt("symbol", "baba")])
+        await fake.wait_for(lambda: bool(record.callbacks), what="the deferral")
+        assert record.callback_types == [5] and not record.followups  # deferred, still thinking
+        gate.set()
+        await fake.answered(record)
+    [answer] = record.answers()
+    assert not answer["flags"] & EPHEMERAL
+    assert answer["content"].startswith("Why BABA? BABA +8.6 %")
+    [embed] = answer["embeds"]
+    assert embed["title"] == "▲ BABA +8.6 %"
+    assert "KWEB +7.1 %" in embed["description"]
+    names = [f["name"] for f in embed["fields"]]
+    assert "Context: China's National People's Congress opens; ~5 % growth target kept" in names
+    assert "no company-specific news" in json.dumps(embed)
+    assert embed["footer"]["text"].startswith("Data: replay")
+    [followup] = body_of(fake, "POST", r"/webhooks/\d+/itok-\d+")
+    assert followup["allowed_mentions"] == {"parse": []}
+
+
+async def test_why_with_a_bad_symbol_is_refused_to_the_asker_only(fake: FakeDiscord) -> None:
+    r = replayed()
+    async with running(r.ctx, fake):
+        record = await fake.answered(await fake.interact("why", [opt("symbol", "BA BA!")]))
+    assert record.callback_types == [4]
+    [answer] = record.answers()
+    assert answer["flags"] & EPHEMERAL
+    assert "not a valid ticker" in answer["content"]
+
+
+async def test_why_without_a_price_answers_the_asker_only(fake: FakeDiscord) -> None:
+    r = replayed()
+    async with running(r.ctx, fake):
+        record = await fake.answered(await fake.interact("why", [opt("symbol", "NOPE")]))
+    assert record.callback_types == [5] and record.original_deleted
+    [answer] = record.answers()
+    assert answer["flags"] & EPHEMERAL
+    assert "No usable price for NOPE" in answer["content"]
+
+
+async def test_autocomplete_offers_the_channel_watchlist(fake: FakeDiscord) -> None:
+    r = replayed()
+    async with running(r.ctx, fake):
+        await watch(fake, CHINA_TECH, "BABA BIDU JD")
+        await watch(fake, MARKETS, "BILI")
+        record = await fake.interact("why", [opt("symbol", "b", focused=True)], autocomplete=True)
+        await fake.answered(record)
+    [callback] = record.callbacks
+    assert callback["type"] == 8
+    assert [c["value"] for c in callback["data"]["choices"]] == ["BABA", "BIDU"]
+
+
+# --- /watch, /mute and permissions --------------------------------------------------------
+
+
+async def test_watch_add_without_manage_channels_is_refused_and_stores_nothing(
+    fake: FakeDiscord,
+) -> None:
+    r = replayed()
+    async with running(r.ctx, fake):
+        record = await fake.interact("watch", [opt("symbols", "BABA JD")], sub="add")
+        await fake.answered(record)
+    [answer] = record.answers()
+    assert answer["flags"] & EPHEMERAL
+    assert "Manage Channels" in answer["content"]
+    assert r.ctx.store.watch_entries() == []
+
+
+async def test_watch_add_with_manage_channels_is_kept_after_a_restart(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    first = replayed(url)
+    async with running(first.ctx, fake):
+        answer = await watch(fake, CHINA_TECH, "BABA JD TCEHY")
+    assert not answer["flags"] & EPHEMERAL
+    assert answer["content"] == "Watching BABA, JD, TCEHY at ±5 %."
+    first.ctx.store.close()
+
+    second = replayed(url)
+    task = asyncio.create_task(serve_discord(second.ctx, TOKEN))
+    try:
+        await fake.wait_for(lambda: len(fake.identifies) == 2, what="the second IDENTIFY")
+        record = await fake.interact("watch", sub="list")
+        [listed] = (await fake.answered(record)).answers()
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+    assert listed["content"] == "Watchlist: BABA ±5 %, JD ±5 %, TCEHY ±5 %"
+    assert fake.calls_to("PUT", r"/applications/.*") == []  # never synced on start
+    for identify in fake.identifies:
+        intents = discord.Intents._from_value(identify["intents"])
+        assert not intents.message_content and not intents.members and not intents.presences
+
+
+async def test_threshold_remove_mute_and_unmute(fake: FakeDiscord) -> None:
+    r = replayed()
+
+    async def run(command: str, options: list[Json], sub: str | None = None) -> Json:
+        record = await fake.interact(command, options, sub=sub, permissions=MANAGER_PERMS)
+        [answer] = (await fake.answered(record)).answers()
+        return answer
+
+    async with running(r.ctx, fake):
+        await watch(fake, CHINA_TECH, "BABA JD")
+        set_pct = await run("watch", [opt("symbol", "jd"), opt("pct", 3.5)], sub="threshold")
+        muted = await run("mute", [opt("symbol", "BABA"), opt("duration", "4h")])
+        listed = await run("watch", [], sub="list")
+        bad = await run("mute", [opt("symbol", "BABA"), opt("duration", "forever")])
+        too_big = await run("watch", [opt("symbols", "PDD"), opt("threshold", 500.0)], sub="add")
+        unmuted = await run("unmute", [opt("symbol", "BABA")])
+        removed = await run("watch", [opt("symbols", "JD")], sub="remove")
+    assert set_pct["content"] == "JD now alerts at ±3.5 %."
+    assert muted["content"] == "BABA muted here until 2025-03-06 01:00 UTC."
+    assert "BABA ±5 % (muted until 2025-03-06 01:00 UTC), JD ±3.5 %" in listed["content"]
+    assert bad["flags"] & EPHEMERAL and "is not a duration" in bad["content"]
+    assert "Usage: /mute symbol:BABA duration:4h" in bad["content"]
+    assert too_big["flags"] & EPHEMERAL and "out of range" in too_big["content"]
+    assert unmuted["content"] == "BABA unmuted."
+    assert removed["content"] == "Removed JD."
+    assert [e.symbol for e in r.ctx.store.watch_entries()] == ["BABA"]
+
+
+async def test_mentions_in_user_input_never_ping(fake: FakeDiscord) -> None:
+    r = replayed()
+    async with running(r.ctx, fake):
+        added = await watch(fake, CHINA_TECH, "@everyone <@&123> BABA")
+        why = await fake.answered(await fake.interact("why", [opt("symbol", "@here")]))
+        mute = await fake.answered(
+            await fake.interact(
+                "mute",
+                [opt("symbol", "BABA"), opt("duration", "<@&123456789012345678> @everyone")],
+                permissions=MANAGER_PERMS,
+            )
+        )
+    answers = [added, *why.answers(), *mute.answers()]
+    assert "Watching BABA" in added["content"] and "not a valid ticker" in added["content"]
+    for answer in answers:
+        assert not answer["mention_everyone"] and not answer["mention_roles"]
+        assert "@everyone" not in answer["content"] and "@here" not in answer["content"]
+        assert "<@&" not in answer["content"]
+    for call in fake.calls_to("POST", r"/interactions/\d+/.*/callback"):
+        assert call.body["data"]["allowed_mentions"] == {"parse": []}
+    assert [e.symbol for e in r.ctx.store.watch_entries()] == ["BABA"]
+
+
+# --- alerts -----------------------------------------------------------------------------------
+
+
+async def test_one_alert_reaches_two_channels_once_and_a_retry_posts_nothing(
+    fake: FakeDiscord,
+) -> None:
+    r = replayed(start_at=None)
+    async with running(r.ctx, fake):
+        await watch(fake, CHINA_TECH, " ".join(CHINA))
+        await watch(fake, MARKETS, ",".join(CHINA))
+        spy = await npc_day(r)
+        [(alert, _message, channels)] = spy.calls
+        assert sorted(channels) == sorted([str(CHINA_TECH), str(MARKETS)])
+        posts = len(fake.calls_to("POST", MESSAGES))
+        await deliver(r.ctx, [Delivery(alert, tuple(Destination("discord", c) for c in channels))])
+        assert len(fake.calls_to("POST", MESSAGES)) == posts  # the retry found both served
+    assert set(alert.symbols) == set(CHINA)
+    for channel in (CHINA_TECH, MARKETS):
+        [posted] = fake.posted(channel)
+        [embed] = posted["embeds"]
+        assert embed["title"].startswith("▲ China internet")
+        assert embed["color"] == 0x2ECC71
+        assert "China's National People's Congress" in json.dumps(embed)
+        assert posted["nonce"] == nonce_for(alert.id, str(channel))
+        assert not posted["mention_everyone"]
+        assert r.ctx.store.sent_message_id(alert.id, "discord", str(channel)) == posted["id"]
+    for body in body_of(fake, "POST", MESSAGES):
+        assert body["enforce_nonce"] is True and body["allowed_mentions"] == {"parse": []}
+
+
+async def test_a_429_is_waited_out_for_retry_after(fake: FakeDiscord) -> None:
+    r = replayed(start_at=None)
+    async with running(r.ctx, fake):
+        await watch(fake, CHINA_TECH, " ".join(CHINA))
+        fake.fail("POST", MESSAGES, 429, retry_after=0.4)
+        await npc_day(r)
+    first, second = fake.calls_to("POST", MESSAGES)
+    assert (first.status, second.status) == (429, 200)
+    assert second.at - first.at >= 0.4
+    assert len(fake.posted(CHINA_TECH)) == 1
+
+
+async def test_a_500_is_retried_and_the_nonce_stops_a_double_post(fake: FakeDiscord) -> None:
+    r = replayed(start_at=None)
+    async with running(r.ctx, fake):
+        await watch(fake, CHINA_TECH, " ".join(CHINA))
+        await watch(fake, MARKETS, "BABA")
+        fake.fail("POST", rf"/channels/{CHINA_TECH}/messages", 500)
+        # Here Discord creates the message but answers 500: the retry must not repost.
+        fake.fail("POST", rf"/channels/{MARKETS}/messages", 500, after_effect=True)
+        await npc_day(r)
+    for channel in (CHINA_TECH, MARKETS):
+        calls = fake.calls_to("POST", rf"/channels/{channel}/messages")
+        assert [c.status for c in calls] == [500, 200]
+        assert calls[0].body["nonce"] == calls[1].body["nonce"]
+        assert len(fake.posted(channel)) == 1
+
+
+async def test_a_send_whose_answer_was_lost_is_not_posted_twice_on_retry(
+    fake: FakeDiscord,
+) -> None:
+    r = replayed()
+    channel = str(CHINA_TECH)
+    message = Message("▲ BABA +9.0 %", None, "", "company", "Company news: results")
+    alert: Any = SimpleNamespace(id="alert-lost-answer-1")
+    async with running(r.ctx, fake):
+        notifier = r.ctx.notifiers["discord"]
+        fake.fail("POST", MESSAGES, 0, after_effect=True)  # posted, but the answer never came
+        with pytest.raises(DeliveryFailed):
+            await notifier.deliver(alert, message, [channel])
+        assert len(fake.posted(CHINA_TECH)) == 1
+        assert not r.ctx.store.was_sent(alert.id, "discord", channel)
+        await notifier.deliver(alert, message, [channel])  # the outbox's retry
+    first, second = fake.calls_to("POST", MESSAGES)
+    assert first.body["nonce"] == second.body["nonce"] == nonce_for(alert.id, channel)
+    [posted] = fake.posted(CHINA_TECH)
+    assert r.ctx.store.sent_message_id(alert.id, "discord", channel) == posted["id"]
+
+
+async def test_a_failed_channel_raises_after_serving_the_others(fake: FakeDiscord) -> None:
+    r = replayed()
+    unknown = "730000000000000999"
+    message = Message("▲ BABA +9.0 %", None, "", "company", "Company news: results")
+    alert: Any = SimpleNamespace(id="alert-failing-1")
+    async with running(r.ctx, fake):
+        notifier = r.ctx.notifiers["discord"]
+        with pytest.raises(DeliveryFailed, match=unknown):
+            await notifier.deliver(alert, message, [unknown, str(CHINA_TECH), "general"])
+        await notifier.deliver(alert, message, [str(CHINA_TECH)])
+    assert len(fake.posted(CHINA_TECH)) == 1
+    assert r.ctx.store.was_sent("alert-failing-1", "discord", str(CHINA_TECH))
+    assert not r.ctx.store.was_sent("alert-failing-1", "discord", unknown)
+
+
+def overlong_message() -> Message:
+    words = "very long text @everyone " * 400
+    return Message(
+        title="▲ " + ", ".join(f"SYM{i} +{i}.0 %" for i in range(60)),
+        direction=None,
+        headline=words,
+        cause="macro",
+        cause_line="Macro: " + words,
+        fields=tuple(Field(f"SYM{i} +{i}.0 % " + "x" * 300, words) for i in range(40)),
+        evidence=tuple(f"SYM{i}: searched " + "y" * 200 for i in range(40)),
+        news=tuple(
+            Link("[Headline] *bold* " + "z" * 400, f"https://example.com/{i}", "sector", "Wire")
+            for i in range(12)
+        ),
+        context=tuple(ContextItem(f"c{i}", "Event " + "t" * 300, words) for i in range(5)),
+        footer="Data: test · " + "f" * 3000,
+    )
+
+
+async def test_an_overlong_alert_is_cut_within_discord_limits(fake: FakeDiscord) -> None:
+    r = replayed()
+    alert: Any = SimpleNamespace(id="alert-overlong-1")
+    async with running(r.ctx, fake):
+        await r.ctx.notifiers["discord"].deliver(alert, overlong_message(), [str(CHINA_TECH)])
+    [call] = fake.calls_to("POST", MESSAGES)
+    assert call.status == 200
+    [embed] = call.body["embeds"]
+    assert embed_problems([embed]) == []
+    assert embed["title"].endswith(ELLIPSIS) and len(embed["title"]) == 256
+    assert embed["description"].endswith(ELLIPSIS)
+    names = [f["name"] for f in embed["fields"]]
+    assert names[0].startswith("SYM0 +0.0 %") and "News" in names
+    assert any(n.startswith("Context: Event") for n in names)  # moves do not crowd it out
+    assert any(f["value"].endswith(ELLIPSIS) for f in embed["fields"])
+    assert "more not shown (Discord limits)" in embed["footer"]["text"]
+
+
+def test_embed_limits_hold_for_any_size() -> None:
+    for n in (0, 1, 24, 25, 26, 100):
+        base = overlong_message()
+        message = dataclasses.replace(
+            base, fields=base.fields[: min(n, 40)], context=base.context[: n % 6]
+        )
+        embed = message_embed(message).to_dict()
+        assert embed_problems([embed]) == [], n  # type: ignore[list-item]
+    small = message_embed(Message("▲ BABA +8.6 %", None, "benchmarks KWEB +7.1 %", None, "x"))
+    assert small.title == "▲ BABA +8.6 %" and not small.fields
+    assert cut("abcdef", 4) == "abc" + ELLIPSIS and cut("abc", 4) == "abc" and cut("abc", 0) == ""
+
+
+def test_news_titles_are_escaped_in_embeds() -> None:
+    link = Link("Shares *soar* [update] @everyone", "https://example.com/a", "company", "W_ire")
+    message = Message("▲ BABA +8.6 %", None, "", "company", "Company news", news=(link,))
+    [news] = [f for f in message_embed(message).fields if f.name == "News"]
+    assert news.value is not None
+    assert "\\*soar\\*" in news.value and "\\[update\\]" in news.value
+    assert "@\u200beveryone" in news.value and "W\\_ire" in news.value
+    assert "(https://example.com/a)" in news.value
+
+
+# --- sync and start-up errors -------------------------------------------------------------
+
+
+async def test_sync_publishes_commands_to_a_guild_over_rest_only(fake: FakeDiscord) -> None:
+    r = replayed()
+    names = await sync_discord_commands(r.ctx, TOKEN, GUILD_ID)
+    assert names == ["mute", "unmute", "watch", "why"]
+    published = {c["name"]: c for c in fake.commands[GUILD_ID]}
+    assert published["watch"]["default_member_permissions"] == "16"
+    assert published["mute"]["default_member_permissions"] == "16"
+    assert published["why"]["default_member_permissions"] is None
+    subcommands = {o["name"] for o in published["watch"]["options"]}
+    assert subcommands == {"add", "remove", "list", "threshold"}
+    assert await sync_discord_commands(r.ctx, TOKEN, None) == names
+    assert fake.identifies == []
+
+
+async def test_the_token_is_never_logged(
+    fake: FakeDiscord, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    r = replayed()
+    async with running(r.ctx, fake):
+        await fake.answered(await fake.interact("why", [opt("symbol", "BABA")]))
+    assert "heartbeat" in caplog.text.lower() or "IDENTIFY" in caplog.text  # debug logs on
+    assert TOKEN not in caplog.text
+
+
+@pytest.mark.parametrize("token", ["", "   ", "wrong-token-value"])
+async def test_a_bad_token_gives_a_clear_error_without_the_token(
+    fake: FakeDiscord, token: str
+) -> None:
+    r = replayed()
+    with pytest.raises(DiscordSetupError, match="DISCORD_TOKEN") as info:
+        await asyncio.wait_for(serve_discord(r.ctx, token), 10)
+    if token.strip():
+        assert token not in str(info.value)
