@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from bot.charts import ChartMaker
 from bot.sources.news_file import NewsFile
 from bot.sources.replay import CLOSE_AT, Replay, load_bars
 from bot.store import Store
@@ -61,6 +62,15 @@ class AppContext:
     # With an outbox, alerts are written as delivery rows and a worker sends them.
     use_outbox: bool = False
     wake_outbox: Callable[[], None] | None = None
+    # Pictures for alerts and /why; None where the price source has no session path.
+    charts: ChartMaker | None = None
+
+    def why_chart(self, symbol: str, reply: commands.Reply) -> bytes | None:
+        """The chart for a /why answer (blocking), or None."""
+        if self.charts is None or reply.message is None or not reply.ok:
+            return None
+        context = [c.title for c in reply.message.context]
+        return self.charts.for_symbol(reply.message.symbols[0], self.clock(), context)
 
     def answer_why(self, symbol: str) -> commands.Reply:
         """The /why answer at the current (real or simulated) time; blocking, run in a thread."""
@@ -101,13 +111,17 @@ def replay_context(
     def history(now: datetime) -> Mapping[str, Sequence[float]]:
         return replay.daily_returns(now.astimezone(replay.tz).date())
 
+    engine = build_engine(settings)
     ctx = AppContext(
         settings=settings,
-        engine=build_engine(settings),
+        engine=engine,
         store=store,
         market=replay,
         news=news,
         clock=clock,
         history=history,
+        charts=ChartMaker(
+            replay, engine.groups, settings.default_threshold_pct, str(replay.tz), "replay"
+        ),
     )
     return ctx, replay, clock

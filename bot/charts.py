@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
+from datetime import datetime
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
@@ -162,3 +164,35 @@ def chart_filename(alert: Alert) -> str:
     stamp = alert.at.strftime("%Y-%m-%dT%H%M")
     names = "-".join(s.replace("^", "").replace("=", "") for s in alert.symbols[:5])
     return f"{stamp}-{alert.direction.value}-{names}.png"
+
+
+class ChartMaker:
+    """Charts for alerts and /why answers from one price-path source, with a shared cache."""
+
+    def __init__(
+        self,
+        paths: SessionPaths,
+        groups: GroupIndex,
+        threshold_pct: float,
+        tz: str,
+        source: str,
+        cache: ChartCache | None = None,
+    ) -> None:
+        self.paths = paths
+        self.groups = groups
+        self.threshold_pct = threshold_pct
+        self.tz = tz
+        self.source = source
+        self.cache = cache or ChartCache()
+
+    def for_alert(self, alert: Alert) -> bytes | None:
+        """PNG of the alert's move (blocking: call it in a worker thread), None without data."""
+        spec = alert_chart(alert, self.paths, self.groups, self.threshold_pct, self.tz, self.source)
+        return self.cache.png(spec) if spec is not None else None
+
+    def for_symbol(self, symbol: str, at: datetime, context: Sequence[str] = ()) -> bytes | None:
+        """PNG of one symbol's session up to AT, as /why shows it."""
+        spec = build_chart_spec(
+            [symbol], at, self.paths, self.groups, self.threshold_pct, self.tz, self.source, context
+        )
+        return self.cache.png(spec) if spec is not None else None

@@ -51,7 +51,8 @@ class ChartSpec:
     def cache_key(self) -> str:
         """Same symbols and same data time give the same picture."""
         last = max(p[0] for s in self.series for p in s.points)
-        return "|".join([*(s.symbol for s in self.series), last.isoformat(), self.title])
+        parts = [*(s.symbol for s in self.series), last.isoformat(), self.title]
+        return "|".join([*parts, self.event_label or "", f"{self.threshold_pct:g}"])
 
 
 def rebase(points: Sequence[PricePoint]) -> tuple[tuple[datetime, float], ...]:

@@ -140,3 +140,25 @@ def test_chart_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert out.read_bytes().startswith(b"\x89PNG")
     assert main(["chart", "$$$", "--bars", str(DEMO_BARS)]) == 2
     assert "$$$" in capsys.readouterr().err
+
+
+def test_replay_context_makes_alert_and_why_charts() -> None:
+    from bot.app import replay_context
+    from bot.store import Store
+    from config.settings import load_settings
+    from handlers import commands
+
+    ctx, replay, clock = replay_context(
+        load_settings(db_url="sqlite://"),
+        Store("sqlite://"),
+        [DEMO_BARS],
+        DEMO_NEWS,
+        start_at=at("2025-03-05", "16:00"),
+    )
+    assert ctx.charts is not None
+    reply = commands.why(ctx.engine, "BABA", replay, ctx.news, clock())
+    png = ctx.why_chart("BABA", reply)
+    assert png is not None and png.startswith(b"\x89PNG")
+    assert ctx.why_chart("BABA", commands.Reply("no", ok=False)) is None
+    context = [c.title for c in reply.message.context] if reply.message else []
+    assert ctx.charts.for_symbol("BABA", clock(), context) is png  # cached: same data, same key
