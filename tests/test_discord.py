@@ -472,6 +472,7 @@ async def test_the_token_is_never_logged(
     fake: FakeDiscord, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="discord")  # the CLI's logging setup quiets it
     r = replayed()
     async with running(r.ctx, fake):
         await fake.answered(await fake.interact("why", [opt("symbol", "BABA")]))
