@@ -76,6 +76,9 @@ class Reply:
     message: Message | None = None
 
 
+WHY_PEERS = 6
+
+
 def _utc(at: datetime) -> str:
     return f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
@@ -232,7 +235,10 @@ def why(
         sym = normalize_symbol(symbol)
     except SymbolError as exc:
         return Reply(str(exc), ok=False)
-    wanted = sorted({sym} | engine.groups.reference_symbols([sym]))
+    groups = engine.groups
+    # A few peers are enough to say "its peers moved too", and each one costs a request.
+    peers = groups.peers_of(sym)[:WHY_PEERS]
+    wanted = sorted({sym, groups.benchmark_of(sym), groups.default_benchmark, *peers})
     quotes = market.quotes(wanted, now)
     moves, skips = detect_moves(
         quotes, [sym], engine.groups, now, engine.params.stale_after, history

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SOURCE = "yfinance"
+# Yahoo has no batch chart endpoint: yf.download asks per symbol, these many at once.
+MAX_DOWNLOAD_THREADS = 8
 NEWS_SOURCE = "Yahoo Finance"
 INTRADAY_INTERVALS: dict[str, timedelta] = {
     "1m": timedelta(minutes=1),
@@ -459,7 +461,7 @@ class YahooPrices:
                 group_by="ticker",
                 session=self.session,
                 progress=False,
-                threads=False,
+                threads=min(MAX_DOWNLOAD_THREADS, len(symbols)),
                 auto_adjust=False,
                 timeout=self.timeout_s,
             )
