@@ -88,9 +88,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     wp = sub.add_parser("why", help="explain a symbol's move, as /why does")
     wp.add_argument("symbol")
-    wp.add_argument("--source", choices=["replay"], default="replay")
+    wp.add_argument("--source", choices=["replay", "yfinance"], default="replay")
     _add_data_args(wp, bars_required=False)
     wp.add_argument("--at", type=_time, help="time on the replay clock (ISO 8601)")
+
+    sub.add_parser("status", help="what the running bot last reported, and pending deliveries")
+
+    run = sub.add_parser("run", help="run the bot on Discord and/or Slack")
+    run.add_argument("--platform", default="discord", help="discord, slack or discord,slack")
+    run.add_argument("--source", choices=["yfinance", "replay"], default="yfinance")
+    run.add_argument("--bars", nargs="+", type=Path, default=[], help="replay: CSV files/folders")
+    run.add_argument("--news", type=Path, help="replay: news JSONL file")
+    run.add_argument(
+        "--speed", type=float, default=3600.0, help="replay: simulated seconds per real second"
+    )
+    run.add_argument("--from", dest="start", type=_date, help="replay: first day")
+    run.add_argument("--to", dest="end", type=_date, help="replay: last day")
+    run.add_argument("--slack-mode", choices=["http", "socket"], default="http")
+
+    dp = sub.add_parser("discord", help="Discord administration")
+    dsub = dp.add_subparsers(dest="discord_command", required=True)
+    sync = dsub.add_parser("sync", help="publish the slash commands (global or to one guild)")
+    sync.add_argument("--guild", type=int, help="guild id: instant sync to one server")
 
     watch = sub.add_parser("watch", help="edit a channel's watchlist in the local store")
     watch.add_argument("action", choices=["add", "remove", "list", "threshold"])
@@ -216,6 +235,8 @@ def _one_symbol(text: str) -> str:
 
 def cmd_why(args: argparse.Namespace, settings: Settings, out: Console) -> int:
     engine = engine_from_args(settings, args)
+    if args.source == "yfinance":
+        return _why_live(args, engine, settings, out)
     if not args.bars:
         raise CliError("why --source replay needs --bars PATH")
     bars, _ = load_bars(args.bars)
@@ -231,6 +252,16 @@ def cmd_why(args: argparse.Namespace, settings: Settings, out: Console) -> int:
     return 0 if reply.ok else 1
 
 
+def _why_live(args: argparse.Namespace, engine: Engine, settings: Settings, out: Console) -> int:
+    from bot.sources.yahoo import YahooNews, YahooPrices
+
+    prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second)
+    now = args.at or datetime.now(UTC)
+    reply = commands.why(engine, args.symbol, prices, YahooNews(), now)
+    out.print(message_renderable(reply.message) if reply.message else reply.text)
+    return 0 if reply.ok else 1
+
+
 def cmd_watch(args: argparse.Namespace, settings: Settings, out: Console) -> int:
     store = Store(args.db or settings.db_url)
     who = commands.Requester(args.platform, args.channel, "cli", can_manage=True)
@@ -242,7 +273,80 @@ def cmd_watch(args: argparse.Namespace, settings: Settings, out: Console) -> int
     return 0 if reply.ok else 1
 
 
-COMMANDS = {"replay": cmd_replay, "why": cmd_why, "watch": cmd_watch, "chart": cmd_chart}
+def cmd_status(args: argparse.Namespace, settings: Settings, out: Console) -> int:
+    store = Store(args.db or settings.db_url)
+    now = datetime.now(UTC)
+    statuses = store.statuses()
+    if not statuses:
+        out.print("No running instance has reported to this store yet.")
+    for instance, info, at in statuses:
+        age = int((now - at).total_seconds())
+        out.print(f"[bold]{instance}[/bold] (reported {age} s ago)")
+        for key, value in info.items():
+            out.print(f"  {key}: {value}", markup=False, highlight=False)
+    summary = store.outbox_summary()
+    counts = summary["counts"]
+    assert isinstance(counts, dict)
+    line = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
+    out.print(f"deliveries: {line}", markup=False, highlight=False)
+    if summary["last_error"]:
+        out.print(f"last delivery error: {summary['last_error']}", markup=False, highlight=False)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings, out: Console) -> int:
+    from bot.run import RunError, RunOptions, parse_platforms, run
+
+    if args.speed <= 0:
+        raise CliError("--speed must be above 0")
+    try:
+        options = RunOptions(
+            platforms=parse_platforms(args.platform),
+            source=args.source,
+            bars=args.bars,
+            news=args.news,
+            speed=args.speed,
+            start=args.start,
+            end=args.end,
+            slack_mode=args.slack_mode,
+        )
+        if args.db:
+            settings = settings.model_copy(update={"db_url": args.db})
+        return run(settings, options)
+    except RunError as exc:
+        raise CliError(str(exc)) from None
+
+
+def cmd_discord(args: argparse.Namespace, settings: Settings, out: Console) -> int:
+    import asyncio
+
+    from bot.app import AppContext
+    from bot.discord_bot import DiscordSetupError, sync_discord_commands
+
+    if settings.discord_token is None:
+        raise CliError("DISCORD_TOKEN is not set (environment or .env)")
+    store = Store(args.db or settings.db_url)
+    ctx = AppContext(settings, build_engine(settings), store, Replay({}), None)
+    try:
+        names = asyncio.run(
+            sync_discord_commands(ctx, settings.discord_token.get_secret_value(), args.guild)
+        )
+    except DiscordSetupError as exc:
+        raise CliError(str(exc)) from None
+    where = f"guild {args.guild}" if args.guild else "all servers (may take up to an hour)"
+    out.print(f"synced {len(names)} commands to {where}: {', '.join(names)}")
+    return 0
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "discord": cmd_discord,
+    "replay": cmd_replay,
+    "why": cmd_why,
+    "watch": cmd_watch,
+    "chart": cmd_chart,
+    "status": cmd_status,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,13 +6,24 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 
 import aiohttp
 import discord
 from discord import app_commands
+from discord.utils import MISSING
 
 from bot.app import AppContext
-from bot.discord_render import NO_MENTIONS, message_embed, nonce_for, reply_content
+from bot.charts import ChartMaker
+from bot.discord_render import (
+    NO_MENTIONS,
+    chart_file,
+    chart_problem,
+    message_embed,
+    nonce_for,
+    reply_content,
+    with_chart,
+)
 from bot.store import Store
 from handlers import commands
 from handlers.models import Alert, Destination
@@ -44,6 +55,26 @@ WHY_UNAVAILABLE = "Could not answer /why right now: the price or news source fai
 Clock = Callable[[], datetime]
 
 
+async def draw_chart(draw: Callable[[], bytes | None], what: str) -> bytes | None:
+    """DRAW's PNG, drawn in a thread; None if there is none, it fails or is unusable (logged).
+
+    A chart problem must never stop a message: the caller then sends it without a picture.
+    """
+    try:
+        png = await asyncio.to_thread(draw)
+    except Exception:
+        log.exception("chart for %s failed; sending without it", what)
+        return None
+    if png is None:
+        log.info("no chart data for %s; sending without it", what)
+        return None
+    problem = chart_problem(png)
+    if problem is not None:
+        log.warning("chart for %s unusable (%s); sending without it", what, problem)
+        return None
+    return png
+
+
 class DiscordSetupError(Exception):
     """The bot cannot start or sync: the message says what to fix (never contains the token)."""
 
@@ -53,39 +84,68 @@ class DeliveryFailed(Exception):
 
 
 class DiscordNotifier:
-    """Posts alerts as embeds; implements bot.app.Notifier. A retried alert never posts twice."""
+    """Posts alerts as embeds; implements bot.app.Notifier. A retried alert never posts twice.
+
+    With CHARTS the alert's chart goes along as an attached PNG shown as the embed image; it is
+    drawn once per alert, and a chart that fails or is missing leaves the embed alone.
+    """
 
     platform = PLATFORM
 
-    def __init__(self, client: discord.Client, store: Store, clock: Clock) -> None:
+    def __init__(
+        self, client: discord.Client, store: Store, clock: Clock, charts: ChartMaker | None = None
+    ) -> None:
         self.client = client
         self.store = store
         self.clock = clock
+        self.charts = charts
 
     async def deliver(self, alert: Alert, message: Message, channels: Sequence[str]) -> None:
         """Send to each channel not yet served for this alert; raise if any channel failed."""
+        pending = await self._pending(alert.id, channels)
+        if not pending:
+            return
         embed = message_embed(message)
+        png = await self._chart(alert)
+        if png is not None:
+            embed = with_chart(embed)
         failures: list[str] = []
-        for channel in channels:
+        for channel in pending:
             try:
-                await self._send_one(alert.id, embed, channel)
+                await self._send_one(alert.id, embed, png, channel)
             except (discord.DiscordException, ValueError, aiohttp.ClientError, OSError) as exc:
                 log.warning("alert %s to Discord channel %s failed: %s", alert.id, channel, exc)
                 failures.append(f"{channel}: {exc}")
         if failures:
             raise DeliveryFailed(f"alert {alert.id} not sent to " + "; ".join(failures))
 
-    async def _send_one(self, alert_id: str, embed: discord.Embed, channel: str) -> None:
-        if await asyncio.to_thread(self.store.was_sent, alert_id, PLATFORM, channel):
-            log.debug("alert %s already in Discord channel %s", alert_id, channel)
-            return
+    async def _pending(self, alert_id: str, channels: Sequence[str]) -> list[str]:
+        pending = []
+        for channel in channels:
+            if await asyncio.to_thread(self.store.was_sent, alert_id, PLATFORM, channel):
+                log.debug("alert %s already in Discord channel %s", alert_id, channel)
+            else:
+                pending.append(channel)
+        return pending
+
+    async def _chart(self, alert: Alert) -> bytes | None:
+        if self.charts is None:
+            return None
+        return await draw_chart(partial(self.charts.for_alert, alert), f"alert {alert.id}")
+
+    async def _send_one(
+        self, alert_id: str, embed: discord.Embed, png: bytes | None, channel: str
+    ) -> None:
         if not channel.isdigit():
             raise ValueError(f"'{channel}' is not a Discord channel id")
         target = self.client.get_partial_messageable(int(channel))
         # The nonce with enforce_nonce (set by discord.py) makes Discord answer a retried POST
         # with the message it already created instead of posting a second one.
         sent = await target.send(
-            embed=embed, nonce=nonce_for(alert_id, channel), allowed_mentions=NO_MENTIONS
+            embed=embed,
+            file=chart_file(png) if png is not None else MISSING,
+            nonce=nonce_for(alert_id, channel),
+            allowed_mentions=NO_MENTIONS,
         )
         await asyncio.to_thread(
             self.store.mark_sent, alert_id, PLATFORM, channel, str(sent.id), self.clock()
@@ -132,7 +192,7 @@ def create_discord_bot(
 ) -> MarketBot:
     """The bot with its commands, registered as ctx.notifiers['discord'] for alerts."""
     bot = MarketBot(ctx, guild_ready_timeout=guild_ready_timeout)
-    ctx.notifiers[PLATFORM] = DiscordNotifier(bot, ctx.store, ctx.clock)
+    ctx.notifiers[PLATFORM] = DiscordNotifier(bot, ctx.store, ctx.clock, ctx.charts)
     return bot
 
 
@@ -151,25 +211,35 @@ async def send_text(
     *,
     ephemeral: bool,
     embed: discord.Embed | None = None,
+    file: discord.File | None = None,
 ) -> None:
-    """Answer with escaped text (and an embed), whether or not the interaction was answered."""
+    """Answer with escaped text (an embed, a file), whether or not the interaction was answered."""
     content = reply_content(discord_help(text))
     embeds = [embed] if embed is not None else []
+    upload = file if file is not None else MISSING
     if interaction.response.is_done():
         await interaction.followup.send(
-            content, embeds=embeds, ephemeral=ephemeral, allowed_mentions=NO_MENTIONS
+            content, embeds=embeds, file=upload, ephemeral=ephemeral, allowed_mentions=NO_MENTIONS
         )
     else:
         await interaction.response.send_message(
-            content, embeds=embeds, ephemeral=ephemeral, allowed_mentions=NO_MENTIONS
+            content, embeds=embeds, file=upload, ephemeral=ephemeral, allowed_mentions=NO_MENTIONS
         )
 
 
-async def send_reply(interaction: discord.Interaction[MarketBot], reply: commands.Reply) -> None:
-    """A core Reply as a Discord answer: refusals and errors only to the asker."""
+async def send_reply(
+    interaction: discord.Interaction[MarketBot], reply: commands.Reply, chart: bytes | None = None
+) -> None:
+    """A core Reply as a Discord answer: refusals and errors only to the asker.
+
+    A CHART (PNG) is attached and shown as the embed's image when the reply has an embed.
+    """
     embed = message_embed(reply.message) if reply.message is not None else None
+    file = None
+    if embed is not None and chart is not None:
+        embed, file = with_chart(embed), chart_file(chart)
     ephemeral = reply.ephemeral or not reply.ok
-    await send_text(interaction, reply.text, ephemeral=ephemeral, embed=embed)
+    await send_text(interaction, reply.text, ephemeral=ephemeral, embed=embed, file=file)
 
 
 def can_manage(interaction: discord.Interaction[MarketBot], admins: Sequence[str]) -> bool:
@@ -232,7 +302,13 @@ async def answer_why(
             await interaction.delete_original_response()
         except discord.HTTPException as exc:
             log.warning("could not remove the /why placeholder: %s", exc)
-    await send_reply(interaction, reply)
+    await send_reply(interaction, reply, await why_chart(ctx, symbol, reply))
+
+
+async def why_chart(ctx: AppContext, symbol: str, reply: commands.Reply) -> bytes | None:
+    if ctx.charts is None or not reply.ok:
+        return None
+    return await draw_chart(partial(ctx.why_chart, symbol, reply), f"/why {symbol}")
 
 
 # --- registration --------------------------------------------------------------------------
@@ -391,7 +467,7 @@ async def serve_discord(ctx: AppContext, token: str, *, bot: MarketBot | None = 
     This is `async with bot: await bot.start(token)`, with start's login made to fail clearly.
     """
     client = bot if bot is not None else create_discord_bot(ctx)
-    ctx.notifiers[PLATFORM] = DiscordNotifier(client, ctx.store, ctx.clock)
+    ctx.notifiers[PLATFORM] = DiscordNotifier(client, ctx.store, ctx.clock, ctx.charts)
     async with client:
         await login(client, token)
         await client.connect(reconnect=True)

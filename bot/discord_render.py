@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,6 +22,8 @@ FOOTER_MAX = 2048
 EMBED_TOTAL_MAX = 6000
 CONTENT_MAX = 2000
 NONCE_MAX = 25
+# Discord's upload limit for a server without boosts (the smallest any bot may meet).
+ATTACHMENT_MAX = 8 * 1024 * 1024
 
 ELLIPSIS = "…"
 # Room kept in the total for the "N more not shown" note added to the footer after cutting.
@@ -43,6 +46,9 @@ COLOURS: dict[Direction | None, int] = {
     None: 0x95A5A6,
 }
 NO_MENTIONS = discord.AllowedMentions.none()
+CHART_FILENAME = "chart.png"
+CHART_URL = f"attachment://{CHART_FILENAME}"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def cut(text: str, limit: int) -> str:
@@ -213,3 +219,24 @@ def message_embed(message: Message) -> discord.Embed:
     if footer:
         embed.set_footer(text=footer)
     return embed
+
+
+def chart_problem(png: bytes) -> str | None:
+    """Why these bytes cannot go out as the chart attachment, or None if they can."""
+    if not png.startswith(PNG_SIGNATURE):
+        return "not a PNG"
+    if len(png) > ATTACHMENT_MAX:
+        return f"{len(png)} bytes, over Discord's {ATTACHMENT_MAX} upload limit"
+    return None
+
+
+def chart_file(png: bytes) -> discord.File:
+    """A fresh upload of the chart for one send (a File is consumed by the request)."""
+    return discord.File(io.BytesIO(png), filename=CHART_FILENAME)
+
+
+def with_chart(embed: discord.Embed) -> discord.Embed:
+    """A copy of EMBED showing the attached chart as its image."""
+    charted = embed.copy()
+    charted.set_image(url=CHART_URL)
+    return charted

@@ -115,6 +115,17 @@ def claim(store: Store, worker: str, now: datetime, policy: OutboxPolicy) -> lis
         return [Claimed(r.id, r.alert_id, r.platform, r.channel, r.attempts) for r in rows]
 
 
+def release_claims(store: Store) -> int:
+    """Free every pending row's lease: called by a new leader, whose predecessor is gone."""
+    with store.session() as s:
+        result = s.execute(
+            update(OutboxRow)
+            .where(OutboxRow.status == "pending", OutboxRow.claimed_until.is_not(None))
+            .values(claimed_until=None, claimed_by="")
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
 def load_payload(store: Store, alert_id: str) -> tuple[Alert, Message] | None:
     with store.session() as s:
         row = s.get(OutboxAlertRow, alert_id)

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
         None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "MARKETBOT_SLACK_APP_TOKEN")
     )
     slack_port: int = Field(3000, ge=1, le=65535)
+    slack_api_url: str = Field(
+        "https://slack.com/api/",
+        validation_alias=AliasChoices("SLACK_API_URL", "MARKETBOT_SLACK_API_URL"),
+        description="Slack Web API base (tests and proxies point it elsewhere)",
+    )
 
     @field_validator("company_names")
     @classmethod

@@ -3,6 +3,8 @@
 The real discord.py is pointed at it (``install``): it logs in, connects to the gateway, receives
 INTERACTION_CREATE events injected by a test and answers over REST, which is recorded and checked
 against Discord's rules (embed limits, one response per interaction, nonces, allowed mentions).
+File uploads are read as Discord reads them: a multipart body with a payload_json part and
+files[n] parts, the upload's name taken from payload_json's attachments[n] when given.
 Faults can be injected: 429 with retry_after and a Via header, a 5xx or a dropped connection,
 before or after the effect.
 """
@@ -13,6 +15,7 @@ import asyncio
 import itertools
 import json
 import re
+import struct
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,7 +25,7 @@ from typing import Any
 import discord
 import pytest
 import yarl
-from aiohttp import WSMsgType, web
+from aiohttp import BodyPartReader, WSMsgType, web
 
 TOKEN = "fake-token.for-tests.only"
 APP_ID = 910000000000000001
@@ -34,6 +37,10 @@ ALICE = 640000000000000001
 BOB = 640000000000000002
 
 EPHEMERAL = 1 << 6
+ATTACHMENT_SIZE_LIMIT = 8 * 1024 * 1024
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+FILE_PART = re.compile(r"files\[(\d+)\]")
+CDN = "https://cdn.discordapp.com/attachments"
 VIEW_SEND_USE = (1 << 10) | (1 << 11) | (1 << 31)
 MANAGE_CHANNELS = 1 << 4
 MEMBER_PERMS = VIEW_SEND_USE
@@ -138,8 +145,47 @@ def embed_problems(embeds: list[Json]) -> list[str]:
 
 
 @dataclass
+class Upload:
+    """One file part of a multipart request, as received."""
+
+    part: str
+    filename: str
+    content_type: str
+    data: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @property
+    def index(self) -> int:
+        match = FILE_PART.fullmatch(self.part)
+        return int(match.group(1)) if match else 0
+
+
+class BadUpload(Exception):
+    """A multipart body Discord would refuse (the message says why)."""
+
+
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a PNG's IHDR chunk, or None if DATA is not a PNG."""
+    if not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def sniffed_type(data: bytes) -> str:
+    """The content type Discord reports for an upload: from the bytes, not the part header."""
+    return "image/png" if png_size(data) else "application/octet-stream"
+
+
+UPLOADS = web.RequestKey("uploads", list[Upload])
+
+
+@dataclass
 class Call:
-    """One REST request the bot made, with the status it got."""
+    """One REST request the bot made, with the status it got and any files it uploaded."""
 
     method: str
     path: str
@@ -147,6 +193,7 @@ class Call:
     body: Any
     at: float
     status: int = 0
+    uploads: list[Upload] = field(default_factory=list)
 
 
 @dataclass
@@ -227,7 +274,8 @@ class FakeDiscord:
         return yarl.URL(f"ws://127.0.0.1:{self.port}/gateway")
 
     async def start(self) -> None:
-        app = web.Application()
+        # Room above Discord's per-file limit, so the fake itself answers oversize uploads.
+        app = web.Application(client_max_size=4 * ATTACHMENT_SIZE_LIMIT)
         app.router.add_get("/gateway", self._gateway)
         app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
         self._runner = web.AppRunner(app, handle_signals=False)
@@ -471,9 +519,14 @@ class FakeDiscord:
     # --- REST --------------------------------------------------------------------------
     async def _rest(self, request: web.Request) -> web.StreamResponse:
         path = "/" + request.match_info["tail"]
-        body = await self._body(request)
+        try:
+            body, uploads = await self._body(request)
+        except BadUpload as exc:
+            return error(400, 50035, f"Invalid Form Body: {exc}")
         call = Call(request.method, path, dict(request.query), body, time.monotonic())
+        call.uploads = uploads
         self.calls.append(call)
+        request[UPLOADS] = uploads
         response = await self._route(request, path, body)
         call.status = response.status
         return response
@@ -500,16 +553,36 @@ class FakeDiscord:
     def _authorized(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bot {self.token}"
 
-    async def _body(self, request: web.Request) -> Any:
+    async def _body(self, request: web.Request) -> tuple[Any, list[Upload]]:
         if not request.can_read_body:
-            return None
+            return None, []
         if request.content_type == "application/json":
-            return await request.json()
+            return await request.json(), []
         if request.content_type.startswith("multipart/"):
-            form = await request.post()
-            raw = form.get("payload_json")
-            return json.loads(str(raw)) if raw is not None else None
-        return (await request.read()).decode(errors="replace")
+            return await self._multipart(request)
+        return (await request.read()).decode(errors="replace"), []
+
+    async def _multipart(self, request: web.Request) -> tuple[Any, list[Upload]]:
+        """payload_json and files[n] parts, as Discord takes them; anything else is refused."""
+        body: Any = None
+        uploads: list[Upload] = []
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise BadUpload("nested multipart")
+            if part.name == "payload_json":
+                body = json.loads(await part.text())
+            elif part.name is not None and FILE_PART.fullmatch(part.name):
+                data = bytes(await part.read())
+                kind = part.headers.get("Content-Type", "")
+                uploads.append(Upload(part.name, part.filename or "", kind, data))
+            else:
+                raise BadUpload(f"unexpected part {part.name!r}")
+        if body is None:
+            raise BadUpload("no payload_json part")
+        if len({u.index for u in uploads}) != len(uploads):
+            raise BadUpload("two files with the same index")
+        return body, uploads
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         for fault in self.faults:
@@ -559,9 +632,12 @@ class FakeDiscord:
             {"url": str(self.gateway_url), "shards": 1, "session_start_limit": limit}
         )
 
-    def _message(self, channel_id: int, body: Json, flags: int = 0) -> Json:
+    def _message(
+        self, channel_id: int, body: Json, flags: int = 0, uploads: list[Upload] | None = None
+    ) -> Json:
         content = body.get("content") or ""
         mentions = resolve_mentions(content, body.get("allowed_mentions"))
+        attachments = self._attachments(channel_id, body, uploads or [])
         return {
             "id": str(next(self._ids)),
             "channel_id": str(channel_id),
@@ -574,8 +650,8 @@ class FakeDiscord:
             "mentions": [],
             "mention_roles": mentions["roles"],
             "pinged_users": mentions["users"],
-            "attachments": [],
-            "embeds": body.get("embeds") or [],
+            "attachments": attachments,
+            "embeds": resolve_attachment_images(body.get("embeds") or [], attachments),
             "pinned": False,
             "type": 0,
             "flags": flags | int(body.get("flags") or 0),
@@ -583,14 +659,40 @@ class FakeDiscord:
             "components": [],
         }
 
-    def _invalid_body(self, body: Json) -> web.Response | None:
+    def _attachments(self, channel_id: int, body: Json, uploads: list[Upload]) -> list[Json]:
+        """The message's attachment objects, named as payload_json's attachments say."""
+        names = {a.get("id"): a.get("filename") for a in body.get("attachments") or []}
+        attachments = []
+        for upload in uploads:
+            attachment_id = str(next(self._ids))
+            filename = names.get(upload.index) or upload.filename
+            url = f"{CDN}/{channel_id}/{attachment_id}/{filename}"
+            attachment: Json = {
+                "id": attachment_id,
+                "filename": filename,
+                "size": upload.size,
+                "url": url,
+                "proxy_url": url.replace("cdn.discordapp.com", "media.discordapp.net"),
+                "content_type": sniffed_type(upload.data),
+            }
+            dimensions = png_size(upload.data)
+            if dimensions is not None:
+                attachment["width"], attachment["height"] = dimensions
+            attachments.append(attachment)
+        return attachments
+
+    def _invalid_body(self, body: Json, uploads: list[Upload] | None = None) -> web.Response | None:
+        uploads = uploads or []
         problems = embed_problems(body.get("embeds") or [])
+        problems += attachment_problems(body, uploads)
         if len(body.get("content") or "") > 2000:
             problems.append("content longer than 2000")
         nonce = body.get("nonce")
         if nonce is not None and len(str(nonce)) > 25:
             problems.append("nonce longer than 25")
-        if not (body.get("content") or body.get("embeds")):
+        if any(u.size > ATTACHMENT_SIZE_LIMIT for u in uploads):
+            return error(413, 40005, "Request entity too large")
+        if not (body.get("content") or body.get("embeds") or uploads):
             return error(400, 50006, "Cannot send an empty message")
         if problems:
             return error(400, 50035, "Invalid Form Body", {"problems": problems})
@@ -602,7 +704,8 @@ class FakeDiscord:
         channel_id = int(match.group(1))
         if channel_id not in CHANNEL_NAMES:
             return error(404, 10003, "Unknown Channel")
-        invalid = self._invalid_body(body)
+        uploads = request[UPLOADS]
+        invalid = self._invalid_body(body, uploads)
         if invalid is not None:
             return invalid
         messages = self.channel_messages.setdefault(channel_id, [])
@@ -611,7 +714,7 @@ class FakeDiscord:
             for existing in messages:
                 if existing["nonce"] == nonce:
                     return json_response(existing)
-        message = self._message(channel_id, body)
+        message = self._message(channel_id, body, uploads=uploads)
         messages.append(message)
         return json_response(message)
 
@@ -629,11 +732,12 @@ class FakeDiscord:
         kind = body["type"]
         data = body.get("data") or {}
         if kind in (4, 5):
-            invalid = self._invalid_body(data) if kind == 4 else None
+            uploads = request[UPLOADS]
+            invalid = self._invalid_body(data, uploads) if kind == 4 else None
             if invalid is not None:
                 return invalid
             record.callbacks.append(body)
-            record.original = self._message(record.channel_id, data)
+            record.original = self._message(record.channel_id, data, uploads=uploads)
             record.original["loading"] = kind == 5
             interaction = {
                 "id": str(record.id),
@@ -654,18 +758,20 @@ class FakeDiscord:
         record = self._record(match.group(2))
         if record is None or not record.callbacks:
             return error(404, 10015, "Unknown Webhook")
-        invalid = self._invalid_body(body)
+        uploads = request[UPLOADS]
+        invalid = self._invalid_body(body, uploads)
         if invalid is not None:
             return invalid
         original = record.original
         if original is not None and original.get("loading") and not record.original_deleted:
             # Discord: the first follow-up after a deferral fills in the "thinking" message and
             # keeps the deferral's visibility.
-            filled = self._message(record.channel_id, body, flags=int(original["flags"]))
+            flags = int(original["flags"])
+            filled = self._message(record.channel_id, body, flags, uploads)
             filled["id"] = original["id"]
             record.original = filled
             return json_response(filled)
-        message = self._message(record.channel_id, body)
+        message = self._message(record.channel_id, body, uploads=uploads)
         record.followups.append(message)
         return json_response(message)
 
@@ -709,6 +815,32 @@ class FakeDiscord:
             )
         self.commands[guild] = published
         return json_response(published)
+
+
+def attachment_problems(body: Json, uploads: list[Upload]) -> list[str]:
+    """payload_json attachments that name no uploaded files[n] part (Discord refuses them)."""
+    uploaded = {u.index for u in uploads}
+    problems = []
+    for i, attachment in enumerate(body.get("attachments") or []):
+        if attachment.get("id") not in uploaded:
+            problems.append(f"attachments[{i}] names no uploaded file")
+    return problems
+
+
+def resolve_attachment_images(embeds: list[Json], attachments: list[Json]) -> list[Json]:
+    """The embeds as Discord returns them: attachment://NAME images become the CDN file."""
+    by_name = {a["filename"]: a for a in attachments}
+    resolved = []
+    for embed in embeds:
+        image = embed.get("image") or {}
+        url = str(image.get("url") or "")
+        attachment = by_name.get(url.removeprefix("attachment://"))
+        if url.startswith("attachment://") and attachment is not None:
+            fields = ("url", "proxy_url", "width", "height")
+            image = {k: attachment[k] for k in fields if k in attachment}
+            embed = {**embed, "image": {**image, "flags": 0}}
+        resolved.append(embed)
+    return resolved
 
 
 def resolve_mentions(content: str, allowed: Json | None) -> Json:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import json
 import logging
 import threading
@@ -16,6 +17,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import discord
+import matplotlib.image
+import numpy as np
 import pytest
 
 from bot.app import AppContext, SimulatedClock, replay_context
@@ -27,7 +30,15 @@ from bot.discord_bot import (
     serve_discord,
     sync_discord_commands,
 )
-from bot.discord_render import ELLIPSIS, cut, message_embed, nonce_for
+from bot.discord_render import (
+    ATTACHMENT_MAX,
+    CHART_URL,
+    ELLIPSIS,
+    chart_problem,
+    cut,
+    message_embed,
+    nonce_for,
+)
 from bot.runner import deliver, run_replay_feed
 from bot.sources.replay import Replay
 from bot.store import Store
@@ -41,7 +52,9 @@ from tests.fake_discord import (
     GUILD_ID,
     MANAGER_PERMS,
     MARKETS,
+    PNG_SIGNATURE,
     TOKEN,
+    Call,
     FakeDiscord,
     embed_problems,
     opt,
@@ -188,6 +201,7 @@ async def test_why_without_a_price_answers_the_asker_only(fake: FakeDiscord) -> 
     [answer] = record.answers()
     assert answer["flags"] & EPHEMERAL
     assert "No usable price for NOPE" in answer["content"]
+    assert not answer["attachments"] and all(not c.uploads for c in fake.calls)
 
 
 async def test_autocomplete_offers_the_channel_watchlist(fake: FakeDiscord) -> None:
@@ -347,12 +361,17 @@ async def test_a_500_is_retried_and_the_nonce_stops_a_double_post(fake: FakeDisc
         fake.fail("POST", rf"/channels/{CHINA_TECH}/messages", 500)
         # Here Discord creates the message but answers 500: the retry must not repost.
         fake.fail("POST", rf"/channels/{MARKETS}/messages", 500, after_effect=True)
-        await npc_day(r)
+        spy = await npc_day(r)
     for channel in (CHINA_TECH, MARKETS):
         calls = fake.calls_to("POST", rf"/channels/{channel}/messages")
         assert [c.status for c in calls] == [500, 200]
         assert calls[0].body["nonce"] == calls[1].body["nonce"]
         assert len(fake.posted(channel)) == 1
+        # discord.py rewinds the chart for the retry: the same whole file goes again.
+        [first], [second] = calls[0].uploads, calls[1].uploads
+        assert first.data == second.data and first.data.startswith(PNG_SIGNATURE)
+    # Two alerts here (the group in one channel, BABA alone in the other): one chart each.
+    assert r.ctx.charts is not None and r.ctx.charts.cache.renders == len(spy.calls) == 2
 
 
 async def test_a_send_whose_answer_was_lost_is_not_posted_twice_on_retry(
@@ -449,6 +468,169 @@ def test_news_titles_are_escaped_in_embeds() -> None:
     assert "\\*soar\\*" in news.value and "\\[update\\]" in news.value
     assert "@\u200beveryone" in news.value and "W\\_ire" in news.value
     assert "(https://example.com/a)" in news.value
+
+
+# --- charts ---------------------------------------------------------------------------------
+
+
+def distinct_colours(png: bytes, min_pixels: int = 200) -> int:
+    """How many colours cover at least MIN_PIXELS pixels (antialiasing noise left out)."""
+    image = matplotlib.image.imread(io.BytesIO(png), format="png")
+    rgb = (image[:, :, :3] * 255).round().astype(np.uint8).reshape(-1, 3)
+    _colours, counts = np.unique(rgb, axis=0, return_counts=True)
+    return int((counts >= min_pixels).sum())
+
+
+def assert_chart_upload(call: Call) -> bytes:
+    """CALL was a multipart upload as Discord takes it: the embed shows files[0], a real PNG."""
+    [upload] = call.uploads
+    assert (upload.part, upload.filename) == ("files[0]", "chart.png")
+    assert upload.content_type == "application/octet-stream"  # what discord.py labels files
+    assert call.body["attachments"] == [{"id": 0, "filename": "chart.png"}]
+    [embed] = call.body["embeds"]
+    assert embed["image"] == {"url": "attachment://chart.png"}
+    assert upload.data.startswith(PNG_SIGNATURE) and upload.size == len(upload.data)
+    image = matplotlib.image.imread(io.BytesIO(upload.data), format="png")
+    height, width = image.shape[:2]
+    assert abs(width - 1200) <= 20 and abs(height - 675) <= 20
+    assert distinct_colours(upload.data) >= 5
+    return upload.data
+
+
+def assert_chart_shown(message: Json) -> None:
+    """The message Discord stored carries the PNG and its embed shows it from the CDN."""
+    [attachment] = message["attachments"]
+    assert attachment["filename"] == "chart.png" and attachment["content_type"] == "image/png"
+    assert abs(attachment["width"] - 1200) <= 20 and abs(attachment["height"] - 675) <= 20
+    [embed] = message["embeds"]
+    assert embed["image"]["url"] == attachment["url"]
+    assert attachment["url"].startswith("https://cdn.discordapp.com/attachments/")
+
+
+class CountingCharts:
+    """Counts for_alert calls on a real ChartMaker (its cache would hide repeated calls)."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        assert ctx.charts is not None
+        self.inner = ctx.charts.for_alert
+        self.calls = 0
+        ctx.charts.for_alert = self  # type: ignore[method-assign]
+
+    def __call__(self, alert: Alert) -> bytes | None:
+        self.calls += 1
+        return self.inner(alert)
+
+
+async def test_an_alert_carries_its_chart_drawn_once_for_two_channels(fake: FakeDiscord) -> None:
+    r = replayed(start_at=None)
+    assert r.ctx.charts is not None
+    counting = CountingCharts(r.ctx)
+    async with running(r.ctx, fake):
+        await watch(fake, CHINA_TECH, " ".join(CHINA))
+        await watch(fake, MARKETS, " ".join(CHINA))
+        spy = await npc_day(r)
+        [(alert, _message, channels)] = spy.calls
+        await deliver(r.ctx, [Delivery(alert, tuple(Destination("discord", c) for c in channels))])
+    calls = fake.calls_to("POST", MESSAGES)
+    assert len(calls) == 2  # the retry found both channels served and sent nothing
+    pngs = [assert_chart_upload(call) for call in calls]
+    assert pngs[0] == pngs[1]
+    assert r.ctx.charts.cache.renders == 1 and counting.calls == 1
+    for channel in (CHINA_TECH, MARKETS):
+        [posted] = fake.posted(channel)
+        assert posted["nonce"] == nonce_for(alert.id, str(channel))
+        assert posted["embeds"][0]["title"].startswith("▲ China internet")
+        assert_chart_shown(posted)
+
+
+@pytest.mark.parametrize("trouble", ["raises", "no data", "not a png"])
+async def test_a_chart_problem_never_stops_the_alert(
+    fake: FakeDiscord, caplog: pytest.LogCaptureFixture, trouble: str
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.discord_bot")
+    r = replayed(start_at=None)
+    assert r.ctx.charts is not None
+
+    def broken(alert: Alert) -> bytes | None:
+        if trouble == "raises":
+            raise RuntimeError("matplotlib fell over")
+        return None if trouble == "no data" else b"GIF89a not a png"
+
+    r.ctx.charts.for_alert = broken  # type: ignore[method-assign]
+    async with running(r.ctx, fake):
+        await watch(fake, CHINA_TECH, " ".join(CHINA))
+        spy = await npc_day(r)
+    [(alert, _message, _channels)] = spy.calls
+    [call] = fake.calls_to("POST", MESSAGES)
+    assert call.status == 200 and call.uploads == []
+    [embed] = call.body["embeds"]
+    assert "image" not in embed and embed["title"].startswith("▲ China internet")
+    [posted] = fake.posted(CHINA_TECH)
+    assert posted["attachments"] == []
+    assert r.ctx.store.sent_message_id(alert.id, "discord", str(CHINA_TECH)) == posted["id"]
+    assert f"alert {alert.id}" in caplog.text and "sending without it" in caplog.text
+
+
+async def test_without_a_chart_maker_alerts_go_as_plain_json(fake: FakeDiscord) -> None:
+    r = replayed(start_at=None)
+    r.ctx.charts = None
+    async with running(r.ctx, fake):
+        await watch(fake, CHINA_TECH, " ".join(CHINA))
+        await npc_day(r)
+    [call] = fake.calls_to("POST", MESSAGES)
+    assert call.uploads == [] and "attachments" not in call.body
+    assert "image" not in call.body["embeds"][0]
+
+
+async def test_why_baba_on_the_npc_day_carries_its_chart(fake: FakeDiscord) -> None:
+    r = replayed()
+    async with running(r.ctx, fake):
+        record = await fake.answered(await fake.interact("why", [opt("symbol", "BABA")]))
+    assert record.callback_types == [5]
+    [call] = fake.calls_to("POST", r"/webhooks/\d+/itok-\d+")
+    assert_chart_upload(call)
+    assert call.body["allowed_mentions"] == {"parse": []}
+    [answer] = record.answers()
+    assert answer["content"].startswith("Why BABA? BABA +8.6 %")
+    assert answer["embeds"][0]["title"] == "▲ BABA +8.6 %"
+    assert_chart_shown(answer)
+    assert r.ctx.charts is not None and r.ctx.charts.cache.renders == 1
+
+
+async def test_why_answers_without_the_chart_when_drawing_fails(fake: FakeDiscord) -> None:
+    r = replayed()
+
+    def broken(symbol: str, reply: Any) -> bytes | None:
+        raise RuntimeError("no fonts")
+
+    r.ctx.why_chart = broken  # type: ignore[method-assign]
+    async with running(r.ctx, fake):
+        record = await fake.answered(await fake.interact("why", [opt("symbol", "BABA")]))
+    [call] = fake.calls_to("POST", r"/webhooks/\d+/itok-\d+")
+    assert call.uploads == [] and "image" not in call.body["embeds"][0]
+    [answer] = record.answers()
+    assert answer["content"].startswith("Why BABA? BABA +8.6 %") and not answer["attachments"]
+
+
+def test_only_a_png_within_the_upload_limit_is_attached() -> None:
+    png = PNG_SIGNATURE + b"\0" * 100
+    assert chart_problem(png) is None
+    assert chart_problem(b"GIF89a") == "not a PNG"
+    assert "upload limit" in str(chart_problem(PNG_SIGNATURE + b"\0" * ATTACHMENT_MAX))
+    assert CHART_URL == "attachment://chart.png"
+
+
+async def test_the_fake_refuses_uploads_discord_would_refuse(fake: FakeDiscord) -> None:
+    r = replayed()
+    huge = PNG_SIGNATURE + b"\0" * ATTACHMENT_MAX
+    async with running(r.ctx, fake) as bot:
+        channel = bot.get_partial_messageable(CHINA_TECH)
+        with pytest.raises(discord.HTTPException) as too_big:
+            await channel.send(file=discord.File(io.BytesIO(huge), filename="chart.png"))
+        sent = await channel.send(file=discord.File(io.BytesIO(b"plain"), filename="a.txt"))
+    assert too_big.value.status == 413 and too_big.value.code == 40005
+    assert [a.filename for a in sent.attachments] == ["a.txt"]
+    assert sent.attachments[0].content_type == "application/octet-stream"
 
 
 # --- sync and start-up errors -------------------------------------------------------------

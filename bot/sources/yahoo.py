@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 import requests
+import yfinance
 import yfinance as yf
 from yfinance.data import YfData
 from yfinance.exceptions import YFRateLimitError
@@ -51,6 +52,7 @@ _LIST_MESSAGE = re.compile(r"^\[(?P<symbols>[^\]]*)\]: (?P<reason>.*)$", re.DOTA
 _ONE_MESSAGE = re.compile(r"^\$(?P<symbol>[^:\s]+): (?P<reason>.*)$", re.DOTALL)
 
 _shared_lock = threading.Lock()
+_caches_lock = threading.Lock()
 _shared: Any = None
 
 
@@ -99,6 +101,17 @@ def configure_yfinance() -> None:
     yf_log = logging.getLogger("yfinance")
     if _hide_crumb not in yf_log.filters:
         yf_log.addFilter(_hide_crumb)
+
+
+def open_yfinance_caches() -> None:
+    """Open yfinance's SQLite caches in this thread before its download threads race to do it
+    (seen here: "database is locked" skipping symbols on the first threaded download)."""
+    with _caches_lock:
+        try:
+            yfinance.cache.get_tz_cache().lookup("SPY")
+            yfinance.cache.get_cookie_cache().lookup("basic")
+        except Exception as exc:  # a cache yfinance cannot open just makes it slower
+            log.info("yfinance caches unavailable: %s", describe_error(exc))
 
 
 class YahooAnswerError(Exception):
@@ -450,6 +463,7 @@ class YahooPrices:
 
     def _download(self, symbols: list[str]) -> tuple[Any, list[str]]:
         """One yf.download for all SYMBOLS, with what yfinance logged about them."""
+        open_yfinance_caches()
         errors = _ThreadErrors(threading.get_ident())
         yf_log = logging.getLogger("yfinance")
         yf_log.addHandler(errors)

@@ -1,0 +1,280 @@
+"""`marketbot run`: the platforms, the price feed, the outbox worker and status, on one loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from bot.app import AppContext, SimulatedClock, build_engine, replay_context
+from bot.leader import Leadership, lead_when_elected
+from bot.outbox import OutboxWorker, release_claims
+from bot.runner import run_replay_feed
+from bot.scheduler import Poller, build_scheduler, process_streamed, wanted_symbols
+from bot.sources.replay import Replay
+from bot.sources.stream import QuoteStream
+from bot.store import Store
+from config.settings import Settings
+from handlers.models import Quote
+
+log = logging.getLogger(__name__)
+
+PLATFORMS = ("discord", "slack")
+STATUS_EVERY_SECONDS = 10.0
+
+
+class RunError(Exception):
+    """A setup problem the user can fix (missing token, unknown platform, no bars)."""
+
+
+@dataclass
+class RunOptions:
+    """What `marketbot run` was asked to do."""
+
+    platforms: list[str]
+    source: str = "yfinance"
+    bars: list[Path] = field(default_factory=list)
+    news: Path | None = None
+    speed: float = 3600.0
+    start: date | None = None
+    end: date | None = None
+    slack_mode: str = "http"
+
+
+@dataclass
+class Running:
+    """The pieces of a running bot that the status report reads."""
+
+    ctx: AppContext
+    options: RunOptions
+    worker: OutboxWorker
+    instance: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    leading: bool = False
+    replay: tuple[Replay, SimulatedClock] | None = None
+    prices: Any = None  # the live price source (PriceSource and NameSource)
+    poller: Poller | None = None
+    scheduler: Any = None
+    stream: QuoteStream | None = None
+    stream_task: asyncio.Task[None] | None = None
+    feed_state: str = "starting"
+
+
+def parse_platforms(text: str) -> list[str]:
+    names = [p.strip().lower() for p in text.split(",") if p.strip()]
+    unknown = [p for p in names if p not in PLATFORMS]
+    if unknown or not names:
+        raise RunError(f"--platform takes {' and/or '.join(PLATFORMS)}, comma-separated")
+    return list(dict.fromkeys(names))
+
+
+def check_secrets(settings: Settings, options: RunOptions) -> None:
+    """Fail before connecting anywhere when a platform's credentials are missing."""
+    if "discord" in options.platforms and settings.discord_token is None:
+        raise RunError("DISCORD_TOKEN is not set (environment or .env)")
+    if "slack" in options.platforms:
+        if settings.slack_bot_token is None:
+            raise RunError("SLACK_BOT_TOKEN is not set (environment or .env)")
+        if options.slack_mode == "http" and settings.slack_signing_secret is None:
+            raise RunError("SLACK_SIGNING_SECRET is not set (needed in HTTP mode)")
+        if options.slack_mode == "socket" and settings.slack_app_token is None:
+            raise RunError("SLACK_APP_TOKEN is not set (needed in Socket Mode)")
+
+
+def build_context(settings: Settings, store: Store, options: RunOptions) -> Running:
+    """The app context for the chosen price source, with the outbox worker attached."""
+    if options.source == "replay":
+        if not options.bars:
+            raise RunError("--source replay needs --bars PATH")
+        ctx, replay, clock = replay_context(settings, store, options.bars, options.news)
+        worker = OutboxWorker(ctx)
+        ctx.use_outbox, ctx.wake_outbox = True, worker.wake
+        return Running(ctx, options, worker, replay=(replay, clock))
+    else:
+        from bot.sources.yahoo import YahooNews, YahooPrices
+
+        prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second)
+        ctx = AppContext(
+            settings=settings,
+            engine=build_engine(settings),
+            store=store,
+            market=prices,
+            news=YahooNews(),
+        )
+    worker = OutboxWorker(ctx)
+    ctx.use_outbox, ctx.wake_outbox = True, worker.wake
+    return Running(ctx, options, worker, prices=prices)
+
+
+async def leader_work(running: Running) -> None:
+    """What only the elected instance does: the price feed and the outbox worker."""
+    running.leading = True
+    # Only the leader sends, so leases still held are its dead predecessor's: resume them now.
+    resumed = await asyncio.to_thread(release_claims, running.ctx.store)
+    if resumed:
+        log.info("resuming %d deliveries a previous run had claimed", resumed)
+    tasks: list[asyncio.Task[Any]] = [asyncio.create_task(running.worker.run_forever())]
+    try:
+        tasks.append(asyncio.create_task(_feed(running)))
+        await asyncio.gather(*tasks)
+    finally:
+        running.leading = False
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if running.stream_task is not None:
+            running.stream_task.cancel()
+        if running.scheduler is not None and running.scheduler.running:
+            running.scheduler.shutdown(wait=False)
+
+
+def _stream_healthy(stream: QuoteStream, settings: Settings) -> bool:
+    silent = stream.silent_for(datetime.now(UTC))
+    quiet = silent is None or silent >= settings.stream_silence_seconds
+    return stream.state.connected and not quiet
+
+
+async def _process_streamed(ctx: AppContext, quotes: Mapping[str, Quote]) -> None:
+    await process_streamed(ctx, quotes)
+
+
+async def _feed(running: Running) -> None:
+    ctx, options = running.ctx, running.options
+    if running.replay is not None:
+        replay, clock = running.replay
+        running.feed_state = "replaying"
+        sent = await run_replay_feed(
+            ctx, replay, clock, start=options.start, end=options.end, speed=options.speed
+        )
+        running.feed_state = f"replay finished ({sent} alerts); answering commands"
+        await asyncio.Event().wait()
+    poller = Poller(ctx, running.prices, extended_hours=ctx.settings.extended_hours)
+    running.poller = poller
+    if ctx.settings.stream_quotes:
+        stream = QuoteStream(
+            lambda: wanted_symbols(ctx),
+            lambda quotes: _process_streamed(ctx, quotes),
+            url=ctx.settings.stream_url,
+        )
+        running.stream = stream
+        poller.stream_healthy = lambda: _stream_healthy(stream, ctx.settings)
+        running.stream_task = asyncio.create_task(stream.run_forever())
+    running.scheduler = build_scheduler(
+        poller, ctx.settings.poll_interval_seconds, names=running.prices
+    )
+    running.scheduler.start()
+    running.feed_state = "polling"
+    await asyncio.Event().wait()
+
+
+def status_payload(running: Running) -> dict[str, object]:
+    """What `marketbot status` shows for this instance."""
+    info: dict[str, object] = {
+        "source": running.options.source,
+        "platforms": ",".join(running.options.platforms),
+        "leader": running.leading,
+        "feed": running.feed_state,
+        "clock": running.ctx.clock().isoformat(),
+        "sent": running.worker.sent,
+        "gave_up": running.worker.failed,
+    }
+    if running.poller is not None:
+        state = running.poller.state
+        info["polls"] = state.polls
+        info["last_poll"] = state.last_poll.isoformat() if state.last_poll else None
+        info["last_poll_error"] = state.last_error
+    if running.scheduler is not None:
+        job = running.scheduler.get_job("poll-prices")
+        info["next_poll"] = job.next_run_time.isoformat() if job and job.next_run_time else None
+    if running.stream is not None:
+        st = running.stream.state
+        info["stream"] = "connected" if st.connected else f"down ({st.last_error})"
+        info["stream_messages"] = st.messages
+    if running.worker.last_error:
+        info["last_delivery_error"] = running.worker.last_error
+    return info
+
+
+async def report_status_forever(running: Running) -> None:
+    while True:
+        try:
+            await asyncio.to_thread(
+                running.ctx.store.report_status,
+                running.instance,
+                status_payload(running),
+                datetime.now(UTC),
+            )
+        except Exception:
+            log.exception("could not write the status report")
+        await asyncio.sleep(STATUS_EVERY_SECONDS)
+
+
+def platform_tasks(running: Running) -> list[Coroutine[Any, Any, None]]:
+    """Start-up coroutines of each platform adapter (imported only when asked for)."""
+    ctx, options, settings = running.ctx, running.options, running.ctx.settings
+    jobs: list[Coroutine[Any, Any, None]] = []
+    if "discord" in options.platforms:
+        from bot.discord_bot import create_discord_bot, serve_discord
+
+        assert settings.discord_token is not None
+        client = create_discord_bot(ctx)
+        jobs.append(serve_discord(ctx, settings.discord_token.get_secret_value(), bot=client))
+    if "slack" in options.platforms:
+        from bot.slack_bot import create_slack_app, serve_slack_http, serve_slack_socket
+
+        socket_mode = options.slack_mode == "socket"
+        chart = ctx.charts.for_alert if ctx.charts is not None else None
+        app = create_slack_app(ctx, socket_mode=socket_mode, chart=chart)
+        if socket_mode:
+            assert settings.slack_app_token is not None
+            token = settings.slack_app_token.get_secret_value()
+            jobs.append(serve_slack_socket(ctx, token, app=app))
+        else:
+            jobs.append(serve_slack_http(ctx, settings.slack_port, app=app))
+    return jobs
+
+
+async def run_bot(settings: Settings, options: RunOptions) -> int:
+    """Run until SIGTERM/SIGINT; returns the exit code."""
+    check_secrets(settings, options)
+    store = Store(settings.db_url)
+    running = build_context(settings, store, options)
+    jobs = platform_tasks(running)
+    leadership = Leadership(settings.db_url)
+    tasks = [asyncio.create_task(j) for j in jobs]
+    tasks.append(asyncio.create_task(lead_when_elected(leadership, lambda: leader_work(running))))
+    tasks.append(asyncio.create_task(report_status_forever(running)))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info(
+        "running %s with %s prices (instance %s)",
+        ",".join(options.platforms),
+        options.source,
+        running.instance,
+    )
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+    code = 0
+    for task in done:
+        if task is not stopper and task.exception() is not None:
+            log.error("stopping: %s", task.exception())
+            code = 1
+    log.info("shutting down")
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    stopper.cancel()
+    store.close()
+    return code
+
+
+def run(settings: Settings, options: RunOptions) -> int:
+    return asyncio.run(run_bot(settings, options))

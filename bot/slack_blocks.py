@@ -1,0 +1,215 @@
+"""Block Kit rendering of the neutral Message, escaped and cut to fit Slack's limits."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from handlers.models import Direction
+from handlers.render import ContextItem, Field, Link, Message
+
+log = logging.getLogger(__name__)
+
+Block = dict[str, Any]
+
+# Slack's published Block Kit limits (https://api.slack.com/reference/block-kit/blocks).
+MAX_BLOCKS = 50
+MAX_HEADER_TEXT = 150
+MAX_SECTION_TEXT = 3000
+MAX_FIELDS = 10
+MAX_FIELD_TEXT = 2000
+MAX_CONTEXT_ELEMENTS = 10
+MAX_CONTEXT_TEXT = 3000
+# The top-level `text` may be up to 40,000 characters, but notifications show only the start.
+MAX_FALLBACK_TEXT = 3000
+MAX_LINK_LABEL = 300
+ELLIPSIS = "…"
+DIRECTION_EMOJI = {
+    Direction.UP: ":chart_with_upwards_trend:",
+    Direction.DOWN: ":chart_with_downwards_trend:",
+}
+
+
+def escape(text: str) -> str:
+    """Escape Slack's control characters so <!channel>, <@U..> or <url|x> in text never parse."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def fit(text: str, limit: int) -> str:
+    """TEXT escaped and, when too long, cut (never inside an entity) to LIMIT with an ellipsis."""
+    escaped = escape(text)
+    if len(escaped) <= limit:
+        return escaped
+    budget = limit - len(ELLIPSIS)
+    out: list[str] = []
+    used = 0
+    for char in text:
+        piece = escape(char)
+        if used + len(piece) > budget:
+            break
+        out.append(piece)
+        used += len(piece)
+    return "".join(out) + ELLIPSIS
+
+
+def cut_escaped(text: str, limit: int) -> str:
+    """Already-escaped mrkdwn cut to LIMIT, never inside an entity (&amp;) or a link (<...>)."""
+    if len(text) <= limit:
+        return text
+    cut = limit - len(ELLIPSIS)
+    amp, semi = text.rfind("&", 0, cut), text.rfind(";", 0, cut)
+    if amp > semi:
+        cut = amp
+    opened, closed = text.rfind("<", 0, cut), text.rfind(">", 0, cut)
+    if opened > closed:
+        cut = opened
+    return text[:cut] + ELLIPSIS
+
+
+def safe_url(url: str | None) -> str | None:
+    """An http(s) URL made safe inside <url|label>, or None for anything else."""
+    if not url:
+        return None
+    url = url.strip()
+    if urlsplit(url).scheme.lower() not in ("http", "https") or any(c.isspace() for c in url):
+        return None
+    return escape(url).replace("|", "%7C")
+
+
+def link(url: str | None, label: str, limit: int = MAX_LINK_LABEL) -> str:
+    """A mrkdwn link with an escaped label, or just the label when the URL is unusable."""
+    text = fit(label, limit)
+    target = safe_url(url)
+    return f"<{target}|{text}>" if target else text
+
+
+def join_lines(lines: Sequence[str], limit: int, noun: str = "lines") -> str:
+    """Whole (already escaped) lines up to LIMIT characters, saying how many were left out."""
+    kept: list[str] = []
+    used = 0
+    for index, line in enumerate(lines):
+        extra = len(line) + (1 if kept else 0)
+        left = len(lines) - index
+        note = f"\n_… {left} more {noun} not shown_"
+        if used + extra + (len(note) if left > 1 else 0) > limit:
+            if not kept:
+                return cut_escaped(line, limit)
+            kept.append(note.strip())
+            log.info("Slack text cut: %d of %d %s shown", index, len(lines), noun)
+            break
+        kept.append(line)
+        used += extra
+    return "\n".join(kept)
+
+
+def header_block(title: str) -> Block:
+    return {"type": "header", "text": {"type": "plain_text", "text": fit(title, MAX_HEADER_TEXT)}}
+
+
+def section(text: str) -> Block:
+    return {
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": cut_escaped(text, MAX_SECTION_TEXT)},
+    }
+
+
+def context_block(texts: Iterable[str]) -> Block:
+    elements = [{"type": "mrkdwn", "text": cut_escaped(t, MAX_CONTEXT_TEXT)} for t in texts if t]
+    return {"type": "context", "elements": elements[:MAX_CONTEXT_ELEMENTS]}
+
+
+def field_text(item: Field) -> str:
+    name = fit(item.name, 200)
+    return f"*{name}*\n" + fit(item.value, MAX_FIELD_TEXT - len(name) - 3)
+
+
+def field_sections(fields: Sequence[Field], max_blocks: int) -> list[Block]:
+    """Sections of at most 10 fields each, no more than MAX_BLOCKS of them."""
+    texts = [field_text(f) for f in fields]
+    room = max(max_blocks, 0) * MAX_FIELDS
+    if len(texts) > room > 0:
+        hidden = len(texts) - room + 1
+        texts = [*texts[: room - 1], f"_… {hidden} more moves not shown_"]
+        log.info("Slack alert cut: %d of %d moves shown", room - 1, len(fields))
+    elif room == 0:
+        texts = []
+    chunks = [texts[i : i + MAX_FIELDS] for i in range(0, len(texts), MAX_FIELDS)]
+    return [
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": t} for t in chunk]}
+        for chunk in chunks
+    ]
+
+
+def news_line(item: Link) -> str:
+    source = f" — {fit(item.publisher, 80)}" if item.publisher else ""
+    return f"• {link(item.url, item.title)}{source} _({fit(item.kind, 20)})_"
+
+
+def news_section(news: Sequence[Link]) -> Block | None:
+    if not news:
+        return None
+    lines = [news_line(n) for n in news]
+    return section(join_lines(["*News*", *lines], MAX_SECTION_TEXT, "headlines"))
+
+
+def context_line(item: ContextItem) -> str:
+    label = "Context" if item.kind == "catalyst" else "Backdrop"
+    sources = " · ".join(
+        link(url, urlsplit(url).hostname or "source") for url in item.links[:3] if safe_url(url)
+    )
+    summary = fit(item.summary, 1200)
+    return f"*{label}: {fit(item.title, 300)}*\n{summary}" + (f"\n{sources}" if sources else "")
+
+
+def context_section(items: Sequence[ContextItem]) -> Block | None:
+    if not items:
+        return None
+    lines = [context_line(c) for c in items]
+    return section(join_lines(lines, MAX_SECTION_TEXT, "context items"))
+
+
+def summary_section(message: Message) -> Block:
+    emoji = DIRECTION_EMOJI.get(message.direction, "") if message.direction else ""
+    cause = fit(message.cause_line, 1000)
+    lines = [f"{emoji} *{cause}*".strip()]
+    if message.headline:
+        lines.append(fit(message.headline, MAX_SECTION_TEXT - len(lines[0]) - 1))
+    return section("\n".join(lines))
+
+
+def evidence_block(message: Message) -> Block | None:
+    if not message.evidence:
+        return None
+    lines = [fit(e, 500) for e in message.evidence]
+    return context_block([join_lines(lines, MAX_CONTEXT_TEXT, "searches")])
+
+
+def message_blocks(message: Message) -> list[Block]:
+    """The Block Kit form of a Message: header, cause, move fields, news, context, footer."""
+    head = [header_block(message.title)] if message.title.strip() else []
+    if message.cause_line or message.headline:
+        head.append(summary_section(message))
+    tail = [
+        b
+        for b in (
+            news_section(message.news),
+            context_section(message.context),
+            evidence_block(message),
+            context_block([fit(message.footer, MAX_CONTEXT_TEXT)]) if message.footer else None,
+        )
+        if b is not None
+    ]
+    fields = field_sections(message.fields, MAX_BLOCKS - len(head) - len(tail))
+    return [*head, *fields, *tail]
+
+
+def fallback_text(message: Message) -> str:
+    """The plain `text` shown in notifications and by clients that cannot draw blocks."""
+    return fit(message.plain_text(), MAX_FALLBACK_TEXT)
+
+
+def reply_text(text: str) -> str:
+    """A command reply as escaped mrkdwn within one section's limit."""
+    return join_lines([fit(line, MAX_SECTION_TEXT) for line in text.splitlines()], MAX_SECTION_TEXT)

@@ -1,0 +1,472 @@
+"""Slack adapter: Bolt slash commands (/why, /watch, /mute, /unmute) and Block Kit alerts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.app import AppContext
+from bot.slack_blocks import fallback_text, message_blocks, reply_text
+from config.settings import Settings
+from handlers import commands
+from handlers.models import Alert
+from handlers.render import Message
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "slack"
+EVENTS_PATH = "/slack/events"
+SLACK_API_URL = "https://slack.com/api/"
+ADMIN_CACHE_SECONDS = 600.0
+RATE_LIMIT_RETRIES = 3
+WHY_HELP = "Usage: /why SYMBOL (e.g. /why BABA)"
+COMMANDS = ("/why", "/watch", "/mute", "/unmute")  # must match manifest.yaml
+WATCH_MUTATIONS = {"add", "remove", "rm", "del", "threshold"}
+FAILURE_REPLY = "Sorry, that command failed on our side; the error was logged."
+
+# Blocking (run in a thread): the alert's chart as PNG bytes, or None when there is none.
+ChartRenderer = Callable[[Alert], bytes | None]
+Handler = Callable[[AsyncAck, dict[str, Any], AsyncRespond], Awaitable[None]]
+
+
+class SlackConfigError(Exception):
+    """A Slack setting is missing or unusable; the message names the variable to set."""
+
+
+class SlackDeliveryError(Exception):
+    """Posting an alert failed in at least one channel (the others were still tried)."""
+
+
+class _DropClientTokenWarning(logging.Filter):
+    """Bolt warns that SLACK_BOT_TOKEN is unused when a client is given: that is intended."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("As you gave `client` as well")
+
+
+BOLT_LOG = logging.getLogger("bot.slack.bolt")
+BOLT_LOG.addFilter(_DropClientTokenWarning())
+
+
+# --- clients and tokens ------------------------------------------------------------
+
+
+def _secret(settings: Settings, name: str, env: str) -> str:
+    value = getattr(settings, name)
+    text = value.get_secret_value() if value is not None else ""
+    if not text:
+        raise SlackConfigError(f"{env} is not set: the Slack adapter needs it (see README, Slack)")
+    return text
+
+
+def slack_client(settings: Settings, base_url: str | None = None) -> AsyncWebClient:
+    """The Web API client with the bot token; base_url points it at another API host."""
+    url = base_url or settings.slack_api_url or SLACK_API_URL
+    return AsyncWebClient(
+        token=_secret(settings, "slack_bot_token", "SLACK_BOT_TOKEN"), base_url=url
+    )
+
+
+def add_rate_limit_retries(client: AsyncWebClient, retries: int = RATE_LIMIT_RETRIES) -> None:
+    """Honour 429 Retry-After (slack_sdk raises on 429 unless this handler is present)."""
+    if not any(isinstance(h, AsyncRateLimitErrorRetryHandler) for h in client.retry_handlers):
+        client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=retries))
+
+
+# --- who may change a channel ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Permission:
+    """Whether a Slack user may change channel settings, and a reply for refusals."""
+
+    allowed: bool
+    refusal: str = commands.MANAGE_REFUSAL
+    cacheable: bool = True
+
+
+class AdminCheck:
+    """Listed admins, or workspace admins/owners per users.info (cached); guests refused."""
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        admins: Sequence[str],
+        ttl_seconds: float = ADMIN_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.admins = frozenset(admins)
+        self.ttl = ttl_seconds
+        self.clock = clock
+        self._cache: dict[tuple[str, str], tuple[float, Permission]] = {}
+
+    async def check(self, team_id: str, user_id: str) -> Permission:
+        if user_id in self.admins:
+            return Permission(True)
+        key = (team_id, user_id)
+        cached = self._cache.get(key)
+        if cached and cached[0] > self.clock():
+            return cached[1]
+        permission = await self._lookup(user_id)
+        if permission.cacheable:
+            self._cache[key] = (self.clock() + self.ttl, permission)
+        return permission
+
+    async def _lookup(self, user_id: str) -> Permission:
+        try:
+            response = await self.client.users_info(user=user_id)
+        except SlackApiError as exc:
+            error = exc.response.get("error", "unknown error") if exc.response else "no answer"
+            log.warning("users.info for %s failed: %s", user_id, error)
+            text = f"Could not check your Slack permissions ({error}); please try again."
+            return Permission(False, text, cacheable=False)
+        user = response.get("user") or {}
+        if user.get("is_restricted") or user.get("is_ultra_restricted"):
+            return Permission(False, "Guests cannot change this channel's watchlist or mutes.")
+        if user.get("deleted") or user.get("is_bot"):
+            return Permission(False)
+        return Permission(bool(user.get("is_admin") or user.get("is_owner")))
+
+
+# --- alert delivery ------------------------------------------------------------------
+
+
+class SlackNotifier:
+    """Posts alerts as Block Kit messages, once per alert and channel (see bot.app.Notifier).
+
+    With a chart renderer, the alert's chart is uploaded into the message's thread; a chart
+    that fails is logged and never blocks or repeats the alert itself.
+    """
+
+    platform = PLATFORM
+
+    def __init__(
+        self, client: AsyncWebClient, ctx: AppContext, chart: ChartRenderer | None = None
+    ) -> None:
+        self.client = client
+        self.ctx = ctx
+        self.chart = chart
+        add_rate_limit_retries(client)
+
+    async def deliver(self, alert: Alert, message: Message, channels: Sequence[str]) -> None:
+        blocks = message_blocks(message)
+        text = fallback_text(message)
+        chart = _ChartOnce(self.chart, alert)
+        failed: list[str] = []
+        for channel in dict.fromkeys(channels):
+            try:
+                ts = await self._post_once(alert, channel, blocks, text)
+            except SlackApiError as exc:
+                error = str(exc.response.get("error", "")) if exc.response else str(exc)
+                hint = " (invite the app to the channel)" if error == "not_in_channel" else ""
+                log.error(
+                    "Slack post of alert %s to %s failed: %s%s", alert.id, channel, error, hint
+                )
+                failed.append(f"{channel}: {error}")
+                continue
+            except Exception as exc:  # network trouble: try the other channels, then report
+                log.exception("Slack post of alert %s to %s failed", alert.id, channel)
+                failed.append(f"{channel}: {type(exc).__name__}")
+                continue
+            if ts:
+                await self._upload_chart(alert, channel, ts, chart)
+        if failed:
+            raise SlackDeliveryError("; ".join(failed))
+
+    async def _post_once(
+        self, alert: Alert, channel: str, blocks: list[dict[str, Any]], text: str
+    ) -> str | None:
+        """Post unless already posted; returns the new message's ts, or None when skipped."""
+        store = self.ctx.store
+        if await asyncio.to_thread(store.was_sent, alert.id, PLATFORM, channel):
+            log.info("alert %s already posted to %s; not posting again", alert.id, channel)
+            return None
+        response = await self.client.chat_postMessage(
+            channel=channel,
+            text=text,
+            blocks=blocks,
+            unfurl_links=False,
+            unfurl_media=False,
+            metadata={"event_type": "marketbot_alert", "event_payload": {"alert_id": alert.id}},
+        )
+        ts = str(response.get("ts", ""))
+        await asyncio.to_thread(store.mark_sent, alert.id, PLATFORM, channel, ts, datetime.now(UTC))
+        return ts
+
+    async def _upload_chart(self, alert: Alert, channel: str, ts: str, chart: _ChartOnce) -> None:
+        try:
+            png = await chart.png()
+            if png is None:
+                return
+            from bot.charts import chart_filename  # matplotlib only loads when charts are on
+
+            await self.client.files_upload_v2(
+                channel=channel,
+                thread_ts=ts,
+                file=png,
+                filename=chart_filename(alert),
+                title=f"{', '.join(alert.symbols[:5])} vs benchmark and peers",
+                alt_txt="Intraday chart of the alerted symbols against their benchmark and peers",
+            )
+        except Exception:
+            log.warning("chart for alert %s not uploaded to %s", alert.id, channel, exc_info=True)
+
+
+class _ChartOnce:
+    """Renders an alert's chart at most once, in a worker thread, however many channels."""
+
+    def __init__(self, render: ChartRenderer | None, alert: Alert) -> None:
+        self.render = render
+        self.alert = alert
+        self._done = False
+        self._png: bytes | None = None
+
+    async def png(self) -> bytes | None:
+        if self.render is not None and not self._done:
+            self._done = True
+            self._png = await asyncio.to_thread(self.render, self.alert)
+        return self._png
+
+
+# --- slash commands ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SlashCommand:
+    """The parts of a slash-command payload the handlers use."""
+
+    team: str
+    channel: str
+    user: str
+    text: str
+
+    @classmethod
+    def of(cls, payload: dict[str, Any]) -> SlashCommand:
+        return cls(
+            team=str(payload.get("team_id", "")),
+            channel=str(payload.get("channel_id", "")),
+            user=str(payload.get("user_id", "")),
+            text=str(payload.get("text", "") or "").strip(),
+        )
+
+
+class SlashCommands:
+    """The answers to /why, /watch, /mute and /unmute, computed off the event loop."""
+
+    def __init__(self, ctx: AppContext, admin: AdminCheck) -> None:
+        self.ctx = ctx
+        self.admin = admin
+
+    def who(self, cmd: SlashCommand, can_manage: bool) -> commands.Requester:
+        return self.ctx.requester(PLATFORM, cmd.channel, cmd.user, can_manage)
+
+    async def why(self, cmd: SlashCommand) -> commands.Reply:
+        words = cmd.text.split()
+        if len(words) != 1:
+            return commands.Reply(WHY_HELP, ok=False)
+        return await asyncio.to_thread(self.ctx.answer_why, words[0])
+
+    async def watch(self, cmd: SlashCommand) -> commands.Reply:
+        words = cmd.text.split()
+        action = words[0].lower() if words else ""
+        can_manage = False
+        if action in WATCH_MUTATIONS:
+            if len(words) < 2 or (action == "threshold" and len(words) != 3):
+                return commands.Reply(commands.WATCH_HELP, ok=False)
+            permission = await self.admin.check(cmd.team, cmd.user)
+            if not permission.allowed:
+                return commands.Reply(permission.refusal, ok=False)
+            can_manage = True
+        return await asyncio.to_thread(
+            commands.run_watch_text,
+            self.ctx.store,
+            self.who(cmd, can_manage),
+            cmd.text,
+            self.ctx.settings.default_threshold_pct,
+            self.ctx.clock(),
+        )
+
+    async def mute(self, cmd: SlashCommand) -> commands.Reply:
+        words = cmd.text.split()
+        if len(words) != 2:
+            return commands.Reply(commands.MUTE_HELP, ok=False)
+        permission = await self.admin.check(cmd.team, cmd.user)
+        if not permission.allowed:
+            return commands.Reply(permission.refusal, ok=False)
+        who = self.who(cmd, True)
+        return await asyncio.to_thread(
+            commands.mute, self.ctx.store, who, words[0], words[1], self.ctx.clock()
+        )
+
+    async def unmute(self, cmd: SlashCommand) -> commands.Reply:
+        words = cmd.text.split()
+        if len(words) != 1:
+            return commands.Reply(commands.MUTE_HELP, ok=False)
+        permission = await self.admin.check(cmd.team, cmd.user)
+        if not permission.allowed:
+            return commands.Reply(permission.refusal, ok=False)
+        return await asyncio.to_thread(
+            commands.unmute, self.ctx.store, self.who(cmd, True), words[0]
+        )
+
+
+async def send_reply(respond: AsyncRespond, reply: commands.Reply) -> None:
+    """Answer through the command's response_url: public unless the core says ephemeral."""
+    response_type = "ephemeral" if reply.ephemeral else "in_channel"
+    text = reply_text(reply.text)
+    if reply.message is not None:
+        blocks = message_blocks(reply.message)
+        answer = await respond(text=text, blocks=blocks, response_type=response_type)
+        if answer.status_code == 200:
+            return
+        log.warning(
+            "Block Kit reply refused (%s %s); sending text", answer.status_code, answer.body
+        )
+    answer = await respond(text=text, response_type=response_type)
+    if answer.status_code != 200:
+        log.warning("reply refused by Slack: %s %s", answer.status_code, answer.body)
+
+
+def _listener(name: str, answer: Callable[[SlashCommand], Awaitable[commands.Reply]]) -> Handler:
+    async def handle(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()  # at once: Slack gives up after 3 s, the answer follows via response_url
+        cmd = SlashCommand.of(command)
+        try:
+            reply = await answer(cmd)
+        except Exception:
+            log.exception("/%s failed in %s", name, cmd.channel)
+            reply = commands.Reply(FAILURE_REPLY, ok=False)
+        try:
+            await send_reply(respond, reply)
+        except Exception:  # an expired or unreachable response_url: nothing else to tell
+            log.exception("/%s answer could not be sent to %s", name, cmd.channel)
+
+    handle.__name__ = f"slack_{name}"
+    return handle
+
+
+def create_slack_app(
+    ctx: AppContext,
+    client: AsyncWebClient | None = None,
+    *,
+    socket_mode: bool = False,
+    chart: ChartRenderer | None = None,
+) -> AsyncApp:
+    """The Bolt app with the slash commands, and ctx.notifiers['slack'] set to post alerts.
+
+    HTTP mode needs SLACK_SIGNING_SECRET (every request's signature is checked); Socket Mode
+    requests are not signed, so the secret is optional there.
+    """
+    settings = ctx.settings
+    web_client = client or slack_client(settings)
+    if socket_mode:
+        secret = settings.slack_signing_secret
+        signing_secret = secret.get_secret_value() if secret else ""
+    else:
+        signing_secret = _secret(settings, "slack_signing_secret", "SLACK_SIGNING_SECRET")
+    add_rate_limit_retries(web_client)
+    app = AsyncApp(
+        client=web_client,
+        signing_secret=signing_secret,
+        process_before_response=False,
+        request_verification_enabled=not socket_mode,
+        logger=BOLT_LOG,
+        name="marketbot",
+    )
+    answers = SlashCommands(ctx, AdminCheck(web_client, settings.admins))
+    for command in COMMANDS:
+        name = command.removeprefix("/")
+        app.command(command)(_listener(name, getattr(answers, name)))
+    ctx.notifiers[PLATFORM] = SlackNotifier(web_client, ctx, chart)
+    return app
+
+
+# --- serving -------------------------------------------------------------------------
+
+
+async def start_slack_http(app: AsyncApp, host: str, port: int) -> web.AppRunner:
+    """Serve APP's /slack/events on HOST:PORT (0 = any free port); the caller cleans up."""
+    runner = web.AppRunner(app.web_app(path=EVENTS_PATH, port=port))
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return runner
+
+
+def bound_port(runner: web.AppRunner) -> int:
+    """The port a started runner listens on (useful when it was started on port 0)."""
+    return int(runner.addresses[0][1])
+
+
+async def serve_slack_http(
+    ctx: AppContext,
+    port: int,
+    host: str = "0.0.0.0",
+    *,
+    app: AsyncApp | None = None,
+    client: AsyncWebClient | None = None,
+    chart: ChartRenderer | None = None,
+) -> None:
+    """HTTP mode: Bolt's aiohttp handler on /slack/events, until cancelled.
+
+    APP is one made earlier by create_slack_app(ctx) (so ctx.notifiers is set before this
+    coroutine first runs); without it one is made here from CLIENT and CHART.
+    """
+    bolt = app or create_slack_app(ctx, client, chart=chart)
+    runner = await start_slack_http(bolt, host, port)
+    log.info("Slack HTTP mode listening on %s:%d%s", host, bound_port(runner), EVENTS_PATH)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def socket_mode_handler(
+    ctx: AppContext,
+    app_token: str,
+    *,
+    app: AsyncApp | None = None,
+    client: AsyncWebClient | None = None,
+    chart: ChartRenderer | None = None,
+) -> AsyncSocketModeHandler:
+    """The Socket Mode handler (xapp- token); nothing connects until it is started.
+
+    APP, when given, must come from create_slack_app(ctx, socket_mode=True).
+    """
+    if not app_token.startswith("xapp-"):
+        raise SlackConfigError("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
+    bolt = app or create_slack_app(ctx, client, socket_mode=True, chart=chart)
+    return AsyncSocketModeHandler(bolt, app_token)
+
+
+async def serve_slack_socket(
+    ctx: AppContext,
+    app_token: str,
+    *,
+    app: AsyncApp | None = None,
+    client: AsyncWebClient | None = None,
+    chart: ChartRenderer | None = None,
+) -> None:
+    """Socket Mode: a WebSocket to Slack (no public URL needed), until cancelled."""
+    handler = socket_mode_handler(ctx, app_token, app=app, client=client, chart=chart)
+    try:
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+        log.info("Slack Socket Mode connected")
+        await asyncio.Event().wait()
+    finally:
+        await handler.close_async()  # type: ignore[no-untyped-call]

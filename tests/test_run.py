@@ -1,0 +1,238 @@
+"""`marketbot run` as a real process against the fake Discord: alerts, /why, and a SIGKILL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from bot.store import Store
+from handlers.models import WatchEntry
+from tests import fake_discord
+from tests.conftest import DEMO_BARS, DEMO_NEWS, ROOT
+from tests.fake_discord import CHINA_TECH, MARKETS, TOKEN, FakeDiscord, opt
+
+CHINA = ["BABA", "JD", "TCEHY", "PDD", "BIDU"]
+# The launcher points discord.py at the fake the way a test would point any library: by its
+# own module attributes. Everything after that is the installed command line.
+LAUNCHER = """
+import sys, yarl, discord.http, discord.gateway
+discord.http.Route.BASE = sys.argv[1]
+discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(sys.argv[2])
+from bot.cli import main
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+class SlowDiscord(FakeDiscord):
+    """The fake Discord, taking a while to create each message (a busy API)."""
+
+    def __init__(self, post_delay: float = 0.0) -> None:
+        super().__init__()
+        self.post_delay = post_delay
+
+    async def _post_message(self, request: web.Request, match: re.Match[str], body: Any) -> Any:
+        await asyncio.sleep(self.post_delay)
+        return await super()._post_message(request, match, body)
+
+
+@pytest.fixture
+async def slow_discord() -> AsyncIterator[SlowDiscord]:
+    server = SlowDiscord()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def start_bot(
+    fake: FakeDiscord, db: Path, tmp: Path, *args: str
+) -> asyncio.subprocess.Process:
+    launcher = tmp / "launch.py"
+    launcher.write_text(LAUNCHER)
+    env = {
+        **os.environ,
+        "DISCORD_TOKEN": TOKEN,
+        "MARKETBOT_DB_URL": f"sqlite:///{db}",
+        "PYTHONPATH": str(ROOT),
+    }
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(launcher),
+        fake.api_base,
+        str(fake.gateway_url),
+        "run",
+        "--platform",
+        "discord",
+        "--source",
+        "replay",
+        "--bars",
+        str(DEMO_BARS),
+        "--news",
+        str(DEMO_NEWS),
+        *args,
+        cwd=tmp,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+
+
+async def stop(proc: asyncio.subprocess.Process, sig: int = signal.SIGTERM) -> str:
+    if proc.returncode is None:
+        proc.send_signal(sig)
+    out, _ = await asyncio.wait_for(proc.communicate(), 20)
+    return out.decode(errors="replace")
+
+
+def watch(db: Path, channels: list[int]) -> None:
+    store = Store(f"sqlite:///{db}")
+    store.add_watch(WatchEntry("discord", str(c), s, 5.0) for c in channels for s in CHINA)
+    store.close()
+
+
+async def test_run_posts_alerts_and_answers_why(slow_discord: FakeDiscord, tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    watch(db, [CHINA_TECH, MARKETS])
+    proc = await start_bot(
+        slow_discord, db, tmp_path, "--from", "2025-03-05", "--to", "2025-03-05", "--speed", "1e6"
+    )
+    try:
+        await slow_discord.wait_for(
+            lambda: bool(slow_discord.posted(CHINA_TECH) and slow_discord.posted(MARKETS)),
+            timeout=30,
+            what="the NPC alert in both channels",
+        )
+        await slow_discord.wait_connected(timeout=20)
+        record = await slow_discord.answered(
+            await slow_discord.interact("why", [opt("symbol", "BABA")]), timeout=20
+        )
+    finally:
+        output = await stop(proc)
+    assert proc.returncode == 0, output
+    for channel in (CHINA_TECH, MARKETS):
+        [alert] = slow_discord.posted(channel)
+        title = alert["embeds"][0]["title"]
+        assert all(sym in title for sym in ("BABA", "JD")), title
+    answer = str(record.answers())
+    assert "National People" in answer
+    assert TOKEN not in output
+    assert "shutting down" in output
+
+
+async def test_sigkill_mid_fanout_then_restart_delivers_each_channel_once(
+    slow_discord: SlowDiscord, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    channels = [740_000_000_000_000_000 + i for i in range(50)]
+    for channel in channels:
+        monkeypatch.setitem(fake_discord.CHANNEL_NAMES, channel, f"desk-{channel % 100}")
+    slow_discord.post_delay = 0.25
+    db = tmp_path / "bot.db"
+    watch(db, channels)
+    args = ("--from", "2025-03-05", "--to", "2025-03-05", "--speed", "1e6")
+
+    def delivered() -> int:
+        return sum(1 for c in channels if slow_discord.posted(c))
+
+    first = await start_bot(slow_discord, db, tmp_path, *args)
+    await slow_discord.wait_for(lambda: delivered() >= 1, timeout=30, what="the fan-out to start")
+    first.kill()  # SIGKILL: no clean-up, requests in flight
+    await first.wait()
+    before = delivered()
+    assert before < len(channels), "the fan-out finished before the kill; slow the fake down"
+
+    second = await start_bot(slow_discord, db, tmp_path, *args)
+    try:
+        await slow_discord.wait_for(
+            lambda: delivered() == len(channels), timeout=60, what="every channel after restart"
+        )
+        await asyncio.sleep(1.0)  # anything still to come would arrive now
+    finally:
+        await stop(second)
+    counts = {c: len(slow_discord.posted(c)) for c in channels}
+    assert set(counts.values()) == {1}, {c: n for c, n in counts.items() if n != 1}
+    status = Store(f"sqlite:///{db}").outbox_summary()["counts"]
+    assert status == {"sent": 50}, status
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_run_slack_and_discord_on_one_loop(slow_discord: FakeDiscord, tmp_path: Path) -> None:
+    """Both platforms in one process: signed /why over HTTP, alerts to both fakes."""
+    import aiohttp
+
+    from tests.fake_slack import FakeSlack, signed_request, slash_payload
+
+    slack = await FakeSlack().start()
+    port = free_port()
+    db = tmp_path / "bot.db"
+    watch(db, [CHINA_TECH])
+    store = Store(f"sqlite:///{db}")
+    store.add_watch(WatchEntry("slack", "C0MARKETS", s, 5.0) for s in CHINA)
+    store.close()
+    extra_env = {
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": "s3cret-signing",
+        "SLACK_API_URL": slack.api_url,
+        "MARKETBOT_SLACK_PORT": str(port),
+    }
+    old = {k: os.environ.get(k) for k in extra_env}
+    os.environ.update(extra_env)
+    try:
+        proc = await start_bot(
+            slow_discord,
+            db,
+            tmp_path,
+            "--platform",
+            "discord,slack",
+            "--from",
+            "2025-03-05",
+            "--to",
+            "2025-03-05",
+            "--speed",
+            "1e6",
+        )
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    try:
+        posts = await slack.wait_for("chat.postMessage", 1, timeout=30)
+        await slow_discord.wait_for(lambda: bool(slow_discord.posted(CHINA_TECH)), timeout=30)
+        payload = slash_payload("/why", "BABA", "U0ALICE", "C0MARKETS", slack.response_url())
+        body, headers = signed_request("s3cret-signing", payload)
+        url = f"http://127.0.0.1:{port}/slack/events"
+        async with aiohttp.ClientSession() as http:
+            for _ in range(100):  # the HTTP server may still be starting
+                try:
+                    async with http.post(url, data=body, headers=headers) as resp:
+                        status = resp.status
+                    break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.1)
+            bad_body, bad_headers = signed_request("wrong-secret", payload)
+            async with http.post(url, data=bad_body, headers=bad_headers) as resp:
+                refused = resp.status
+        await slack.wait_until(lambda: bool(slack.calls_to("response_url")), timeout=20)
+    finally:
+        output = await stop(proc)
+        await slack.stop()
+    assert (status, refused) == (200, 401), output
+    assert posts[0].args["channel"] == "C0MARKETS"
+    assert "National People" in str(slack.calls_to("response_url")[-1].args)
+    assert "s3cret-signing" not in output and slack.bot_token not in output
