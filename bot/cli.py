@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 
 from bot.app import build_engine
-from bot.charts import ChartCache, alert_chart, chart_filename, render_png
+from bot.charts import ChartCache, ChartMaker, alert_chart, chart_filename, render_png
 from bot.console import ConsoleNotifier, message_renderable
 from bot.logs import setup_logging
 from bot.replay_run import REPLAY_DESTINATION, Deliver, replay_entries, run_replay
@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cp = sub.add_parser("chart", help="draw a symbol's move against its benchmark and peers")
     cp.add_argument("symbol")
-    cp.add_argument("--source", choices=["replay"], default="replay")
+    cp.add_argument("--source", choices=["replay", "yfinance"], default="replay")
     _add_data_args(cp, bars_required=False)
     cp.add_argument("--at", type=_time, help="time on the replay clock (ISO 8601)")
     cp.add_argument("--threshold", type=_pct, help="threshold line in percent")
@@ -201,9 +201,11 @@ def _with_charts(
 
 def cmd_chart(args: argparse.Namespace, settings: Settings, out: Console) -> int:
     engine = engine_from_args(settings, args)
+    symbol = _one_symbol(args.symbol)
+    if args.source == "yfinance":
+        return _chart_live(args, engine, settings, symbol, out)
     if not args.bars:
         raise CliError("chart --source replay needs --bars PATH")
-    symbol = _one_symbol(args.symbol)
     replay = Replay(load_bars(args.bars)[0])
     now = args.at or datetime.combine(replay.days[-1], datetime.max.time(), tzinfo=replay.tz)
     threshold = args.threshold or settings.default_threshold_pct
@@ -222,6 +224,29 @@ def cmd_chart(args: argparse.Namespace, settings: Settings, out: Console) -> int
         raise CliError(f"not enough prices to chart {symbol}")
     output = args.output or Path(f"{symbol}-{quotes[symbol].at:%Y-%m-%dT%H%M}.png")
     output.write_bytes(render_png(spec))
+    out.print(f"wrote {output}")
+    return 0
+
+
+def _chart_live(
+    args: argparse.Namespace, engine: Engine, settings: Settings, symbol: str, out: Console
+) -> int:
+    from bot.run import LIVE_CHART_TZ
+    from bot.sources.yahoo import YahooNews, YahooPrices
+
+    prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second)
+    now = args.at or datetime.now(UTC)
+    reply = commands.why(engine, symbol, prices, YahooNews(), now)
+    if not reply.ok or reply.message is None:
+        raise CliError(reply.text)
+    threshold = args.threshold or settings.default_threshold_pct
+    context = [c.title for c in reply.message.context]
+    maker = ChartMaker(prices, engine.groups, threshold, LIVE_CHART_TZ, "yfinance")
+    png = maker.for_symbol(symbol, now, context)
+    if png is None:
+        raise CliError(f"Yahoo gave no intraday prices to chart {symbol}")
+    output = args.output or Path(f"{symbol}-{now:%Y-%m-%dT%H%M}.png")
+    output.write_bytes(png)
     out.print(f"wrote {output}")
     return 0
 

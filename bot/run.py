@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import AppContext, SimulatedClock, build_engine, replay_context
+from bot.charts import ChartMaker
 from bot.leader import Leadership, lead_when_elected
 from bot.outbox import OutboxWorker, release_claims
 from bot.runner import run_replay_feed
@@ -27,6 +28,8 @@ from handlers.models import Quote
 log = logging.getLogger(__name__)
 
 PLATFORMS = ("discord", "slack")
+# Live charts read in New York time, where most watched listings trade.
+LIVE_CHART_TZ = "America/New_York"
 STATUS_EVERY_SECONDS = 10.0
 
 
@@ -100,12 +103,16 @@ def build_context(settings: Settings, store: Store, options: RunOptions) -> Runn
         from bot.sources.yahoo import YahooNews, YahooPrices
 
         prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second)
+        engine = build_engine(settings)
         ctx = AppContext(
             settings=settings,
-            engine=build_engine(settings),
+            engine=engine,
             store=store,
             market=prices,
             news=YahooNews(),
+            charts=ChartMaker(
+                prices, engine.groups, settings.default_threshold_pct, LIVE_CHART_TZ, "yfinance"
+            ),
         )
     worker = OutboxWorker(ctx)
     ctx.use_outbox, ctx.wake_outbox = True, worker.wake

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import threading
@@ -684,3 +685,25 @@ def test_yahoo_quotes_and_news_drive_the_npc_day_group_alert(news_fake: FakeYaho
     assert alert.benchmark.pct == pytest.approx(7.13, abs=0.01)
     assert "cn-npc-2025-opening" in [e.id for e in alert.context]
     assert alert.source == "yfinance"
+
+
+def test_session_path_feeds_a_live_chart_without_another_request(fake: FakeYahoo) -> None:
+    from bot.charts import ChartMaker
+    from config.loader import load_groups
+
+    source = prices(fake)
+    source.fetch_quotes(SYMBOLS, AFTER_CLOSE)
+    seen = len(fake.seen)
+    path = source.session_path("BABA", AFTER_CLOSE)
+    assert path[0][1] == pytest.approx(129.85)  # starts at the previous close
+    assert path[-1][1] / path[0][1] - 1 == pytest.approx(0.0861, abs=0.0005)
+    assert all(a[0] <= b[0] for a, b in itertools.pairwise(path))
+    assert source.session_path("BABA", at("2025-03-05", "10:00"))[-1][0] <= at(
+        "2025-03-05", "10:00"
+    )
+    assert source.session_path("NOPE", AFTER_CLOSE) == []
+    png = ChartMaker(source, load_groups(), 5.0, "America/New_York", "yfinance").for_symbol(
+        "BABA", AFTER_CLOSE
+    )
+    assert png is not None and png.startswith(b"\x89PNG")
+    assert len(fake.seen) == seen

@@ -369,6 +369,18 @@ def quote_from_points(
     )
 
 
+def session_points(
+    quote: Quote, points: Sequence[BarPoint], interval: timedelta
+) -> list[tuple[datetime, float]]:
+    """Chart points of the quote's session: its previous close, then each bar's end price."""
+    session = split_sessions(points)[-1]
+    start = quote.previous_close_at or session[0].start
+    assert quote.previous_close is not None
+    path = [(start, quote.previous_close)]
+    path += [(min(p.start + interval, quote.at), p.close) for p in session]
+    return path
+
+
 class YahooPrices:
     """Quotes for many symbols from one batched yf.download per call (blocking: use a thread)."""
 
@@ -400,6 +412,7 @@ class YahooPrices:
         self._bucket = TokenBucket(requests_per_second, clock, sleep)
         self.backoff = Backoff(max_backoff_s, clock)
         self._last: dict[str, Quote] = {}
+        self._paths: dict[str, list[tuple[datetime, float]]] = {}
         self._names: dict[str, str] = {}
         self._running: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -490,16 +503,22 @@ class YahooPrices:
         interval = INTRADAY_INTERVALS[self.interval]
         out: dict[str, Quote] = {}
         for sym in wanted:
-            result = quote_from_points(
-                sym, frame_points(frame, sym), now, interval, self.stale_after
-            )
+            points = frame_points(frame, sym)
+            result = quote_from_points(sym, points, now, interval, self.stale_after)
             if isinstance(result, str):
                 detail = f" ({reasons[sym]})" if sym in reasons else ""
                 log.warning("yahoo: %s skipped: %s%s", sym, result, detail)
                 continue
             out[sym] = result
+            self._paths[sym] = session_points(result, points, interval)
         self._last.update(out)
         return out
+
+    def session_path(self, symbol: str, until: datetime) -> list[tuple[datetime, float]]:
+        """The previous close, then the latest session's prices up to UNTIL, from the last
+        download (charts ask right after a poll or /why fetched, so no request is made)."""
+        path = self._paths.get(symbol, [])
+        return [p for i, p in enumerate(path) if i == 0 or p[0] <= until]
 
     def _rate_limited(self, wanted: list[str]) -> dict[str, Quote]:
         delay = self.backoff.engage()
