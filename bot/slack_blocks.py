@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,6 +27,8 @@ MAX_CONTEXT_TEXT = 3000
 MAX_FALLBACK_TEXT = 3000
 MAX_LINK_LABEL = 300
 ELLIPSIS = "…"
+# Slack user ids as slash-command payloads carry them; anything else is never put in a mention.
+USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 DIRECTION_EMOJI = {
     Direction.UP: ":chart_with_upwards_trend:",
     Direction.DOWN: ":chart_with_downwards_trend:",
@@ -203,6 +206,17 @@ def message_blocks(message: Message) -> list[Block]:
     ]
     fields = field_sections(message.fields, MAX_BLOCKS - len(head) - len(tail))
     return [*head, *fields, *tail]
+
+
+def command_note(command: str, user: str) -> Block:
+    """A context line saying which command a posted answer answers, and who asked."""
+    who = f" · asked by <@{user}>" if USER_ID.fullmatch(user) else ""
+    return context_block([f"Answer to {fit(command, 200)}{who}"])
+
+
+def with_block(blocks: Sequence[Block], extra: Block) -> list[Block]:
+    """BLOCKS with EXTRA appended when Slack's block limit leaves room for it."""
+    return [*blocks, extra] if len(blocks) < MAX_BLOCKS else list(blocks)
 
 
 def fallback_text(message: Message) -> str:

@@ -20,7 +20,14 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import AppContext
-from bot.slack_blocks import fallback_text, message_blocks, reply_text
+from bot.charts import chart_filename
+from bot.slack_blocks import (
+    command_note,
+    fallback_text,
+    message_blocks,
+    reply_text,
+    with_block,
+)
 from config.settings import Settings
 from handlers import commands
 from handlers.models import Alert
@@ -41,6 +48,7 @@ FAILURE_REPLY = "Sorry, that command failed on our side; the error was logged."
 # Blocking (run in a thread): the alert's chart as PNG bytes, or None when there is none.
 ChartRenderer = Callable[[Alert], bytes | None]
 Handler = Callable[[AsyncAck, dict[str, Any], AsyncRespond], Awaitable[None]]
+ReplySender = Callable[["SlashCommand", commands.Reply, AsyncRespond], Awaitable[None]]
 
 
 class SlackConfigError(Exception):
@@ -143,6 +151,55 @@ class AdminCheck:
         return Permission(bool(user.get("is_admin") or user.get("is_owner")))
 
 
+# --- chart uploads -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChartUpload:
+    """One PNG to share in a channel, in a message's thread when thread_ts is set."""
+
+    channel: str
+    thread_ts: str | None
+    png: bytes
+    filename: str
+    title: str
+    alt_txt: str
+
+
+UPLOAD_HINTS = {
+    "not_in_channel": " (invite the app to the channel)",
+    "channel_not_found": " (invite the app to the channel)",
+    "missing_scope": " (add the files:write scope and reinstall the app)",
+}
+
+
+def api_error(exc: SlackApiError) -> str:
+    """The error code of a refused Web API call, e.g. 'not_in_channel'."""
+    return str(exc.response.get("error", "")) if exc.response else str(exc)
+
+
+async def upload_chart(client: AsyncWebClient, upload: ChartUpload, what: str) -> bool:
+    """Upload a chart with files_upload_v2; failures are logged (never raised), False then."""
+    try:
+        await client.files_upload_v2(
+            channel=upload.channel,
+            thread_ts=upload.thread_ts,
+            file=upload.png,
+            filename=upload.filename,
+            title=upload.title,
+            alt_txt=upload.alt_txt,
+        )
+    except SlackApiError as exc:
+        error = api_error(exc)
+        hint = UPLOAD_HINTS.get(error, "")
+        log.warning("chart for %s not uploaded to %s: %s%s", what, upload.channel, error, hint)
+        return False
+    except Exception:
+        log.warning("chart for %s not uploaded to %s", what, upload.channel, exc_info=True)
+        return False
+    return True
+
+
 # --- alert delivery ------------------------------------------------------------------
 
 
@@ -172,7 +229,7 @@ class SlackNotifier:
             try:
                 ts = await self._post_once(alert, channel, blocks, text)
             except SlackApiError as exc:
-                error = str(exc.response.get("error", "")) if exc.response else str(exc)
+                error = api_error(exc)
                 hint = " (invite the app to the channel)" if error == "not_in_channel" else ""
                 log.error(
                     "Slack post of alert %s to %s failed: %s%s", alert.id, channel, error, hint
@@ -211,20 +268,23 @@ class SlackNotifier:
     async def _upload_chart(self, alert: Alert, channel: str, ts: str, chart: _ChartOnce) -> None:
         try:
             png = await chart.png()
-            if png is None:
-                return
-            from bot.charts import chart_filename  # matplotlib only loads when charts are on
-
-            await self.client.files_upload_v2(
+        except Exception:
+            log.warning("chart for alert %s failed", alert.id, exc_info=True)
+            return
+        if png is None:
+            return
+        await upload_chart(
+            self.client,
+            ChartUpload(
                 channel=channel,
                 thread_ts=ts,
-                file=png,
+                png=png,
                 filename=chart_filename(alert),
                 title=f"{', '.join(alert.symbols[:5])} vs benchmark and peers",
                 alt_txt="Intraday chart of the alerted symbols against their benchmark and peers",
-            )
-        except Exception:
-            log.warning("chart for alert %s not uploaded to %s", alert.id, channel, exc_info=True)
+            ),
+            f"alert {alert.id}",
+        )
 
 
 class _ChartOnce:
@@ -342,9 +402,108 @@ async def send_reply(respond: AsyncRespond, reply: commands.Reply) -> None:
         log.warning("reply refused by Slack: %s %s", answer.status_code, answer.body)
 
 
-def _listener(name: str, answer: Callable[[SlashCommand], Awaitable[commands.Reply]]) -> Handler:
+async def reply_via_response_url(
+    cmd: SlashCommand, reply: commands.Reply, respond: AsyncRespond
+) -> None:
+    """The default way to answer: the command's response_url (see send_reply)."""
+    await send_reply(respond, reply)
+
+
+class WhyPoster:
+    """Answers /why so its chart can follow: posted, then the chart uploaded into its thread.
+
+    A public answer with a chart to come goes out with chat.postMessage, whose ts the chart is
+    threaded under; other answers, or a post Slack refuses (e.g. the app is not in the
+    channel), use the response_url, and the chart then goes into the channel itself. The
+    chart is drawn after the answer is out, and a chart problem is only logged.
+    """
+
+    def __init__(self, client: AsyncWebClient, ctx: AppContext) -> None:
+        self.client = client
+        self.ctx = ctx
+
+    async def send(self, cmd: SlashCommand, reply: commands.Reply, respond: AsyncRespond) -> None:
+        charted = self._has_chart(reply)
+        ts = await self._post(cmd, reply) if charted else None
+        if ts is None:
+            await send_reply(respond, reply)
+        if charted:
+            await self._upload_chart(cmd, reply, ts)
+
+    def _has_chart(self, reply: commands.Reply) -> bool:
+        public = reply.ok and not reply.ephemeral
+        return self.ctx.charts is not None and public and reply.message is not None
+
+    async def _post(self, cmd: SlashCommand, reply: commands.Reply) -> str | None:
+        """The answer as a channel message; its ts, or None when Slack would not take it."""
+        assert reply.message is not None
+        try:
+            response = await self.client.chat_postMessage(
+                channel=cmd.channel,
+                text=reply_text(reply.text),
+                blocks=with_block(message_blocks(reply.message), self._note(cmd, reply)),
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except SlackApiError as exc:
+            error = api_error(exc)
+            log.warning(
+                "/why answer not posted in %s (%s); using the response_url", cmd.channel, error
+            )
+            return None
+        except Exception:  # the outcome is unknown; an answer twice beats no answer
+            log.warning(
+                "/why answer not posted in %s; using the response_url", cmd.channel, exc_info=True
+            )
+            return None
+        return str(response.get("ts") or "") or None
+
+    @staticmethod
+    def _note(cmd: SlashCommand, reply: commands.Reply) -> dict[str, Any]:
+        # A response_url answer shows "used /why"; a posted one must say so itself.
+        return command_note(f"/why {_symbol(cmd, reply)}", cmd.user)
+
+    async def _upload_chart(self, cmd: SlashCommand, reply: commands.Reply, ts: str | None) -> None:
+        assert reply.message is not None
+        symbol = _symbol(cmd, reply)
+        try:
+            png = await asyncio.to_thread(self.ctx.why_chart, symbol, reply)
+        except Exception:
+            log.warning("chart for /why %s failed", symbol, exc_info=True)
+            return
+        if png is None:
+            log.info("no chart data for /why %s", symbol)
+            return
+        upload = ChartUpload(
+            channel=cmd.channel,
+            thread_ts=ts,
+            png=png,
+            filename=why_chart_filename(symbol, reply.message.at),
+            title=f"{symbol} vs benchmark and peers",
+            alt_txt=f"Intraday chart of {symbol} against its benchmark and peers",
+        )
+        await upload_chart(self.client, upload, f"/why {symbol}")
+
+
+def _symbol(cmd: SlashCommand, reply: commands.Reply) -> str:
+    """The symbol a /why answer is about (normalised by the core), else as typed."""
+    symbols = reply.message.symbols if reply.message else ()
+    return symbols[0] if symbols else cmd.text
+
+
+def why_chart_filename(symbol: str, at: datetime | None) -> str:
+    """E.g. 2025-03-05T1600-why-BABA.png (no time when the answer has none)."""
+    name = symbol.replace("^", "").replace("=", "").replace("/", "-")
+    return f"{at:%Y-%m-%dT%H%M}-why-{name}.png" if at else f"why-{name}.png"
+
+
+def _listener(
+    name: str,
+    answer: Callable[[SlashCommand], Awaitable[commands.Reply]],
+    send: ReplySender = reply_via_response_url,
+) -> Handler:
     async def handle(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
-        await ack()  # at once: Slack gives up after 3 s, the answer follows via response_url
+        await ack()  # at once: Slack gives up after 3 s, the answer follows
         cmd = SlashCommand.of(command)
         try:
             reply = await answer(cmd)
@@ -352,7 +511,7 @@ def _listener(name: str, answer: Callable[[SlashCommand], Awaitable[commands.Rep
             log.exception("/%s failed in %s", name, cmd.channel)
             reply = commands.Reply(FAILURE_REPLY, ok=False)
         try:
-            await send_reply(respond, reply)
+            await send(cmd, reply, respond)
         except Exception:  # an expired or unreachable response_url: nothing else to tell
             log.exception("/%s answer could not be sent to %s", name, cmd.channel)
 
@@ -368,6 +527,9 @@ def create_slack_app(
     chart: ChartRenderer | None = None,
 ) -> AsyncApp:
     """The Bolt app with the slash commands, and ctx.notifiers['slack'] set to post alerts.
+
+    CHART draws an alert's chart for its thread; /why charts come from ctx.why_chart whenever
+    ctx.charts is set (see WhyPoster).
 
     HTTP mode needs SLACK_SIGNING_SECRET (every request's signature is checked); Socket Mode
     requests are not signed, so the secret is optional there.
@@ -389,9 +551,11 @@ def create_slack_app(
         name="marketbot",
     )
     answers = SlashCommands(ctx, AdminCheck(web_client, settings.admins))
+    why = WhyPoster(web_client, ctx)
     for command in COMMANDS:
         name = command.removeprefix("/")
-        app.command(command)(_listener(name, getattr(answers, name)))
+        send = why.send if name == "why" else reply_via_response_url
+        app.command(command)(_listener(name, getattr(answers, name), send))
     ctx.notifiers[PLATFORM] = SlackNotifier(web_client, ctx, chart)
     return app
 

@@ -1,10 +1,11 @@
-"""Slack adapter: signed slash commands through real Bolt dispatch, alerts to a fake Web API."""
+"""Slack adapter: signed slash commands through real Bolt dispatch, alerts and charts to a fake."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import dataclasses
+import io
 import json
 import logging
 import re
@@ -17,8 +18,10 @@ from datetime import date, datetime
 from typing import Any
 
 import aiohttp
+import numpy as np
 import pytest
 import yaml
+from matplotlib import image as mpimg
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import AppContext, SimulatedClock, replay_context
@@ -51,7 +54,7 @@ from handlers.commands import MANAGE_REFUSAL, WATCH_HELP, Reply
 from handlers.models import Alert, BenchmarkMove, Direction, Move, WatchEntry
 from handlers.render import ContextItem, Link, Message, render_alert
 from tests.conftest import DEMO_BARS, DEMO_NEWS, ROOT
-from tests.fake_slack import FakeSlack, block_errors, signed_request, slash_payload
+from tests.fake_slack import Call, FakeSlack, block_errors, signed_request, slash_payload
 from tests.helpers import at
 
 BOT_TOKEN = "xoxb-test-token"
@@ -66,6 +69,7 @@ USERS: dict[str, dict[str, Any]] = {
     "UGUEST": {"is_restricted": True},
 }
 MENTION = re.compile(r"<[!@#]")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass
@@ -103,6 +107,18 @@ class Rig:
         assert status == 200
         answers = await self.fake.wait_for("response_url", before + 1)
         return answers[-1].args
+
+    async def why(self, text: str = "BABA", **kwargs: Any) -> Call:
+        """/why with charts on: acked, then answered as a channel message (returned)."""
+        before = len(self.fake.calls_to("chat.postMessage"))
+        status, _body, _ = await self.command("/why", text, **kwargs)
+        assert status == 200
+        posts = await self.fake.wait_for("chat.postMessage", before + 1)
+        return posts[-1]
+
+    async def chart_done(self, count: int = 1) -> Call:
+        """The COUNTth files.completeUploadExternal (the last step of a chart upload)."""
+        return (await self.fake.wait_for("files.completeUploadExternal", count))[count - 1]
 
 
 def make_settings(**overrides: Any) -> Any:
@@ -159,14 +175,27 @@ def blocks_text(blocks: list[dict[str, Any]]) -> str:
 
 
 async def test_why_baba_answers_in_block_kit_naming_the_npc(rig: Rig) -> None:
-    answer = await rig.ask("/why", "BABA")
-    assert answer["response_type"] == "in_channel"
-    assert "BABA" in answer["text"]
-    blocks = answer["blocks"]
+    post = await rig.why("BABA", user="UMEMBER")
+    assert post.args["channel"] == "CMARKETS"
+    assert post.args["text"].startswith("Why BABA?")
+    blocks = post.args["blocks"]
     assert blocks[0]["type"] == "header" and "BABA" in blocks[0]["text"]["text"]
     assert NPC_TITLE in blocks_text(blocks)
+    assert blocks[-1]["elements"][0]["text"] == "Answer to /why BABA · asked by <@UMEMBER>"
     assert block_errors(blocks) == []
+    assert rig.fake.calls_to("response_url") == [], "posted once, not also via response_url"
     assert rig.fake.calls_to("auth.test"), "Bolt checks the token on the first request"
+    await rig.chart_done()
+
+
+async def test_why_without_charts_answers_through_the_response_url(rig: Rig) -> None:
+    rig.ctx.charts = None
+    answer = await rig.ask("/why", "BABA")
+    assert answer["response_type"] == "in_channel"
+    assert answer["text"].startswith("Why BABA?")
+    assert NPC_TITLE in blocks_text(answer["blocks"])
+    assert rig.fake.calls_to("chat.postMessage") == []
+    assert rig.fake.calls_to("files.getUploadURLExternal") == []
 
 
 async def test_why_is_acked_before_the_slow_answer_is_ready(
@@ -185,18 +214,26 @@ async def test_why_is_acked_before_the_slow_answer_is_ready(
         assert status == 200 and body == ""
         assert waited < 2.0
         assert rig.fake.calls_to("response_url") == [], "the answer must not precede the ack"
+        assert rig.fake.calls_to("chat.postMessage") == []
     finally:
         release.set()
-    [answer] = await rig.fake.wait_for("response_url")
+    [answer] = await rig.fake.wait_for("chat.postMessage")
     assert NPC_TITLE in blocks_text(answer.args["blocks"])
+    await rig.chart_done()
 
 
-async def test_a_refused_block_kit_answer_falls_back_to_text(rig: Rig) -> None:
+async def test_a_refused_post_falls_back_to_the_response_url_then_to_text(rig: Rig) -> None:
+    rig.fake.channel_errors["CMARKETS"] = "not_in_channel"
     rig.fake.reject_reply_blocks = True
     await rig.command("/why", "BABA")
     rich, plain = await rig.fake.wait_for("response_url", 2)
     assert rich.args["blocks"] and "blocks" not in plain.args
+    assert rich.args["response_type"] == "in_channel"
     assert plain.args["text"].startswith("Why BABA?")
+    assert len(rig.fake.calls_to("chat.postMessage")) == 1, "tried once, then the response_url"
+    done = await rig.chart_done()
+    assert done.args["channel_id"] == "CMARKETS"
+    assert "thread_ts" not in done.args, "no posted answer to thread under: into the channel"
 
 
 async def test_why_usage_and_unknown_symbols_are_explained(rig: Rig) -> None:
@@ -492,12 +529,150 @@ async def test_an_overlong_alert_stays_within_slack_limits(rig: Rig) -> None:
     assert rig.store.was_sent(alert.id, "slack", "CMARKETS"), "the fake accepted the post"
 
 
+# --- real charts --------------------------------------------------------------------------
+
+
+def files_of(done: Call) -> list[dict[str, Any]]:
+    files = done.args["files"]
+    return list(json.loads(files) if isinstance(files, str) else files)
+
+
+def chart_upload(fake: FakeSlack, after: Call, channel: str, thread_ts: str | None) -> bytes:
+    """The bytes of the one chart shared in CHANNEL (and thread), checking the steps' order.
+
+    After the message AFTER, files_upload_v2 must ask for an upload URL, send the bytes there,
+    then complete the upload into the channel and thread; the fake names file ids F0001,
+    F0002, ... in asking order.
+    """
+    [done] = [
+        c
+        for c in fake.calls_to("files.completeUploadExternal")
+        if c.args.get("channel_id") == channel and c.args.get("thread_ts") == thread_ts
+    ]
+    [file_id] = [f["id"] for f in files_of(done)]
+    asked = fake.calls_to("files.getUploadURLExternal")[int(file_id[1:]) - 1]
+    [sent] = [c for c in fake.calls_to("upload") if c.args["file_id"] == file_id]
+    order = [fake.calls.index(c) for c in (after, asked, sent, done)]
+    assert order == sorted(order), "post, getUploadURLExternal, upload, completeUploadExternal"
+    data: bytes = sent.args["data"]
+    assert int(asked.args["length"]) == len(data)
+    assert asked.args["filename"].endswith(".png") and asked.args["alt_txt"]
+    return data
+
+
+def assert_real_chart(png: bytes) -> None:
+    """A decodable PNG of about 1200x675 with several distinct line colours on white."""
+    assert png.startswith(PNG_SIGNATURE)
+    image = mpimg.imread(io.BytesIO(png), format="png")
+    height, width = image.shape[:2]
+    assert abs(width - 1200) <= 12 and abs(height - 675) <= 12, image.shape
+    rgb = (image[..., :3] * 255).round().astype(int).reshape(-1, 3)
+    colours, counts = np.unique(rgb, axis=0, return_counts=True)
+    chromatic = (colours.max(axis=1) - colours.min(axis=1)) > 60
+    assert (colours[counts.argmax()] == 255).all(), "a white card"
+    assert int((chromatic & (counts >= 300)).sum()) >= 3, "several coloured lines"
+
+
+def posted_ts(fake: FakeSlack, post: Call) -> str:
+    """The ts the fake gave POST (it numbers chat.postMessage answers in order)."""
+    return f"{1741200000 + fake.calls_to('chat.postMessage').index(post) + 1}.000100"
+
+
+async def test_the_npc_alert_uploads_a_real_chart_into_its_thread(
+    rig: Rig, fake: FakeSlack
+) -> None:
+    assert rig.ctx.charts is not None
+    create_slack_app(rig.ctx, client_for(fake), chart=rig.ctx.charts.for_alert)  # as run.py does
+    rig.store.add_watch([WatchEntry("slack", "CMARKETS", s, 5.0, "UADMIN") for s in CHINA])
+    day = date(2025, 3, 5)
+    assert await run_replay_feed(rig.ctx, rig.replay, rig.clock, 0, start=day, end=day) >= 1
+    [npc] = [
+        p for p in fake.calls_to("chat.postMessage") if all(s in p.args["text"] for s in CHINA)
+    ]
+    assert NPC_TITLE in blocks_text(npc.args["blocks"])
+    alert_id = npc.args["metadata"]["event_payload"]["alert_id"]
+    ts = rig.store.sent_message_id(alert_id, "slack", "CMARKETS")
+    assert ts == posted_ts(fake, npc)
+    assert_real_chart(chart_upload(fake, npc, "CMARKETS", ts))
+
+
+async def test_why_baba_uploads_a_real_chart_into_the_answer_thread(rig: Rig) -> None:
+    post = await rig.why("BABA", channel="CCHINA")
+    await rig.chart_done()
+    png = chart_upload(rig.fake, post, "CCHINA", posted_ts(rig.fake, post))
+    [asked] = rig.fake.calls_to("files.getUploadURLExternal")
+    assert asked.args["filename"] == "2025-03-05T1600-why-BABA.png"
+    assert_real_chart(png)
+
+
+async def test_the_why_chart_is_drawn_only_after_the_answer_is_out(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    real_chart = rig.ctx.why_chart
+
+    def slow_chart(symbol: str, reply: Reply) -> bytes | None:
+        release.wait(10)
+        return real_chart(symbol, reply)
+
+    monkeypatch.setattr(rig.ctx, "why_chart", slow_chart)
+    try:
+        await rig.why("BABA")
+        assert rig.fake.calls_to("files.getUploadURLExternal") == []
+    finally:
+        release.set()
+    await rig.chart_done()
+
+
+def refuse(error: str) -> Any:
+    return lambda args: {"ok": False, "error": error, "needed": "files:write"}
+
+
+@pytest.mark.parametrize(
+    ("problem", "logged"),
+    [
+        ("raises", "chart for /why BABA failed"),
+        ("none", "no chart data for /why BABA"),
+        ("not_in_channel", "not_in_channel (invite the app to the channel)"),
+        ("missing_scope", "missing_scope (add the files:write scope"),
+    ],
+)
+async def test_a_why_chart_problem_is_logged_and_never_breaks_the_answer(
+    rig: Rig,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    problem: str,
+    logged: str,
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.slack_bot")
+
+    def broken(symbol: str, reply: Reply) -> bytes:
+        raise RuntimeError("no session data")
+
+    if problem == "raises":
+        monkeypatch.setattr(rig.ctx, "why_chart", broken)
+    elif problem == "none":
+        monkeypatch.setattr(rig.ctx, "why_chart", lambda symbol, reply: None)
+    elif problem == "not_in_channel":
+        monkeypatch.setattr(rig.fake, "_files_completeUploadExternal", refuse(problem))
+    else:
+        monkeypatch.setattr(rig.fake, "_files_getUploadURLExternal", refuse(problem))
+    post = await rig.why("BABA")
+    assert NPC_TITLE in blocks_text(post.args["blocks"])
+    await rig.fake.wait_until(lambda: logged in caplog.text)
+    assert "could not be sent" not in caplog.text
+    assert rig.fake.calls_to("response_url") == [], "the posted answer stands alone"
+    listing = await rig.ask("/watch", "list")
+    assert "watches nothing yet" in listing["text"], "the app still answers"
+
+
 # --- secrets, settings and serving ------------------------------------------------------
 
 
 async def test_tokens_are_never_logged(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    await rig.ask("/why", "BABA")
+    await rig.why("BABA")
+    await rig.chart_done()
     await rig.ask("/watch", "add BABA", user="UMEMBER")
     await rig.command("/why", "BABA", secret="wrong")
     alert = sample_alert()
@@ -542,8 +717,9 @@ async def test_serve_slack_http_answers_until_cancelled(
                     assert resp.status == 200
                     break
             await asyncio.sleep(0.02)
-        [answer] = await fake.wait_for("response_url")
+        [answer] = await fake.wait_for("chat.postMessage")
         assert NPC_TITLE in blocks_text(answer.args["blocks"])
+        await fake.wait_for("files.completeUploadExternal")
         assert "slack" in ctx.notifiers
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -578,8 +754,9 @@ async def test_socket_mode_answers_a_slash_command_envelope(
         await fake.wait_until(
             lambda: any(a.get("envelope_id") == "env-1" for a in fake.socket_acks)
         )
-        [answer] = await fake.wait_for("response_url")
+        [answer] = await fake.wait_for("chat.postMessage")
         assert NPC_TITLE in blocks_text(answer.args["blocks"])
+        await fake.wait_for("files.completeUploadExternal")
         [opened] = fake.calls_to("apps.connections.open")
         assert opened.headers["Authorization"] == f"Bearer {APP_TOKEN}"
     finally:
