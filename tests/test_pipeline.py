@@ -236,3 +236,42 @@ def test_two_channels_share_one_alert(engine: Engine, memory_store: Store) -> No
     result = engine.process_tick(quotes(NPC_DAY, now), watch, {}, memory_store, now)
     [delivery] = result.deliveries
     assert {d.channel for d in delivery.destinations} == {"c1", "c2"}
+
+
+def test_split_sized_drop_without_news_is_skipped_and_logged(
+    engine: Engine, memory_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 2-for-1 split shows up as -50 %: no alert, and the reason in the log."""
+    now = at("2025-03-05", "13:30")
+    result = engine.process_tick(
+        quotes({"BABA": -50.0, "KWEB": 0.4, "SPY": 0.2}, now),
+        entries(["BABA"]),
+        {},
+        memory_store,
+        now,
+        FixedNews(),
+    )
+    assert result.deliveries == []
+    assert any("split" in s.reason for s in result.skips if s.symbol == "BABA")
+    assert "split or bad data" in caplog.text
+
+
+def test_split_sized_jump_with_company_news_still_alerts(
+    engine: Engine, memory_store: Store
+) -> None:
+    now = at("2025-03-05", "13:30")
+    engine.companies = {"BABA": "Alibaba Group Holding"}  # as config/companies.yaml gives it
+    deal = NewsItem(
+        "Alibaba agrees to be acquired in an all-cash deal",
+        now - timedelta(hours=2),
+        related=("BABA",),
+    )
+    result = engine.process_tick(
+        quotes({"BABA": 45.0, "KWEB": 0.4, "SPY": 0.2}, now),
+        entries(["BABA"]),
+        {},
+        memory_store,
+        now,
+        FixedNews(deal),
+    )
+    assert [d.alert.cause for d in result.deliveries] == ["company"]

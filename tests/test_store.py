@@ -119,3 +119,21 @@ def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
         Store(url)
     assert "s3cret" not in str(pg_info.value)
     assert "missing-dir" in str(info.value)
+
+
+def test_status_command_shows_what_the_bot_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    assert main(["--db", url, "status"]) == 0
+    assert "No running instance has reported" in capsys.readouterr().out
+    store = Store(url)
+    store.report_status(
+        "host:42", {"feed": "polling", "next_poll": "2025-03-05T14:31:00+00:00"}, datetime.now(UTC)
+    )
+    assert main(["--db", url, "status"]) == 0
+    out = capsys.readouterr().out
+    assert "host:42" in out and "feed: polling" in out and "next_poll: 2025-03-05T14:31" in out
+    assert "deliveries: none" in out
