@@ -18,7 +18,7 @@ from bot.charts import ChartMaker
 from bot.leader import Leadership, lead_when_elected
 from bot.outbox import OutboxWorker, release_claims
 from bot.runner import run_replay_feed
-from bot.scheduler import Poller, build_scheduler, process_streamed, wanted_symbols
+from bot.scheduler import HistoryCache, Poller, build_scheduler, process_streamed, wanted_symbols
 from bot.sources.replay import Replay
 from bot.sources.stream import QuoteStream
 from bot.store import Store
@@ -113,6 +113,7 @@ def build_context(settings: Settings, store: Store, options: RunOptions) -> Runn
             charts=ChartMaker(
                 prices, engine.groups, settings.default_threshold_pct, LIVE_CHART_TZ, "yfinance"
             ),
+            history=HistoryCache(),
         )
     worker = OutboxWorker(ctx)
     ctx.use_outbox, ctx.wake_outbox = True, worker.wake
@@ -172,8 +173,12 @@ async def _feed(running: Running) -> None:
         running.stream = stream
         poller.stream_healthy = lambda: _stream_healthy(stream, ctx.settings)
         running.stream_task = asyncio.create_task(stream.run_forever())
+    history = ctx.history if isinstance(ctx.history, HistoryCache) else HistoryCache()
     running.scheduler = build_scheduler(
-        poller, ctx.settings.poll_interval_seconds, names=running.prices
+        poller,
+        ctx.settings.poll_interval_seconds,
+        names=running.prices,
+        history=(running.prices, history),
     )
     running.scheduler.start()
     running.feed_state = "polling"

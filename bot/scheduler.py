@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 POLL_JOB_ID = "poll-prices"
 PRUNE_JOB_ID = "prune-alert-log"
 NAMES_JOB_ID = "refresh-company-names"
+HISTORY_JOB_ID = "refresh-daily-history"
+# Before the Asian and US sessions open; also run once at start.
+HISTORY_HOUR_UTC = 0
 ALERT_LOG_KEEP = timedelta(days=14)
 
 
@@ -29,6 +32,23 @@ class PriceSource(Protocol):
     """A blocking batched quote fetch (run in a worker thread)."""
 
     def fetch_quotes(self, symbols: Sequence[str], now: datetime) -> Mapping[str, Quote]: ...
+
+
+class HistorySource(Protocol):
+    def daily_returns(
+        self, symbols: Sequence[str], before: datetime | None = None
+    ) -> Mapping[str, list[float]]: ...
+
+
+@dataclass
+class HistoryCache:
+    """Trailing daily returns per symbol for z-scores; AppContext.history reads it."""
+
+    returns: dict[str, list[float]] = field(default_factory=dict)
+    refreshed: datetime | None = None
+
+    def __call__(self, now: datetime) -> Mapping[str, Sequence[float]]:
+        return self.returns
 
 
 class NameSource(Protocol):
@@ -122,8 +142,26 @@ async def refresh_company_names(ctx: AppContext, names: NameSource) -> int:
     return len(added)
 
 
+async def refresh_history(ctx: AppContext, source: HistorySource, cache: HistoryCache) -> int:
+    """Reload the trailing daily returns of everything polled; keeps the old ones on failure."""
+    symbols = sorted(await wanted_symbols(ctx))
+    now = ctx.clock()
+    try:
+        found = await asyncio.to_thread(source.daily_returns, symbols, now)
+    except Exception:
+        log.exception("daily history refresh failed for %d symbols", len(symbols))
+        return 0
+    cache.returns.update(found)
+    cache.refreshed = now
+    log.info("daily history refreshed for %d of %d symbols", len(found), len(symbols))
+    return len(found)
+
+
 def build_scheduler(
-    poller: Poller, interval_seconds: float, names: NameSource | None = None
+    poller: Poller,
+    interval_seconds: float,
+    names: NameSource | None = None,
+    history: tuple[HistorySource, HistoryCache] | None = None,
 ) -> AsyncIOScheduler:
     """The scheduler with the poll job and the daily housekeeping jobs (not yet started).
 
@@ -151,6 +189,18 @@ def build_scheduler(
         coalesce=True,
         max_instances=1,
     )
+    if history is not None:
+        scheduler.add_job(
+            refresh_history,
+            "cron",
+            args=[poller.ctx, *history],
+            hour=HISTORY_HOUR_UTC,
+            id=HISTORY_JOB_ID,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            next_run_time=datetime.now(UTC),
+        )
     if names is not None:
         scheduler.add_job(
             refresh_company_names,

@@ -114,3 +114,35 @@ async def test_company_names_fill_gaps_but_config_wins(tmp_path: Path) -> None:
     assert added == 1
     assert poller.ctx.engine.companies["BABA"] == "Alibaba Group Holding"
     assert poller.ctx.engine.companies["PDD"] == "PDD Holdings Inc."
+
+
+async def test_daily_history_job_feeds_zscores() -> None:
+    from bot.scheduler import HistoryCache, refresh_history
+
+    poller, _, _notifier, _ = _setup(at("2025-03-05", "13:30"), channels=1)
+
+    class Daily:
+        def __init__(self) -> None:
+            self.asked: list[tuple[list[str], datetime | None]] = []
+
+        def daily_returns(
+            self, symbols: Sequence[str], before: datetime | None = None
+        ) -> Mapping[str, list[float]]:
+            self.asked.append((list(symbols), before))
+            return {s: [1.0, -1.0] * 10 for s in symbols}
+
+    cache, daily = HistoryCache(), Daily()
+    poller.ctx.history = cache
+    assert await refresh_history(poller.ctx, daily, cache) > 0
+    assert set(CHINA) <= set(daily.asked[0][0]) and daily.asked[0][1] == poller.ctx.clock()
+    [delivery] = await poller.poll_once()
+    assert all(m.zscore is not None and m.zscore > 5 for m in delivery.alert.moves)
+
+    class Broken:
+        def daily_returns(
+            self, symbols: Sequence[str], before: datetime | None = None
+        ) -> Mapping[str, list[float]]:
+            raise ConnectionError("Yahoo unreachable")
+
+    assert await refresh_history(poller.ctx, Broken(), cache) == 0
+    assert cache.returns  # the previous history is kept

@@ -707,3 +707,27 @@ def test_session_path_feeds_a_live_chart_without_another_request(fake: FakeYahoo
     )
     assert png is not None and png.startswith(b"\x89PNG")
     assert len(fake.seen) == seen
+
+
+def test_daily_returns_for_zscores_leave_out_the_running_session(fake: FakeYahoo) -> None:
+    from tests.yahoo_fake import daily_chart
+
+    days = load_days()
+    for sym in SYMBOLS:
+        fake.daily_charts[sym] = Reply.json(daily_chart(sym, days[sym]))
+    source = prices(fake)
+    during_npc_day = at("2025-03-05", "13:30")
+    returns = source.daily_returns(SYMBOLS, before=during_npc_day)
+    closes = [b.close for b in days["BABA"] if b.day.isoformat() < "2025-03-05"]
+    expected = [(b / a - 1) * 100 for a, b in itertools.pairwise(closes)]
+    assert returns["BABA"] == pytest.approx(expected)
+    assert len(returns["BABA"]) == len(days["BABA"]) - 2  # the NPC day itself is not history
+    whole = source.daily_returns(["BABA"])
+    assert whole["BABA"][-1] == pytest.approx(8.61, abs=0.01)
+    daily = [r for r in fake.seen if r.is_chart and r.params.get("interval") == "1d"]
+    assert {r.params.get("range") for r in daily} >= {"3mo"}
+
+
+def test_daily_history_failure_keeps_quiet_and_returns_nothing(fake: FakeYahoo) -> None:
+    fake.overrides = {"/v8/finance/chart/": Reply.text("<html>oops</html>", 200, "text/html")}
+    assert prices(fake).daily_returns(["BABA"]) == {}

@@ -181,8 +181,26 @@ def intraday_chart(
             cols[key].append(round(last_price, 4))
         cols["volume"].append(0)
     return {
-        "chart": {"result": [_result(symbol, days, timestamps, cols, interval_min)], "error": None}
+        "chart": {
+            "result": [_result(symbol, days, timestamps, cols, f"{interval_min}m", "5d")],
+            "error": None,
+        }
     }
+
+
+def daily_chart(symbol: str, days: Sequence[DayBar]) -> dict[str, Any]:
+    """A /v8/finance/chart body of daily bars (interval=1d), one row per day at the open."""
+    timestamps = [_epoch(b.day, SESSION_OPEN) for b in days]
+    cols: dict[str, list[float | int | None]] = {
+        "open": [b.open for b in days],
+        "high": [b.high for b in days],
+        "low": [b.low for b in days],
+        "close": [b.close for b in days],
+        "volume": [b.volume for b in days],
+    }
+    result = _result(symbol, days, timestamps, cols, "1d", "1mo")
+    result["indicators"]["adjclose"] = [{"adjclose": list(cols["close"])}]
+    return {"chart": {"result": [result], "error": None}}
 
 
 def _result(
@@ -190,7 +208,8 @@ def _result(
     days: Sequence[DayBar],
     timestamps: list[int],
     cols: dict[str, list[float | int | None]],
-    interval_min: int,
+    granularity: str,
+    range_: str,
 ) -> dict[str, Any]:
     name, exchange, full_exchange, kind = INSTRUMENTS.get(symbol, (symbol, "NYQ", "NYSE", "EQUITY"))
     last = days[-1]
@@ -223,8 +242,8 @@ def _result(
             "post": _period(last.day, SESSION_CLOSE, time(20, 0)),
         },
         "tradingPeriods": [[_period(b.day, SESSION_OPEN, SESSION_CLOSE)] for b in days],
-        "dataGranularity": f"{interval_min}m",
-        "range": "5d",
+        "dataGranularity": granularity,
+        "range": range_,
         "validRanges": VALID_RANGES,
     }
     return {"meta": meta, "timestamp": timestamps, "indicators": {"quote": [cols]}}
@@ -275,6 +294,7 @@ class FakeYahoo(BaseAdapter):
     """Serves Yahoo's hosts by URL path and records every request it sees."""
 
     charts: dict[str, Reply] = field(default_factory=dict)
+    daily_charts: dict[str, Reply] = field(default_factory=dict)
     ticker_news: dict[str, Reply] = field(default_factory=dict)
     searches: dict[str, Reply] = field(default_factory=dict)
     infos: dict[str, Reply] = field(default_factory=dict)
@@ -331,6 +351,8 @@ class FakeYahoo(BaseAdapter):
             return Reply.text("<html><body>no consent form here</body></html>", 200, "text/html")
         if rec.path == "/v1/test/getcrumb":
             return Reply.text("fAkEcRuMb0")
+        if rec.is_chart and rec.params.get("interval") == "1d" and rec.params.get("range") != "1d":
+            return self.daily_charts.get(rec.symbol, Reply.json(NOT_FOUND_CHART, 404))
         if rec.is_chart:
             return self.charts.get(rec.symbol, Reply.json(NOT_FOUND_CHART, 404))
         if rec.path == "/xhr/ncp":

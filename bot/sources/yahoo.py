@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from itertools import pairwise
 from typing import Any, TypeVar
 
 import requests
@@ -474,7 +475,9 @@ class YahooPrices:
         self.backoff.reset()
         return fresh
 
-    def _download(self, symbols: list[str]) -> tuple[Any, list[str]]:
+    def _download(
+        self, symbols: list[str], period: str = "5d", interval: str | None = None
+    ) -> tuple[Any, list[str]]:
         """One yf.download for all SYMBOLS, with what yfinance logged about them."""
         open_yfinance_caches()
         errors = _ThreadErrors(threading.get_ident())
@@ -483,8 +486,8 @@ class YahooPrices:
         try:
             frame = yf.download(
                 symbols,
-                period="5d",
-                interval=self.interval,
+                period=period,
+                interval=interval or self.interval,
                 group_by="ticker",
                 session=self.session,
                 progress=False,
@@ -512,6 +515,39 @@ class YahooPrices:
             out[sym] = result
             self._paths[sym] = session_points(result, points, interval)
         self._last.update(out)
+        return out
+
+    def daily_returns(
+        self, symbols: Sequence[str], before: datetime | None = None
+    ) -> dict[str, list[float]]:
+        """Close-to-close daily returns in percent over about three months, for z-scores.
+
+        Only sessions that ended before BEFORE count (today's move must not dilute its own
+        z-score). One batched daily download (a daily job, not the poll); failures give {}.
+        """
+        wanted = normalize_all(symbols)
+        if not wanted or self.backoff.remaining():
+            return {}
+        self._bucket.acquire()
+        try:
+            frame, _ = run_with_timeout(
+                partial(self._download, wanted, period="3mo", interval="1d"),
+                self.timeout_s,
+                "daily history download",
+            )
+        except Exception as exc:
+            log.warning("yahoo: daily history not refreshed: %s", describe_error(exc))
+            return {}
+        out: dict[str, list[float]] = {}
+        for sym in wanted:
+            closes = [
+                p.close
+                for p in frame_points(frame, sym)
+                if p.close > 0
+                and (before is None or p.start.date() < before.astimezone(p.start.tzinfo).date())
+            ]
+            if len(closes) >= 2:
+                out[sym] = [(b / a - 1.0) * 100.0 for a, b in pairwise(closes)]
         return out
 
     def session_path(self, symbol: str, until: datetime) -> list[tuple[datetime, float]]:
