@@ -14,13 +14,14 @@ import logging
 import pickle
 import socket
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
 
 from bot.app import AppContext
+from bot.pacing import Pacer, default_pacers
 from bot.store import OutboxAlertRow, OutboxRow, Store
 from handlers.models import Alert, Delivery
 from handlers.render import Message, render_alert
@@ -66,24 +67,25 @@ def enqueue(store: Store, deliveries: Sequence[Delivery], now: datetime) -> int:
                 payload = pickle.dumps((alert, render_alert(alert)), protocol=5)
                 s.add(OutboxAlertRow(alert_id=alert.id, created_at=now, payload=payload))
                 s.flush()
+            # One query for the rows this alert already has: a 1,000-channel fan-out must not
+            # cost 1,000 round trips.
+            rows = s.execute(
+                select(OutboxRow.platform, OutboxRow.channel).where(OutboxRow.alert_id == alert.id)
+            )
+            have = {(platform, channel) for platform, channel in rows}
             for dest in delivery.destinations:
-                exists = s.scalar(
-                    select(OutboxRow.id).where(
-                        OutboxRow.alert_id == alert.id,
-                        OutboxRow.platform == dest.platform,
-                        OutboxRow.channel == dest.channel,
+                if (dest.platform, dest.channel) in have:
+                    continue
+                have.add((dest.platform, dest.channel))
+                s.add(
+                    OutboxRow(
+                        alert_id=alert.id,
+                        platform=dest.platform,
+                        channel=dest.channel,
+                        next_attempt_at=now,
                     )
                 )
-                if exists is None:
-                    s.add(
-                        OutboxRow(
-                            alert_id=alert.id,
-                            platform=dest.platform,
-                            channel=dest.channel,
-                            next_attempt_at=now,
-                        )
-                    )
-                    added += 1
+                added += 1
     return added
 
 
@@ -177,12 +179,17 @@ def status_counts(store: Store) -> dict[str, int]:
 
 @dataclass
 class OutboxWorker:
-    """Sends claimed rows through the platform notifiers; one per leader process."""
+    """Sends claimed rows through the platform notifiers; one per leader process.
+
+    Each send first waits for its turn in the platform's pacer (none for other platforms), so
+    a fan-out goes out just under the platform's global and per-channel limits.
+    """
 
     ctx: AppContext
     policy: OutboxPolicy = field(default_factory=OutboxPolicy)
     clock: Clock = wall_clock
     name: str = field(default_factory=lambda: f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}")
+    pacers: Mapping[str, Pacer] = field(default_factory=default_pacers)
     sent: int = 0
     failed: int = 0
     last_error: str | None = None
@@ -205,6 +212,9 @@ class OutboxWorker:
         limit = asyncio.Semaphore(self.policy.concurrency)
 
         async def send(row: Claimed) -> None:
+            pacer = self.pacers.get(row.platform)
+            if pacer is not None:
+                await pacer.key_ready(row.channel)  # a busy channel must not hold a slot
             async with limit:
                 await self._send(row, payloads[row.alert_id])
 
@@ -219,6 +229,9 @@ class OutboxWorker:
             await self._failed(row, why)
             return
         alert, message = payload
+        pacer = self.pacers.get(row.platform)
+        if pacer is not None:
+            await pacer.acquire(row.channel)
         try:
             await notifier.deliver(alert, message, [row.channel])
         except Exception as exc:

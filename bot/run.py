@@ -17,6 +17,7 @@ from bot.app import AppContext, SimulatedClock, build_engine, replay_context
 from bot.charts import ChartMaker
 from bot.leader import Leadership, lead_when_elected
 from bot.outbox import OutboxWorker, release_claims
+from bot.pacing import default_pacers, limits_for
 from bot.runner import run_replay_feed
 from bot.scheduler import HistoryCache, Poller, build_scheduler, process_streamed, wanted_symbols
 from bot.sources.replay import Replay
@@ -90,13 +91,20 @@ def check_secrets(settings: Settings, options: RunOptions) -> None:
             raise RunError("SLACK_APP_TOKEN is not set (needed in Socket Mode)")
 
 
+def outbox_worker(ctx: AppContext) -> OutboxWorker:
+    """The delivery worker, paced just under each platform's limits from the settings."""
+    s = ctx.settings
+    limits = limits_for(s.discord_requests_per_second, s.slack_posts_per_minute)
+    return OutboxWorker(ctx, pacers=default_pacers(limits, s.pacing_margin))
+
+
 def build_context(settings: Settings, store: Store, options: RunOptions) -> Running:
     """The app context for the chosen price source, with the outbox worker attached."""
     if options.source == "replay":
         if not options.bars:
             raise RunError("--source replay needs --bars PATH")
         ctx, replay, clock = replay_context(settings, store, options.bars, options.news)
-        worker = OutboxWorker(ctx)
+        worker = outbox_worker(ctx)
         ctx.use_outbox, ctx.wake_outbox = True, worker.wake
         return Running(ctx, options, worker, replay=(replay, clock))
     else:
@@ -115,7 +123,7 @@ def build_context(settings: Settings, store: Store, options: RunOptions) -> Runn
             ),
             history=HistoryCache(),
         )
-    worker = OutboxWorker(ctx)
+    worker = outbox_worker(ctx)
     ctx.use_outbox, ctx.wake_outbox = True, worker.wake
     return Running(ctx, options, worker, prices=prices)
 

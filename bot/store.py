@@ -22,6 +22,7 @@ from sqlalchemy import (
     event,
     func,
     select,
+    tuple_,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -35,6 +36,7 @@ from handlers.models import Delivery, Destination, WatchEntry
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+LOG_KEYS_PER_QUERY = 500
 
 
 class StoreError(Exception):
@@ -313,39 +315,43 @@ class Store:
 
     def record_in(self, s: Session, deliveries: Iterable[Delivery]) -> None:
         """record() inside the caller's transaction (the outbox writes its rows alongside)."""
+        latest: dict[AlertKey, tuple[float, datetime, str]] = {}
         for delivery in deliveries:
             alert = delivery.alert
             for dest in delivery.destinations:
                 for move in alert.moves:
-                    self._upsert_log(s, dest, move.symbol, alert.direction.value, move.pct, alert)
-
-    def _upsert_log(
-        self, s: Session, dest: Destination, symbol: str, direction: str, pct: float, alert: object
-    ) -> None:
-        row = s.scalar(
-            select(AlertLogRow).where(
-                AlertLogRow.platform == dest.platform,
-                AlertLogRow.channel == dest.channel,
-                AlertLogRow.symbol == symbol,
-                AlertLogRow.direction == direction,
-            )
-        )
-        at = alert.at  # type: ignore[attr-defined]
-        alert_id = alert.id  # type: ignore[attr-defined]
-        if row is None:
-            s.add(
-                AlertLogRow(
-                    platform=dest.platform,
-                    channel=dest.channel,
-                    symbol=symbol,
-                    direction=direction,
-                    pct=pct,
-                    at=at,
-                    alert_id=alert_id,
+                    key = (dest.platform, dest.channel, move.symbol, alert.direction.value)
+                    latest[key] = (move.pct, alert.at, alert.id)
+        existing = self._log_rows(s, list(latest))
+        for key, (pct, at, alert_id) in latest.items():
+            row = existing.get(key)
+            if row is None:
+                platform, channel, symbol, direction = key
+                s.add(
+                    AlertLogRow(
+                        platform=platform,
+                        channel=channel,
+                        symbol=symbol,
+                        direction=direction,
+                        pct=pct,
+                        at=at,
+                        alert_id=alert_id,
+                    )
                 )
-            )
-        else:
-            row.pct, row.at, row.alert_id = pct, at, alert_id
+            else:
+                row.pct, row.at, row.alert_id = pct, at, alert_id
+
+    def _log_rows(self, s: Session, keys: list[AlertKey]) -> dict[AlertKey, AlertLogRow]:
+        """The alert-log rows for KEYS, a few queries however many channels (not one each)."""
+        row_key = tuple_(
+            AlertLogRow.platform, AlertLogRow.channel, AlertLogRow.symbol, AlertLogRow.direction
+        )
+        found: dict[AlertKey, AlertLogRow] = {}
+        for i in range(0, len(keys), LOG_KEYS_PER_QUERY):
+            chunk = keys[i : i + LOG_KEYS_PER_QUERY]
+            for row in s.scalars(select(AlertLogRow).where(row_key.in_(chunk))):
+                found[(row.platform, row.channel, row.symbol, row.direction)] = row
+        return found
 
     def prune_alert_log(self, before: datetime) -> int:
         with self.session() as s:

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     admins: list[str] = Field(default_factory=list, description="user ids allowed to edit")
     poll_interval_seconds: float = Field(60, ge=5)
     yahoo_requests_per_second: float = Field(2.0, gt=0)
+    discord_requests_per_second: int = Field(50, ge=1, description="Discord's global limit")
+    slack_posts_per_minute: int = Field(600, ge=60, description="chat.postMessage per workspace")
+    pacing_margin: float = Field(0.05, ge=0, lt=0.5, description="stay this share under limits")
     stream_quotes: bool = Field(False, description="stream quotes; polling becomes the fallback")
     stream_url: str = "wss://streamer.finance.yahoo.com/?version=2"
     stream_silence_seconds: float = Field(90, gt=0, description="poll when the stream is quiet")

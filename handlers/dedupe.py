@@ -10,7 +10,7 @@ from typing import Protocol
 
 from handlers.group import build_alert
 from handlers.groups import GroupIndex
-from handlers.models import Alert, Delivery, Destination, Direction
+from handlers.models import Alert, Delivery, Destination, Direction, Move
 
 AlertKey = tuple[str, str, str, str]  # platform, channel, symbol, direction
 
@@ -53,6 +53,49 @@ def _cooled_down(last: LoggedAlert, at: datetime, policy: DedupePolicy) -> bool:
     return not (policy.once_per_session and last.at.astimezone(at.tzinfo).date() == at.date())
 
 
+def _wanted(
+    dest: Destination,
+    move: Move,
+    direction: Direction,
+    at: datetime,
+    recent: Mapping[AlertKey, LoggedAlert],
+    muted: set[tuple[str, str, str]],
+    policy: DedupePolicy,
+) -> tuple[bool, bool]:
+    """Whether DEST should hear about MOVE at AT, and whether that is an escalation."""
+    if (dest.platform, dest.channel, move.symbol) in muted:
+        return False, False
+    last = recent.get(alert_key(dest, move.symbol, direction))
+    if last is None or _cooled_down(last, at, policy):
+        return True, False
+    if abs(move.pct) >= abs(last.pct) + policy.escalation_step_pct:
+        return True, True
+    return False, False
+
+
+def drop_already_alerted(
+    triggered: Mapping[Destination, list[Move]],
+    log: AlertLog,
+    now: datetime,
+    policy: DedupePolicy,
+) -> dict[Destination, list[Move]]:
+    """Triggered moves that dedupe would let through, so that only they are explained.
+
+    Explaining costs news searches; a move a channel already heard about (and that has not
+    widened) must not cost one on every tick. dedupe_alerts still decides on the built alerts.
+    """
+    if not triggered:
+        return {}
+    recent = log.recent_alerts(now - max(policy.cooldown, timedelta(days=1)))
+    muted = log.muted(now)
+    out: dict[Destination, list[Move]] = {}
+    for dest, moves in triggered.items():
+        kept = [m for m in moves if _wanted(dest, m, m.direction, m.at, recent, muted, policy)[0]]
+        if kept:
+            out[dest] = kept
+    return out
+
+
 def _decide(
     alert: Alert,
     dest: Destination,
@@ -64,13 +107,10 @@ def _decide(
     keep: list[str] = []
     escalated: list[str] = []
     for move in alert.moves:
-        if (dest.platform, dest.channel, move.symbol) in muted:
-            continue
-        last = recent.get(alert_key(dest, move.symbol, alert.direction))
-        if last is None or _cooled_down(last, alert.at, policy):
+        wanted, escalation = _wanted(dest, move, alert.direction, alert.at, recent, muted, policy)
+        if wanted:
             keep.append(move.symbol)
-        elif abs(move.pct) >= abs(last.pct) + policy.escalation_step_pct:
-            keep.append(move.symbol)
+        if escalation:
             escalated.append(move.symbol)
     return keep, escalated
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from handlers.dedupe import AlertLog, DedupePolicy, dedupe_alerts
+from handlers.dedupe import AlertLog, DedupePolicy, dedupe_alerts, drop_already_alerted
 from handlers.detect import Skip, ThresholdPolicy, detect_moves, find_triggers
 from handlers.explain import ExplainParams, explain_move, news_window_start
 from handlers.group import group_alerts
@@ -106,7 +106,11 @@ class Engine:
         news: NewsProvider | None = None,
         history: Mapping[str, Sequence[float]] | None = None,
     ) -> TickResult:
-        """Run detect -> explain -> group -> dedupe on one tick's quotes."""
+        """Run detect -> explain -> group -> dedupe on one tick's quotes.
+
+        Moves a channel already heard about are dropped before explain, so an alert that stays
+        above its threshold does not cost a news search on every tick.
+        """
         p = self.params
         watched = {e.symbol for e in entries}
         policy = ThresholdPolicy(p.default_threshold_pct, channel_thresholds)
@@ -116,15 +120,11 @@ class Engine:
         )
         for skip in skips:
             log.debug("skipped %s: %s", skip.symbol, skip.reason)
+        dedupe = DedupePolicy(p.cooldown, p.escalation_step_pct, p.once_per_session)
         triggered = find_triggers(moves, entries, policy)
+        triggered = drop_already_alerted(triggered, alert_log, now, dedupe)
         candidates = [m for ms in triggered.values() for m in ms]
         explanations, explain_skips = self.explain(candidates, quotes, news)
         grouped = group_alerts(triggered, explanations, self.groups, p.group_window)
-        deliveries = dedupe_alerts(
-            grouped,
-            alert_log,
-            now,
-            DedupePolicy(p.cooldown, p.escalation_step_pct, p.once_per_session),
-            self.groups,
-        )
+        deliveries = dedupe_alerts(grouped, alert_log, now, dedupe, self.groups)
         return TickResult(deliveries, moves, skips + explain_skips)

@@ -6,7 +6,10 @@ against Discord's rules (embed limits, one response per interaction, nonces, all
 File uploads are read as Discord reads them: a multipart body with a payload_json part and
 files[n] parts, the upload's name taken from payload_json's attachments[n] when given.
 Faults can be injected: 429 with retry_after and a Via header, a 5xx or a dropped connection,
-before or after the effect.
+before or after the effect. Discord's rate limits (50 requests/s per bot, 5 messages per 5 s
+per channel) are enforced only when a test or benchmark calls ``enforce_limits``: responses
+then carry the X-RateLimit-* headers discord.py paces itself from, and a request over a limit
+gets the 429 Discord sends (JSON retry_after and global flag, Retry-After, Via, X-RateLimit-Scope).
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import re
 import struct
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +30,8 @@ import discord
 import pytest
 import yarl
 from aiohttp import BodyPartReader, WSMsgType, web
+
+from bot.pacing import DISCORD_CHANNEL_MESSAGES, DISCORD_GLOBAL, FixedWindow, Rate
 
 TOKEN = "fake-token.for-tests.only"
 APP_ID = 910000000000000001
@@ -45,6 +51,10 @@ VIEW_SEND_USE = (1 << 10) | (1 << 11) | (1 << 31)
 MANAGE_CHANNELS = 1 << 4
 MEMBER_PERMS = VIEW_SEND_USE
 MANAGER_PERMS = VIEW_SEND_USE | MANAGE_CHANNELS
+
+# The X-RateLimit-Bucket Discord names for POST /channels/{id}/messages (any opaque string).
+MESSAGES_BUCKET = "80c17d2f203122d936070c88c8d10f33"
+RATE_LIMITED = "You are being rate limited."
 
 # Option types of Discord's application command payloads.
 STRING, INTEGER, BOOLEAN, NUMBER = 3, 4, 5, 10
@@ -213,6 +223,57 @@ class Fault:
 
 
 @dataclass
+class Limits:
+    """Discord's rate limits as the fake enforces them, and the 429s it answered."""
+
+    global_rate: Rate = DISCORD_GLOBAL
+    channel_messages: Rate = DISCORD_CHANNEL_MESSAGES
+    global_window: FixedWindow = field(init=False)
+    channels: dict[int, FixedWindow] = field(default_factory=dict)
+    limited_route: int = 0
+    limited_global: int = 0
+
+    def __post_init__(self) -> None:
+        self.global_window = FixedWindow(self.global_rate)
+
+    @property
+    def limited(self) -> int:
+        return self.limited_route + self.limited_global
+
+    def channel(self, channel_id: int) -> FixedWindow:
+        window = self.channels.get(channel_id)
+        if window is None:
+            window = self.channels[channel_id] = FixedWindow(self.channel_messages)
+        return window
+
+
+def bucket_headers(window: FixedWindow, now: float) -> dict[str, str]:
+    """The X-RateLimit-* headers of a per-route bucket, as Discord sends them."""
+    reset_after = window.reset_after(now)
+    return {
+        "X-RateLimit-Limit": str(window.rate.count),
+        "X-RateLimit-Remaining": str(window.remaining(now)),
+        "X-RateLimit-Reset": f"{time.time() + reset_after:.3f}",
+        "X-RateLimit-Reset-After": f"{reset_after:.3f}",
+        "X-RateLimit-Bucket": MESSAGES_BUCKET,
+    }
+
+
+def rate_limited(retry_after: float, *, is_global: bool, headers: dict[str, str]) -> web.Response:
+    """Discord's 429: JSON with retry_after (seconds, float) and global; Via as its proxy adds."""
+    extra = {
+        "Retry-After": str(max(1, math.ceil(retry_after))),
+        "X-RateLimit-Scope": "global" if is_global else "user",
+        "Via": "1.1 google",
+        **headers,
+    }
+    if is_global:
+        extra["X-RateLimit-Global"] = "true"
+    body = {"message": RATE_LIMITED, "retry_after": round(retry_after, 3), "global": is_global}
+    return json_response(body, 429, extra)
+
+
+@dataclass
 class InteractionRecord:
     """An interaction the fake sent, and what the bot answered."""
 
@@ -246,6 +307,8 @@ class FakeDiscord:
         self.interactions: dict[str, InteractionRecord] = {}
         self.identifies: list[Json] = []
         self.commands: dict[int | None, list[Json]] = {}
+        self.extra_channels: set[int] = set()
+        self.limits: Limits | None = None
         self._sockets: list[web.WebSocketResponse] = []
         self._seq = 0
         self._ids = itertools.count(1_300_000_000_000_000_000)
@@ -312,6 +375,19 @@ class FakeDiscord:
         self.faults.append(
             Fault(method, re.compile(path_regex), status, retry_after, via, after_effect, times)
         )
+
+    def enforce_limits(
+        self,
+        global_rate: Rate = DISCORD_GLOBAL,
+        channel_messages: Rate = DISCORD_CHANNEL_MESSAGES,
+    ) -> Limits:
+        """Answer requests over Discord's limits with 429 from now on (off by default)."""
+        self.limits = Limits(global_rate, channel_messages)
+        return self.limits
+
+    def add_channels(self, channel_ids: Iterable[int]) -> None:
+        """More text channels the bot may post to (beyond the server's two)."""
+        self.extra_channels.update(channel_ids)
 
     def calls_to(self, method: str, path_regex: str) -> list[Call]:
         pattern = re.compile(path_regex)
@@ -536,19 +612,56 @@ class FakeDiscord:
             match = pattern.fullmatch(path)
             if method != request.method or match is None:
                 continue
-            if not path.startswith(("/interactions/", "/webhooks/")) and not self._authorized(
-                request
-            ):
+            app_route = path.startswith(("/interactions/", "/webhooks/"))
+            if not app_route and not self._authorized(request):
                 return error(401, 0, "401: Unauthorized")
-            fault = self._take_fault(request.method, path)
-            if fault is None:
-                return await handler(request, match, body)
-            if fault.after_effect:
-                await handler(request, match, body)
-            if fault.status == 0 and request.transport is not None:
-                request.transport.close()
-            return self._fault_response(fault)
+            bucket: FixedWindow | None = None
+            if self.limits is not None and not app_route:
+                refusal, bucket = self._over_limit(match, handler)
+                if refusal is not None:
+                    return refusal
+            response = await self._answer(request, path, body, match, handler)
+            if bucket is not None:
+                response.headers.update(bucket_headers(bucket, time.monotonic()))
+            return response
         return error(404, 0, "404: Not Found")
+
+    async def _answer(
+        self, request: web.Request, path: str, body: Any, match: re.Match[str], handler: Handler
+    ) -> web.Response:
+        fault = self._take_fault(request.method, path)
+        if fault is None:
+            return await handler(request, match, body)
+        if fault.after_effect:
+            await handler(request, match, body)
+        if fault.status == 0 and request.transport is not None:
+            request.transport.close()
+        return self._fault_response(fault)
+
+    def _over_limit(
+        self, match: re.Match[str], handler: Handler
+    ) -> tuple[web.Response | None, FixedWindow | None]:
+        """Count the request against the global limit and its channel's bucket, or a 429.
+
+        Interactions and webhooks are outside the global limit, as on Discord; a refused
+        request counts against neither limit.
+        """
+        assert self.limits is not None
+        limits, now = self.limits, time.monotonic()
+        bucket = None
+        if handler == self._post_message:
+            bucket = limits.channel(int(match.group(1)))
+            if bucket.remaining(now) <= 0:
+                limits.limited_route += 1
+                headers = bucket_headers(bucket, now)
+                return rate_limited(bucket.reset_after(now), is_global=False, headers=headers), None
+        if not limits.global_window.take(now):
+            limits.limited_global += 1
+            retry_after = limits.global_window.reset_after(now)
+            return rate_limited(retry_after, is_global=True, headers={}), None
+        if bucket is not None:
+            bucket.take(now)
+        return None, bucket
 
     def _authorized(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bot {self.token}"
@@ -702,7 +815,7 @@ class FakeDiscord:
         self, request: web.Request, match: re.Match[str], body: Any
     ) -> web.Response:
         channel_id = int(match.group(1))
-        if channel_id not in CHANNEL_NAMES:
+        if channel_id not in CHANNEL_NAMES and channel_id not in self.extra_channels:
             return error(404, 10003, "Unknown Channel")
         uploads = request[UPLOADS]
         invalid = self._invalid_body(body, uploads)

@@ -1,4 +1,10 @@
-"""A fake Slack Web API, response_url and Socket Mode endpoint on 127.0.0.1, for adapter tests."""
+"""A fake Slack Web API, response_url and Socket Mode endpoint on 127.0.0.1, for adapter tests.
+
+Slack's rate limits are enforced only when a test or benchmark calls ``enforce_limits``:
+chat.postMessage then allows 1 message/s per channel (short bursts) within a workspace-wide
+limit, other methods their tier's limit, and a call over a limit gets Slack's answer, HTTP 429
+with Retry-After (whole seconds) and {"ok": false, "error": "ratelimited"}.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -16,6 +23,8 @@ from urllib.parse import urlencode
 
 from aiohttp import WSMsgType, web
 
+from bot.pacing import SLACK_CHANNEL_POSTS, SLACK_TIERS, SLACK_WORKSPACE_POSTS, FixedWindow, Rate
+
 # Block Kit limits the real API enforces with `invalid_blocks`.
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
@@ -23,6 +32,15 @@ MAX_FIELDS = 10
 MAX_FIELD_TEXT = 2000
 MAX_HEADER_TEXT = 150
 MAX_CONTEXT_ELEMENTS = 10
+# The tiers Slack's method reference gives the methods the fake answers (chat.postMessage is
+# "Special": per channel and per workspace, see Limits).
+METHOD_TIERS = {
+    "auth.test": 4,
+    "users.info": 4,
+    "files.getUploadURLExternal": 4,
+    "files.completeUploadExternal": 4,
+    "apps.connections.open": 1,
+}
 
 
 @dataclass
@@ -33,6 +51,43 @@ class Call:
     args: dict[str, Any]
     headers: dict[str, str]
     at: float = field(default_factory=time.monotonic)
+    status: int = 200
+
+
+@dataclass
+class Limits:
+    """Slack's rate limits as the fake enforces them, and the 429s it answered."""
+
+    workspace_posts: Rate = SLACK_WORKSPACE_POSTS
+    channel_posts: Rate = SLACK_CHANNEL_POSTS
+    tiers: dict[int, Rate] = field(default_factory=lambda: dict(SLACK_TIERS))
+    windows: dict[tuple[str, str], FixedWindow] = field(default_factory=dict)
+    limited: int = 0
+
+    def window(self, method: str, key: str, rate: Rate) -> FixedWindow:
+        found = self.windows.get((method, key))
+        if found is None:
+            found = self.windows[(method, key)] = FixedWindow(rate)
+        return found
+
+    def check(self, method: str, args: dict[str, Any], now: float) -> float | None:
+        """Count one call; None when allowed, else the seconds to wait (nothing counted)."""
+        if method == "chat.postMessage":
+            windows = [
+                self.window(method, "", self.workspace_posts),
+                self.window(method, str(args.get("channel", "")), self.channel_posts),
+            ]
+        elif method in METHOD_TIERS:
+            windows = [self.window(method, "", self.tiers[METHOD_TIERS[method]])]
+        else:
+            return None
+        full = [w.reset_after(now) for w in windows if w.remaining(now) <= 0]
+        if full:
+            self.limited += 1
+            return max(full)
+        for w in windows:
+            w.take(now)
+        return None
 
 
 def block_errors(blocks: list[dict[str, Any]]) -> list[str]:
@@ -86,6 +141,7 @@ class FakeSlack:
         self.socket_acks: list[dict[str, Any]] = []
         self.reject_reply_blocks = False
         self._throttle: dict[str, tuple[int, int]] = {}
+        self.limits: Limits | None = None
         self._sockets: list[web.WebSocketResponse] = []
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -122,6 +178,15 @@ class FakeSlack:
     # --- test controls ------------------------------------------------------------------
     def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
         self._throttle[method] = (times, retry_after)
+
+    def enforce_limits(
+        self,
+        workspace_posts: Rate = SLACK_WORKSPACE_POSTS,
+        channel_posts: Rate = SLACK_CHANNEL_POSTS,
+    ) -> Limits:
+        """Answer calls over Slack's limits with 429 from now on (off by default)."""
+        self.limits = Limits(workspace_posts, channel_posts)
+        return self.limits
 
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
@@ -173,8 +238,12 @@ class FakeSlack:
         times, retry_after = self._throttle.get(method, (0, 0))
         if times > 0:
             self._throttle[method] = (times - 1, retry_after)
-            body = {"ok": False, "error": "ratelimited"}
-            return web.json_response(body, status=429, headers={"Retry-After": str(retry_after)})
+            return self._rate_limited(retry_after)
+        wait = self.limits.check(method, args, time.monotonic()) if self.limits else None
+        if wait is not None:
+            # A refused call keeps only its channel: a naive fan-out draws tens of thousands.
+            self.calls[-1].args = {"channel": args.get("channel")}
+            return self._rate_limited(max(1, math.ceil(wait)))
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         wanted = self.app_token if method == "apps.connections.open" else self.bot_token
         if token != wanted:
@@ -183,6 +252,12 @@ class FakeSlack:
         if answer is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
         return web.json_response(answer(args))
+
+    def _rate_limited(self, retry_after: int) -> web.Response:
+        """Slack's 429: Retry-After in whole seconds, and ok false with error ratelimited."""
+        self.calls[-1].status = 429
+        body = {"ok": False, "error": "ratelimited"}
+        return web.json_response(body, status=429, headers={"Retry-After": str(retry_after)})
 
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {

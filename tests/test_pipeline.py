@@ -275,3 +275,30 @@ def test_split_sized_jump_with_company_news_still_alerts(
         FixedNews(deal),
     )
     assert [d.alert.cause for d in result.deliveries] == ["company"]
+
+
+def test_a_move_already_alerted_costs_no_news_search_on_the_next_tick(
+    engine: Engine, memory_store: Store
+) -> None:
+    class CountingNews(FixedNews):
+        searches = 0
+
+        def search(self, symbol, since, until):  # type: ignore[no-untyped-def]
+            CountingNews.searches += 1
+            return super().search(symbol, since, until)
+
+    news = CountingNews()
+    now = at("2025-03-05", "13:30")
+    first = engine.process_tick(quotes(NPC_DAY, now), entries(CHINA), {}, memory_store, now, news)
+    memory_store.record(first.deliveries)
+    searched = CountingNews.searches
+    assert searched == len(CHINA)
+    later = now + timedelta(minutes=1)
+    again = engine.process_tick(
+        quotes(NPC_DAY, later), entries(CHINA), {}, memory_store, later, news
+    )
+    assert again.deliveries == [] and CountingNews.searches == searched
+    wider = {**NPC_DAY, "BABA": 12.0}  # widened by more than the escalation step
+    third = engine.process_tick(quotes(wider, later), entries(CHINA), {}, memory_store, later, news)
+    assert [d.alert.symbols for d in third.deliveries] == [("BABA",)]
+    assert CountingNews.searches == searched + 1
