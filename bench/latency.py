@@ -13,7 +13,6 @@ once and are counted, not timed: with Yahoo behind them each would add two reque
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import random
@@ -30,7 +29,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from websockets.asyncio.server import ServerConnection, serve
-from yfinance.pricing_pb2 import PricingData
 
 from bot.app import AppContext, build_engine
 from bot.discord_bot import create_discord_bot, login
@@ -43,6 +41,7 @@ from config.settings import load_settings
 from handlers.models import NewsSearch, Quote, WatchEntry
 from tests.fake_discord import TOKEN, FakeDiscord
 from tests.fake_slack import FakeSlack
+from tests.fake_streamer import pricing_frame
 
 NY = ZoneInfo("America/New_York")
 SIM_START = datetime(2025, 3, 5, 11, 0, tzinfo=NY)  # a trading day, well inside the session
@@ -260,17 +259,8 @@ def summary(
 
 
 def frame(symbol: str, pct: float, at: datetime) -> str:
-    """A Yahoo streamer message: JSON around the base64 of a PricingData protobuf."""
-    data = PricingData(
-        id=symbol,
-        price=PREVIOUS_CLOSE * (1 + pct / 100),
-        time=int(at.timestamp() * 1000),
-        previous_close=PREVIOUS_CLOSE,
-        change_percent=pct,
-        market_hours=1,
-    )
-    encoded = base64.b64encode(data.SerializeToString()).decode()
-    return json.dumps({"type": "pricing", "message": encoded})
+    """A Yahoo streamer message for SYMBOL PCT percent above the previous close."""
+    return pricing_frame(symbol, PREVIOUS_CLOSE * (1 + pct / 100), PREVIOUS_CLOSE, at)
 
 
 class Streamer:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -12,7 +11,6 @@ from datetime import UTC, datetime
 import pytest
 import websockets
 from websockets.asyncio.server import ServerConnection, serve
-from yfinance.pricing_pb2 import PricingData
 
 from bot.app import AppContext, build_engine
 from bot.scheduler import process_streamed, wanted_symbols
@@ -21,6 +19,7 @@ from bot.store import Store
 from config.settings import load_settings
 from handlers.models import Alert, WatchEntry
 from handlers.render import Message
+from tests.fake_streamer import pricing_frame
 
 NOW = datetime(2025, 3, 5, 18, 30, tzinfo=UTC)  # 13:30 in New York
 PREVIOUS = {
@@ -37,21 +36,10 @@ PREVIOUS = {
 }
 
 
-def frame(symbol: str, pct: float, at: datetime = NOW, **extra: object) -> str:
-    """What Yahoo's streamer sends: JSON with the base64 of a PricingData protobuf."""
+def frame(symbol: str, pct: float, at: datetime = NOW) -> str:
+    """What Yahoo's streamer sends for SYMBOL PCT percent above its previous close."""
     prev = PREVIOUS.get(symbol, 100.0)
-    data = PricingData(
-        id=symbol,
-        price=prev * (1 + pct / 100),
-        time=int(at.timestamp() * 1000),
-        previous_close=prev,
-        change_percent=pct,
-        market_hours=1,
-        **extra,  # type: ignore[arg-type]
-    )
-    return json.dumps(
-        {"type": "pricing", "message": base64.b64encode(data.SerializeToString()).decode()}
-    )
+    return pricing_frame(symbol, prev * (1 + pct / 100), prev, at)
 
 
 @dataclass
