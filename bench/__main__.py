@@ -16,7 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import fanout, latency, tick, yahoo
+from bench import ack, fanout, latency, tick, yahoo
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
@@ -81,6 +81,27 @@ def run_yahoo(out: Console) -> dict[str, Any]:
         "why_latency": [asdict(w) for w in latency],
         "why_cold_p95_under_3s": cold.p95_s < 3.0,
     }
+
+
+def run_ack(out: Console) -> dict[str, Any]:
+    results = ack.main()
+    out.print(
+        _table(
+            "4b. /why through the real Discord adapter and the fake Discord (Yahoo 0.3 s a "
+            "request); goal: ack under 1 s at p99, answer under 3 s p95 cold",
+            ["case", "asks", "ack p50 s", "ack p99 s", "answer p50 s", "answer p95 s"],
+            [
+                [r.case, r.asks, r.ack_p50_s, r.ack_p99_s, r.answer_p50_s, r.answer_p95_s]
+                for r in results
+            ],
+        )
+    )
+    verdict = {
+        "ack_p99_under_1s": all(r.ack_p99_s < 1.0 for r in results),
+        "cold_answer_under_3s": results[0].answer_p95_s < 3.0,
+    }
+    out.print(f"   goal met: {verdict}")
+    return {"results": [asdict(r) for r in results], "goals": verdict}
 
 
 def run_fanout(out: Console) -> dict[str, Any]:
@@ -189,6 +210,7 @@ def main() -> int:
     }
     report["tick"] = run_tick(out)
     report["yahoo"] = run_yahoo(out)
+    report["ack"] = run_ack(out)
     report["fanout"] = run_fanout(out)
     report["latency"] = run_latency(out)
     report["seconds"] = round(time.perf_counter() - started, 1)

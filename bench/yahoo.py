@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import statistics
 import tempfile
 import time
@@ -125,6 +126,8 @@ def why_latency(runs: int = 5) -> list[WhyLatency]:
     cold: list[float] = []
     warm: list[float] = []
     for _ in range(runs):
+        fresh_cache = tempfile.mkdtemp(prefix="yf-cold-")
+        yf.set_tz_cache_location(fresh_cache)  # a new process on a new machine: nothing cached
         reset_yfinance()
         fake = serving_fake(YAHOO_LATENCY_S)
         session = FakeSession(fake)
@@ -134,6 +137,7 @@ def why_latency(runs: int = 5) -> list[WhyLatency]:
             reply = commands.why(engine, "BABA", prices, news, NOW)
             bucket.append(time.perf_counter() - start)
             assert reply.ok, reply.text
+        shutil.rmtree(fresh_cache, ignore_errors=True)
     return [_latency("cold (new process)", cold), _latency("warm (caches filled)", warm)]
 
 

@@ -14,6 +14,7 @@ from functools import partial
 from itertools import pairwise
 from typing import Any, TypeVar
 
+import multitasking
 import requests
 import yfinance
 import yfinance as yf
@@ -31,6 +32,7 @@ T = TypeVar("T")
 SOURCE = "yfinance"
 # Yahoo has no batch chart endpoint: yf.download asks per symbol, these many at once.
 MAX_DOWNLOAD_THREADS = 8
+DOWNLOAD_POOL = "marketbot-yahoo"
 NEWS_SOURCE = "Yahoo Finance"
 INTRADAY_INTERVALS: dict[str, timedelta] = {
     "1m": timedelta(minutes=1),
@@ -99,6 +101,10 @@ def configure_yfinance() -> None:
     empty list, which would read as "no news"; raised, it is reported as a failed search.
     """
     yf.config.debug.hide_exceptions = False
+    # yf.download(threads=N) only changes a setting: the thread pool it draws from was sized
+    # at import (one thread per core). A pool of our own lets N downloads really run at once.
+    if multitasking.config["POOL_NAME"] != DOWNLOAD_POOL:
+        multitasking.createPool(DOWNLOAD_POOL, threads=MAX_DOWNLOAD_THREADS, engine="thread")
     yf_log = logging.getLogger("yfinance")
     if _hide_crumb not in yf_log.filters:
         yf_log.addFilter(_hide_crumb)
