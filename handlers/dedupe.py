@@ -42,6 +42,19 @@ class DedupePolicy:
     once_per_session: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class AlertMemory:
+    """What the alert log says at one moment (recent alerts, active mutes), read once a tick."""
+
+    recent: Mapping[AlertKey, LoggedAlert]
+    muted: set[tuple[str, str, str]]
+
+    @classmethod
+    def read(cls, log: AlertLog, now: datetime, policy: DedupePolicy) -> AlertMemory:
+        since = now - max(policy.cooldown, timedelta(days=1))
+        return cls(log.recent_alerts(since), log.muted(now))
+
+
 def alert_key(dest: Destination, symbol: str, direction: Direction) -> AlertKey:
     return dest.platform, dest.channel, symbol, direction.value
 
@@ -58,14 +71,13 @@ def _wanted(
     move: Move,
     direction: Direction,
     at: datetime,
-    recent: Mapping[AlertKey, LoggedAlert],
-    muted: set[tuple[str, str, str]],
+    memory: AlertMemory,
     policy: DedupePolicy,
 ) -> tuple[bool, bool]:
     """Whether DEST should hear about MOVE at AT, and whether that is an escalation."""
-    if (dest.platform, dest.channel, move.symbol) in muted:
+    if (dest.platform, dest.channel, move.symbol) in memory.muted:
         return False, False
-    last = recent.get(alert_key(dest, move.symbol, direction))
+    last = memory.recent.get(alert_key(dest, move.symbol, direction))
     if last is None or _cooled_down(last, at, policy):
         return True, False
     if abs(move.pct) >= abs(last.pct) + policy.escalation_step_pct:
@@ -78,6 +90,7 @@ def drop_already_alerted(
     log: AlertLog,
     now: datetime,
     policy: DedupePolicy,
+    memory: AlertMemory | None = None,
 ) -> dict[Destination, list[Move]]:
     """Triggered moves that dedupe would let through, so that only they are explained.
 
@@ -86,11 +99,10 @@ def drop_already_alerted(
     """
     if not triggered:
         return {}
-    recent = log.recent_alerts(now - max(policy.cooldown, timedelta(days=1)))
-    muted = log.muted(now)
+    mem = memory or AlertMemory.read(log, now, policy)
     out: dict[Destination, list[Move]] = {}
     for dest, moves in triggered.items():
-        kept = [m for m in moves if _wanted(dest, m, m.direction, m.at, recent, muted, policy)[0]]
+        kept = [m for m in moves if _wanted(dest, m, m.direction, m.at, mem, policy)[0]]
         if kept:
             out[dest] = kept
     return out
@@ -99,15 +111,14 @@ def drop_already_alerted(
 def _decide(
     alert: Alert,
     dest: Destination,
-    recent: Mapping[AlertKey, LoggedAlert],
-    muted: set[tuple[str, str, str]],
+    memory: AlertMemory,
     policy: DedupePolicy,
 ) -> tuple[list[str], list[str]]:
     """Symbols of ALERT the channel should hear about now, and which of them are escalations."""
     keep: list[str] = []
     escalated: list[str] = []
     for move in alert.moves:
-        wanted, escalation = _wanted(dest, move, alert.direction, alert.at, recent, muted, policy)
+        wanted, escalation = _wanted(dest, move, alert.direction, alert.at, memory, policy)
         if wanted:
             keep.append(move.symbol)
         if escalation:
@@ -121,18 +132,18 @@ def dedupe_alerts(
     now: datetime,
     policy: DedupePolicy,
     groups: GroupIndex,
+    memory: AlertMemory | None = None,
 ) -> list[Delivery]:
     """Filter each channel's alerts against the alert log; equal results are re-merged."""
     deliveries = list(deliveries)
     if not deliveries:
         return []
-    recent = log.recent_alerts(now - max(policy.cooldown, timedelta(days=1)))
-    muted = log.muted(now)
+    mem = memory or AlertMemory.read(log, now, policy)
     merged: dict[str, tuple[Alert, list[Destination]]] = {}
     for delivery in deliveries:
         alert = delivery.alert
         for dest in delivery.destinations:
-            keep, escalated = _decide(alert, dest, recent, muted, policy)
+            keep, escalated = _decide(alert, dest, mem, policy)
             if not keep:
                 continue
             if len(keep) == len(alert.moves) and not escalated:

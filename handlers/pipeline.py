@@ -8,7 +8,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from handlers.dedupe import AlertLog, DedupePolicy, dedupe_alerts, drop_already_alerted
+from handlers.dedupe import (
+    AlertLog,
+    AlertMemory,
+    DedupePolicy,
+    dedupe_alerts,
+    drop_already_alerted,
+)
 from handlers.detect import Skip, ThresholdPolicy, detect_moves, find_triggers
 from handlers.explain import ExplainParams, explain_move, news_window_start
 from handlers.group import group_alerts
@@ -122,9 +128,12 @@ class Engine:
             log.debug("skipped %s: %s", skip.symbol, skip.reason)
         dedupe = DedupePolicy(p.cooldown, p.escalation_step_pct, p.once_per_session)
         triggered = find_triggers(moves, entries, policy)
-        triggered = drop_already_alerted(triggered, alert_log, now, dedupe)
+        if not triggered:
+            return TickResult([], moves, skips)
+        memory = AlertMemory.read(alert_log, now, dedupe)  # one read serves both filters
+        triggered = drop_already_alerted(triggered, alert_log, now, dedupe, memory)
         candidates = [m for ms in triggered.values() for m in ms]
         explanations, explain_skips = self.explain(candidates, quotes, news)
         grouped = group_alerts(triggered, explanations, self.groups, p.group_window)
-        deliveries = dedupe_alerts(grouped, alert_log, now, dedupe, self.groups)
+        deliveries = dedupe_alerts(grouped, alert_log, now, dedupe, self.groups, memory)
         return TickResult(deliveries, moves, skips + explain_skips)
