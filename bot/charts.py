@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from itertools import pairwise
 from zoneinfo import ZoneInfo
@@ -190,9 +190,23 @@ class ChartMaker:
         spec = alert_chart(alert, self.paths, self.groups, self.threshold_pct, self.tz, self.source)
         return self.cache.png(spec) if spec is not None else None
 
-    def for_symbol(self, symbol: str, at: datetime, context: Sequence[str] = ()) -> bytes | None:
-        """PNG of one symbol's session up to AT, as /why shows it."""
+    def for_symbol(
+        self,
+        symbol: str,
+        at: datetime,
+        context: Sequence[str] = (),
+        peer_moves: Mapping[str, float] | None = None,
+    ) -> bytes | None:
+        """PNG of one symbol's session up to AT, as /why shows it (largest PEER_MOVES first)."""
         spec = build_chart_spec(
-            [symbol], at, self.paths, self.groups, self.threshold_pct, self.tz, self.source, context
+            [symbol],
+            at,
+            self.paths,
+            self.groups,
+            self.threshold_pct,
+            self.tz,
+            self.source,
+            context,
+            peer_moves,
         )
         return self.cache.png(spec) if spec is not None else None

@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 
 from bot.app import build_engine
-from bot.charts import ChartCache, ChartMaker, alert_chart, chart_filename, render_png
+from bot.charts import ChartMaker, chart_filename
 from bot.console import ConsoleNotifier, message_renderable
 from bot.logs import setup_logging
 from bot.replay_run import REPLAY_DESTINATION, Deliver, replay_entries, run_replay
@@ -22,7 +22,6 @@ from bot.store import Store, StoreError
 from config.loader import ConfigFileError
 from config.settings import Settings, SettingsError, load_settings
 from handlers import commands
-from handlers.chart_data import build_chart_spec
 from handlers.models import Alert, Destination
 from handlers.pipeline import Engine
 from handlers.symbols import SymbolError, parse_symbols
@@ -186,13 +185,13 @@ def _with_charts(
     if folder is None:
         return send
     folder.mkdir(parents=True, exist_ok=True)
-    cache = ChartCache()
+    charts = ChartMaker(replay, engine.groups, threshold, str(replay.tz), "replay")
 
     def send_with_chart(alert: Alert, destinations: tuple[Destination, ...]) -> None:
-        spec = alert_chart(alert, replay, engine.groups, threshold, str(replay.tz), "replay")
-        if spec is not None:
+        png = charts.for_alert(alert)
+        if png is not None:
             path = folder / chart_filename(alert)
-            path.write_bytes(cache.png(spec))
+            path.write_bytes(png)
             err.print(f"[dim]chart: {path}[/dim]")
         send(alert, destinations)
 
@@ -216,14 +215,12 @@ def cmd_chart(args: argparse.Namespace, settings: Settings, out: Console) -> int
     peer_moves = {s: q.change_pct for s, q in peers.items() if q.change_pct is not None}
     reply = commands.why(engine, symbol, replay, _news(args), now)
     context = [c.title for c in reply.message.context] if reply.message else []
-    tz = str(replay.tz)
-    spec = build_chart_spec(
-        [symbol], now, replay, engine.groups, threshold, tz, "replay", context, peer_moves
-    )
-    if spec is None:
+    charts = ChartMaker(replay, engine.groups, threshold, str(replay.tz), "replay")
+    png = charts.for_symbol(symbol, now, context, peer_moves)
+    if png is None:
         raise CliError(f"not enough prices to chart {symbol}")
     output = args.output or Path(f"{symbol}-{quotes[symbol].at:%Y-%m-%dT%H%M}.png")
-    output.write_bytes(render_png(spec))
+    output.write_bytes(png)
     out.print(f"wrote {output}")
     return 0
 
