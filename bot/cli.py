@@ -306,13 +306,11 @@ def cmd_status(args: argparse.Namespace, settings: Settings, out: Console) -> in
         out.print(f"[bold]{instance}[/bold] (reported {age} s ago)")
         for key, value in info.items():
             out.print(f"  {key}: {value}", markup=False, highlight=False)
-    summary = store.outbox_summary()
-    counts = summary["counts"]
-    assert isinstance(counts, dict)
+    counts = store.outbox_counts()
     line = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
     out.print(f"deliveries: {line}", markup=False, highlight=False)
-    if summary["last_error"]:
-        out.print(f"last delivery error: {summary['last_error']}", markup=False, highlight=False)
+    if error := store.last_delivery_error():
+        out.print(f"last delivery error: {error}", markup=False, highlight=False)
     return 0
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 
 from bot.app import AppContext
 from bot.pacing import Pacer, default_pacers
@@ -164,17 +164,6 @@ def mark_failed(store: Store, row_id: int, error: str, now: datetime, policy: Ou
             delay = min(policy.first_retry * 2 ** (row.attempts - 1), policy.max_retry)
             row.next_attempt_at = now + delay
         return row.status
-
-
-def pending_count(store: Store) -> int:
-    with store.session() as s:
-        return int(s.scalar(select(func.count()).where(OutboxRow.status == "pending")) or 0)
-
-
-def status_counts(store: Store) -> dict[str, int]:
-    with store.session() as s:
-        rows = s.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status))
-        return {status: int(n) for status, n in rows}
 
 
 @dataclass

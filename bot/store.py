@@ -447,19 +447,22 @@ class Store:
             rows = s.scalars(select(RuntimeStatusRow).order_by(RuntimeStatusRow.updated_at.desc()))
             return [(r.instance, json.loads(r.payload), r.updated_at) for r in rows]
 
-    def outbox_summary(self) -> dict[str, object]:
-        """Counts by status and the latest delivery error."""
+    def outbox_counts(self) -> dict[str, int]:
+        """Outbox deliveries by status (pending, sent, failed)."""
         with self.session() as s:
-            counts = dict(
-                s.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status)).all()
-            )
+            rows = s.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status))
+            return {status: int(n) for status, n in rows}
+
+    def last_delivery_error(self) -> str:
+        """The error of the most recent delivery that had one, or ''."""
+        with self.session() as s:
             last = s.scalar(
                 select(OutboxRow.last_error)
                 .where(OutboxRow.last_error != "")
                 .order_by(OutboxRow.id.desc())
                 .limit(1)
             )
-        return {"counts": {k: int(v) for k, v in counts.items()}, "last_error": last or ""}
+        return last or ""
 
 
 def _entry(row: WatchRow) -> WatchEntry:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import replay_context
-from bot.outbox import OutboxPolicy, OutboxWorker, enqueue, status_counts
+from bot.outbox import OutboxPolicy, OutboxWorker, enqueue
 from bot.runner import process_tick
 from bot.store import Store
 from config.settings import load_settings
@@ -76,14 +76,14 @@ async def test_written_first_then_sent_once(store: Store) -> None:
     deliveries = _alert_deliveries(store, channels=3)
     assert enqueue(store, deliveries, datetime.now(UTC)) == 3
     assert enqueue(store, deliveries, datetime.now(UTC)) == 0  # idempotent
-    assert status_counts(store) == {"pending": 3}
+    assert store.outbox_counts() == {"pending": 3}
     assert len(store.recent_alerts(at("2025-03-04"))) == 3 * 5  # logged with the rows
     notifier = Recorder()
     worker = _worker(store, notifier)
     assert await worker.run_once() == 3
     assert await worker.run_once() == 0
     assert sorted(c for _, c in notifier.sent) == ["c0", "c1", "c2"]
-    assert status_counts(store) == {"sent": 3}
+    assert store.outbox_counts() == {"sent": 3}
 
 
 async def test_retry_with_backoff_then_give_up(
@@ -104,7 +104,7 @@ async def test_retry_with_backoff_then_give_up(
     clock.now += timedelta(seconds=10)
     with caplog.at_level(logging.ERROR):
         assert await worker.run_once() == 1
-    assert status_counts(store) == {"failed": 1}
+    assert store.outbox_counts() == {"failed": 1}
     assert "gave up on alert" in caplog.text and "503 from the platform" in caplog.text
     assert notifier.sent == []
 
@@ -119,7 +119,7 @@ async def test_a_transient_failure_is_retried_and_delivered(store: Store) -> Non
     clock.now += timedelta(minutes=1)
     await worker.run_once()
     assert len(notifier.sent) == 2
-    assert status_counts(store) == {"sent": 2}
+    assert store.outbox_counts() == {"sent": 2}
 
 
 async def test_pending_rows_survive_a_restart(tmp_path: Path) -> None:
@@ -164,7 +164,7 @@ async def test_three_workers_on_postgresql_send_each_row_once(pg_url: str) -> No
     assert len(sent) == 60
     assert set(sent.values()) == {1}
     assert sum(1 for n in notifiers if n.sent) >= 2  # the work was really shared
-    assert status_counts(store) == {"sent": 60}
+    assert store.outbox_counts() == {"sent": 60}
 
 
 async def test_runner_with_outbox_enqueues_and_wakes(store: Store) -> None:
@@ -176,5 +176,5 @@ async def test_runner_with_outbox_enqueues_and_wakes(store: Store) -> None:
     now = at("2025-03-05", "13:30")
     deliveries = await process_tick(ctx, replay.quotes([*CHINA, "KWEB", "SPY"], now), now)
     assert len(deliveries) == 1 and woken == [True]
-    assert status_counts(store) == {"pending": 1}
+    assert store.outbox_counts() == {"pending": 1}
     assert Destination("test", "c1") in deliveries[0].destinations

@@ -158,7 +158,7 @@ async def test_sigkill_mid_fanout_then_restart_delivers_each_channel_once(
         await stop(second)
     counts = {c: len(slow_discord.posted(c)) for c in channels}
     assert set(counts.values()) == {1}, {c: n for c, n in counts.items() if n != 1}
-    status = Store(f"sqlite:///{db}").outbox_summary()["counts"]
+    status = Store(f"sqlite:///{db}").outbox_counts()
     assert status == {"sent": 50}, status
 
 
