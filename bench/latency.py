@@ -33,7 +33,8 @@ from websockets.asyncio.server import ServerConnection, serve
 from bot.app import AppContext, build_engine
 from bot.discord_bot import create_discord_bot, login
 from bot.outbox import OutboxWorker
-from bot.scheduler import Poller, build_scheduler, process_streamed, wanted_symbols
+from bot.runner import wanted_symbols
+from bot.scheduler import Poller, build_scheduler, process_streamed
 from bot.slack_bot import SlackNotifier
 from bot.sources.stream import QuoteStream
 from bot.store import Store

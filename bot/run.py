@@ -18,8 +18,8 @@ from bot.charts import ChartMaker
 from bot.leader import Leadership, lead_when_elected
 from bot.outbox import OutboxWorker, release_claims
 from bot.pacing import default_pacers, limits_for
-from bot.runner import run_replay_feed
-from bot.scheduler import HistoryCache, Poller, build_scheduler, process_streamed, wanted_symbols
+from bot.runner import run_replay_feed, wanted_symbols
+from bot.scheduler import HistoryCache, Poller, build_scheduler, process_streamed
 from bot.sources.replay import Replay
 from bot.sources.stream import QuoteStream
 from bot.store import Store

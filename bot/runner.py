@@ -64,6 +64,15 @@ async def process_tick(
     return deliveries
 
 
+async def wanted_symbols(ctx: AppContext) -> set[str]:
+    """Watched symbols and what judging them needs (benchmarks, peers, the market)."""
+    entries = await asyncio.to_thread(ctx.store.watch_entries)
+    watched = {e.symbol for e in entries}
+    if not watched:
+        return set()
+    return watched | ctx.engine.groups.reference_symbols(watched)
+
+
 async def run_replay_feed(
     ctx: AppContext,
     replay: Replay,
@@ -88,8 +97,7 @@ async def run_replay_feed(
             await asyncio.sleep(seconds_per_tick)
         previous = tick.at
         clock.advance_to(tick.at)
-        watched = {e.symbol for e in await asyncio.to_thread(ctx.store.watch_entries)}
-        needed = watched | ctx.engine.groups.reference_symbols(watched)
+        needed = await wanted_symbols(ctx)
         quotes = {s: q for s, q in tick.quotes.items() if s in needed}
         sent += len(await process_tick(ctx, quotes, tick.at))
     return sent

@@ -14,7 +14,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.app import AppContext
 from bot.calendars import open_symbols
-from bot.runner import process_tick
+from bot.runner import process_tick, wanted_symbols
 from handlers.models import Delivery, Quote
 
 log = logging.getLogger(__name__)
@@ -214,15 +214,6 @@ def build_scheduler(
             next_run_time=datetime.now(UTC),
         )
     return scheduler
-
-
-async def wanted_symbols(ctx: AppContext) -> set[str]:
-    """Watched symbols and what judging them needs (benchmarks, peers, the market)."""
-    entries = await asyncio.to_thread(ctx.store.watch_entries)
-    watched = {e.symbol for e in entries}
-    if not watched:
-        return set()
-    return watched | ctx.engine.groups.reference_symbols(watched)
 
 
 async def process_streamed(ctx: AppContext, quotes: Mapping[str, Quote]) -> list[Delivery]:

@@ -13,7 +13,8 @@ import websockets
 from websockets.asyncio.server import ServerConnection, serve
 
 from bot.app import AppContext, build_engine
-from bot.scheduler import process_streamed, wanted_symbols
+from bot.runner import wanted_symbols
+from bot.scheduler import process_streamed
 from bot.sources.stream import SOURCE, QuoteStream, quote_from_message
 from bot.store import Store
 from config.settings import load_settings
