@@ -10,14 +10,6 @@ from datetime import datetime
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.dates as mdates
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
-
 from handlers.chart_data import ChartSeries, ChartSpec, SessionPaths, build_chart_spec
 from handlers.groups import GroupIndex
 from handlers.models import Alert
@@ -41,6 +33,12 @@ def _style(series: ChartSeries, subject_index: int) -> dict[str, object]:
 
 def render_png(spec: ChartSpec) -> bytes:
     """The chart as PNG bytes (about 1200x675)."""
+    # Imported here: matplotlib takes half a second to load, and most commands draw nothing.
+    # A Figure made directly (not through pyplot) renders with Agg and needs no display.
+    import matplotlib.dates as mdates
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
     tz = ZoneInfo(spec.tz)
     fig = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, facecolor="white")
     ax = fig.add_subplot(1, 1, 1)
