@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from bot.app import AppContext, SimulatedClock
 from bot.outbox import enqueue
 from bot.sources.replay import Replay
-from handlers.models import Delivery, Quote
+from handlers.models import Delivery, Quote, WatchEntry
 from handlers.render import render_alert
 
 log = logging.getLogger(__name__)
@@ -44,8 +44,13 @@ async def deliver(ctx: AppContext, deliveries: Sequence[Delivery]) -> None:
                 log.exception("delivery of alert %s to %s failed", delivery.alert.id, platform)
 
 
-def _process(ctx: AppContext, quotes: Mapping[str, Quote], now: datetime) -> list[Delivery]:
-    entries = ctx.store.watch_entries()
+def _process(
+    ctx: AppContext,
+    quotes: Mapping[str, Quote],
+    now: datetime,
+    entries: Sequence[WatchEntry] | None,
+) -> list[Delivery]:
+    entries = ctx.store.watch_entries() if entries is None else entries
     history = ctx.history(now) if ctx.history else None
     result = ctx.engine.process_tick(
         quotes, entries, ctx.store.channel_thresholds(), ctx.store, now, ctx.news, history
@@ -56,21 +61,31 @@ def _process(ctx: AppContext, quotes: Mapping[str, Quote], now: datetime) -> lis
 
 
 async def process_tick(
-    ctx: AppContext, quotes: Mapping[str, Quote], now: datetime
+    ctx: AppContext,
+    quotes: Mapping[str, Quote],
+    now: datetime,
+    entries: Sequence[WatchEntry] | None = None,
 ) -> list[Delivery]:
-    """One tick: the engine (in a worker thread, it touches the store) then delivery."""
-    deliveries = await asyncio.to_thread(_process, ctx, quotes, now)
+    """One tick: the engine (in a worker thread, it touches the store) then delivery.
+
+    ENTRIES, when the caller has just read them, save reading the watchlist again.
+    """
+    deliveries = await asyncio.to_thread(_process, ctx, quotes, now, entries)
     await deliver(ctx, deliveries)
     return deliveries
 
 
-async def wanted_symbols(ctx: AppContext) -> set[str]:
+def needed_symbols(ctx: AppContext, entries: Sequence[WatchEntry]) -> set[str]:
     """Watched symbols and what judging them needs (benchmarks, peers, the market)."""
-    entries = await asyncio.to_thread(ctx.store.watch_entries)
     watched = {e.symbol for e in entries}
     if not watched:
         return set()
     return watched | ctx.engine.groups.reference_symbols(watched)
+
+
+async def wanted_symbols(ctx: AppContext) -> set[str]:
+    """needed_symbols() of the current watchlist."""
+    return needed_symbols(ctx, await asyncio.to_thread(ctx.store.watch_entries))
 
 
 async def run_replay_feed(
@@ -97,7 +112,8 @@ async def run_replay_feed(
             await asyncio.sleep(seconds_per_tick)
         previous = tick.at
         clock.advance_to(tick.at)
-        needed = await wanted_symbols(ctx)
+        entries = await asyncio.to_thread(ctx.store.watch_entries)
+        needed = needed_symbols(ctx, entries)
         quotes = {s: q for s, q in tick.quotes.items() if s in needed}
-        sent += len(await process_tick(ctx, quotes, tick.at))
+        sent += len(await process_tick(ctx, quotes, tick.at, entries))
     return sent

@@ -99,6 +99,7 @@ class Poller:
             return []
         fetched = await asyncio.to_thread(self.prices.fetch_quotes, sorted(wanted), now)
         quotes = {s: _with_session(q, wanted.get(s, q.session)) for s, q in fetched.items()}
+        # The watchlist is read again after the download: it may have changed meanwhile.
         deliveries = await process_tick(self.ctx, quotes, now)
         self.state.polls += 1
         self.state.alerts += len(deliveries)
