@@ -9,6 +9,10 @@ from enum import StrEnum
 from typing import Literal
 
 HeadlineKind = Literal["company", "sector", "macro", "other"]
+# An item's kind, or "unknown" when nothing in it states a cause ("Why X stock soared today").
+ItemKind = Literal["company", "sector", "macro", "other", "unknown"]
+# What sort of evidence an item is: a news story, a filing, a results date, a scheduled release.
+EvidenceType = Literal["news", "filing", "earnings", "economic"]
 Cause = Literal["company", "sector", "macro", "unexplained"]
 Session = Literal["regular", "pre", "post"]
 
@@ -98,7 +102,12 @@ class Move:
 
 @dataclass(frozen=True, slots=True)
 class NewsItem:
-    """A headline from any feed, reduced to what the explanation needs."""
+    """One piece of evidence from any source (a story, a filing, a results date, a release).
+
+    `lead` is the article's opening paragraphs when they were fetched; `form` and
+    `filing_items` describe a filing ("8-K", ("2.02", "9.01")); `source` names the evidence
+    source that found it.
+    """
 
     title: str
     published: datetime
@@ -107,14 +116,20 @@ class NewsItem:
     summary: str = ""
     related: tuple[str, ...] = ()
     id: str = ""
+    lead: str = ""
+    evidence: EvidenceType = "news"
+    form: str = ""
+    filing_items: tuple[str, ...] = ()
+    source: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class ClassifiedNews:
-    """A news item with the kind the classifier gave it for one symbol."""
+    """A news item with the kind the classifier gave it for one symbol, and how sure it is."""
 
     item: NewsItem
-    kind: HeadlineKind
+    kind: ItemKind
+    confidence: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,8 @@ import logging
 from datetime import datetime
 from pathlib import Path
 
+from bot.sources.yahoo_news import parse_news_item
 from handlers.models import NewsItem, NewsSearch
-from handlers.news import parse_news_item
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ import yfinance as yf
 from yfinance.data import YfData
 from yfinance.exceptions import YFRateLimitError
 
+from bot.sources.yahoo_news import parse_news
 from handlers.models import NewsItem, NewsSearch, Quote
-from handlers.news import parse_news
 from handlers.symbols import SymbolError, normalize_symbol
 
 log = logging.getLogger(__name__)
