@@ -186,6 +186,9 @@ class Explanation:
     context: tuple[MacroEvent, ...]
     company: str | None = None
     searched: str = ""
+    # How sure the verdict is (0..1); below the configured levels the alert says "likely" or
+    # "unclear" instead of stating the cause.
+    confidence: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
