@@ -69,7 +69,9 @@ class AppContext:
         """The chart for a /why answer (blocking), or None."""
         if self.charts is None or reply.message is None or not reply.ok:
             return None
-        context = [c.title for c in reply.message.context]
+        from bot.charts import message_chart_context
+
+        context = message_chart_context(reply.message)
         return self.charts.for_symbol(reply.message.symbols[0], self.clock(), context)
 
     def answer_why(self, symbol: str) -> commands.Reply:
