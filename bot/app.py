@@ -64,6 +64,8 @@ class AppContext:
     wake_outbox: Callable[[], None] | None = None
     # Pictures for alerts and /why; None where the price source has no session path.
     charts: ChartMaker | None = None
+    # Says whether added symbols exist (Yahoo, or the replay's symbols); None: not checked.
+    symbols: commands.SymbolValidator | None = None
 
     def why_chart(self, symbol: str, reply: commands.Reply) -> bytes | None:
         """The chart for a /why answer (blocking), or None."""

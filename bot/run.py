@@ -23,6 +23,7 @@ from bot.scheduler import HistoryCache, Poller, build_scheduler, process_streame
 from bot.sources.replay import Replay
 from bot.sources.stream import QuoteStream
 from bot.store import Store
+from bot.symbol_check import KnownSymbols, YahooSymbolCheck
 from config.settings import Settings
 from handlers.models import Quote
 
@@ -136,6 +137,7 @@ def build_context(settings: Settings, store: Store, options: RunOptions) -> Runn
         if not options.bars:
             raise RunError("--source replay needs --bars PATH")
         ctx, replay, clock = replay_context(settings, store, options.bars, options.news)
+        ctx.symbols = KnownSymbols(replay.symbols)
         worker = outbox_worker(ctx, options.platforms)
         ctx.use_outbox, ctx.wake_outbox = True, worker.wake
         return Running(ctx, options, worker, replay=(replay, clock))
@@ -154,6 +156,7 @@ def build_context(settings: Settings, store: Store, options: RunOptions) -> Runn
                 prices, engine.groups, settings.default_threshold_pct, LIVE_CHART_TZ, "yfinance"
             ),
             history=HistoryCache(),
+            symbols=YahooSymbolCheck(),
         )
     worker = outbox_worker(ctx, options.platforms)
     ctx.use_outbox, ctx.wake_outbox = True, worker.wake

@@ -639,13 +639,13 @@ async def test_the_fake_refuses_uploads_discord_would_refuse(fake: FakeDiscord) 
 async def test_sync_publishes_commands_to_a_guild_over_rest_only(fake: FakeDiscord) -> None:
     r = replayed()
     names = await sync_discord_commands(r.ctx, TOKEN, GUILD_ID)
-    assert names == ["mute", "unmute", "watch", "why"]
+    assert names == ["help", "mute", "unmute", "watch", "why"]
     published = {c["name"]: c for c in fake.commands[GUILD_ID]}
     assert published["watch"]["default_member_permissions"] == "16"
     assert published["mute"]["default_member_permissions"] == "16"
     assert published["why"]["default_member_permissions"] is None
     subcommands = {o["name"] for o in published["watch"]["options"]}
-    assert subcommands == {"add", "remove", "list", "threshold"}
+    assert subcommands == {"add", "remove", "list", "threshold", "mutes"}
     assert await sync_discord_commands(r.ctx, TOKEN, None) == names
     assert fake.identifies == []
 
