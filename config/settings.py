@@ -84,7 +84,10 @@ class Settings(BaseSettings):
     company_names: dict[str, str] = Field(
         default_factory=dict, description="extra symbol -> company name pairs (TOML table)"
     )
-    admins: list[str] = Field(default_factory=list, description="user ids allowed to edit")
+    admins: list[str] = Field(
+        default_factory=list,
+        description='user ids allowed to change watchlists and mutes (env: a JSON list, ["U0123"])',
+    )
     poll_interval_seconds: float = Field(
         60, ge=5, description="seconds between price polls while markets are open"
     )
@@ -126,6 +129,14 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("SLACK_API_URL", "MARKETBOT_SLACK_API_URL"),
         description="Slack Web API base (tests and proxies point it elsewhere)",
     )
+
+    @field_validator(
+        "discord_token", "slack_bot_token", "slack_signing_secret", "slack_app_token", mode="before"
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # `DISCORD_TOKEN=` copied from .env.example means "not set", not an empty token.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("company_names")
     @classmethod

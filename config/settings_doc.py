@@ -73,23 +73,27 @@ def settings_text() -> str:
     return "\n".join(blocks)
 
 
+def _section(text: str) -> re.Match[str] | None:
+    return re.search(re.escape(README_START) + r"\n(.*?)" + re.escape(README_END), text, re.S)
+
+
 def readme_section(text: str) -> str | None:
     """The generated part of a README's text, or None when its markers are missing."""
-    match = re.search(re.escape(README_START) + r"\n(.*?)\n" + re.escape(README_END), text, re.S)
-    return match.group(1) if match else None
+    match = _section(text)
+    return match.group(1).removesuffix("\n") if match else None
 
 
 def update_readme(path: Path) -> bool:
     """Rewrite the table between the markers in PATH; True when it changed."""
     text = path.read_text(encoding="utf-8")
-    current = readme_section(text)
-    if current is None:
-        raise ValueError(f"{path}: no {README_START} ... {README_END} markers")
+    match = _section(text)
+    if match is None:
+        raise SystemExit(f"{path}: no {README_START} ... {README_END} markers")
     new = settings_markdown()
-    if current == new:
+    if match.group(1).removesuffix("\n") == new:
         return False
-    block = f"{README_START}\n{current}\n{README_END}"
-    path.write_text(text.replace(block, f"{README_START}\n{new}\n{README_END}"), encoding="utf-8")
+    block = f"{README_START}\n{new}\n{README_END}"
+    path.write_text(text[: match.start()] + block + text[match.end() :], encoding="utf-8")
     return True
 
 

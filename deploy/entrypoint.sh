@@ -1,0 +1,12 @@
+#!/bin/sh
+# Container entrypoint: check the settings once (one clear message if wrong), then run marketbot.
+# `docker run IMAGE status` or `... run --platform slack` pass their arguments through.
+set -eu
+MARKETBOT="${MARKETBOT_BIN:-marketbot}"
+if [ "$#" -eq 0 ]; then
+    set -- run --platform "${MARKETBOT_PLATFORM:-discord}"
+fi
+if [ "$1" = "run" ]; then
+    "$MARKETBOT" config --check >/dev/null
+fi
+exec "$MARKETBOT" "$@"
