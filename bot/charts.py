@@ -50,6 +50,16 @@ def _style(series: ChartSeries, colour_index: int) -> dict[str, object]:
     return dict(ROLE_STYLE[series.role])
 
 
+def series_styles(spec: ChartSpec) -> list[dict[str, object]]:
+    """Each line's style: alerted symbols and peers each take the next colour of the palette."""
+    styles = []
+    coloured = 0
+    for series in spec.series:
+        styles.append(_style(series, coloured))
+        coloured += series.role in ("subject", "peer")
+    return styles
+
+
 def _plot(
     ax: Any, series: ChartSeries, style: dict[str, object], tz: ZoneInfo, sparse: bool
 ) -> None:
@@ -85,12 +95,8 @@ def render_png(spec: ChartSpec) -> bytes:
     tz = ZoneInfo(spec.tz)
     fig = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, facecolor="white")
     ax = fig.add_subplot(1, 1, 1)
-    coloured = 0
-    styles = []
-    for series in spec.series:
-        style = _style(series, coloured)
-        styles.append(style)
-        coloured += series.role in ("subject", "peer")
+    styles = series_styles(spec)
+    for series, style in zip(spec.series, styles, strict=True):
         _plot(ax, series, style, tz, spec.sparse)
     label_ys = spread_labels([s.last_pct for s in spec.series])
     for series, style, y in zip(spec.series, styles, label_ys, strict=True):

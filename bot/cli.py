@@ -347,8 +347,8 @@ def cmd_replay(args: argparse.Namespace, settings: Settings, out: Console) -> in
     elif not args.json:
         skipped = f", {len(report.skipped)} bad rows skipped" if report.skipped else ""
         err.print(
-            f"[dim]replayed {stats.ticks} ticks over {len(symbols)} symbols from "
-            f"{report.files} files ({report.rows} rows{skipped}): "
+            f"[dim]replayed {_plural(stats.ticks, 'tick')} over {_plural(len(symbols), 'symbol')} "
+            f"from {_plural(report.files, 'file')} ({_plural(report.rows, 'row')}{skipped}): "
             f"{_plural(stats.alerts, 'alert')}[/dim]"
         )
     return 0
@@ -591,7 +591,7 @@ def describe_instance(
         lines = [f"stopped {_ago(age)}"]
     elif age > 3 * every:
         state = "stopped"
-        lines = [f"no report for {_ago(age)} (reports every {every:g} s): not running"]
+        lines = [f"last report {_ago(age)} (reports every {every:g} s): not running"]
     else:
         state = "running"
         lines = [f"reported {_ago(age)}"]

@@ -27,8 +27,9 @@ TOML_ENV = "MARKETBOT_CONFIG"
 DEFAULT_TOML = "marketbot.toml"
 ENV_PREFIX = "MARKETBOT_"
 DOTENV = ".env"
-# MARKETBOT_* variables that are not settings but are read elsewhere (tests, the config path).
-OTHER_ENV = frozenset({TOML_ENV, "MARKETBOT_TEST_PG"})
+# MARKETBOT_* variables that are not settings but are read elsewhere: the config path, the
+# tests' PostgreSQL, the container entrypoint's command (deploy/entrypoint.sh).
+OTHER_ENV = frozenset({TOML_ENV, "MARKETBOT_TEST_PG", "MARKETBOT_BIN"})
 
 
 class SettingsError(Exception):
