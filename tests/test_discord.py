@@ -671,3 +671,19 @@ async def test_a_bad_token_gives_a_clear_error_without_the_token(
         await asyncio.wait_for(serve_discord(r.ctx, token), 10)
     if token.strip():
         assert token not in str(info.value)
+
+
+async def test_help_and_the_channel_threshold(fake: FakeDiscord, tmp_path: Path) -> None:
+    r = replayed(f"sqlite:///{tmp_path / 'bot.db'}")
+    async with running(r.ctx, fake):
+        [helped] = (await fake.answered(await fake.interact("help"))).answers()
+        record = await fake.interact(
+            "watch", [opt("pct", 3.0)], sub="threshold", permissions=MANAGER_PERMS
+        )
+        [set_pct] = (await fake.answered(record)).answers()
+        [mutes] = (await fake.answered(await fake.interact("watch", sub="mutes"))).answers()
+    assert "/watch add symbols:BABA JD threshold:5" in helped["content"]
+    assert "/mute symbol:BABA duration:4 hours" in helped["content"]
+    assert "This channel now alerts at ±3 %" in set_pct["content"]
+    assert mutes["content"] == "Nothing is muted here."
+    assert r.ctx.store.channel_thresholds() == {Destination("discord", str(CHINA_TECH)): 3.0}
