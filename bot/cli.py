@@ -383,7 +383,10 @@ def _with_charts(
     folder: Path | None = args.charts
     if folder is None:
         return send
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"--charts {folder}: cannot create the folder ({exc.strerror})") from None
     charts = ChartMaker(replay, engine.groups, threshold, str(replay.tz), "replay")
 
     def send_with_chart(alert: Alert, destinations: tuple[Destination, ...]) -> None:

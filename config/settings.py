@@ -186,6 +186,8 @@ def env_names(name: str) -> list[str]:
     alias = Settings.model_fields[name].validation_alias
     if isinstance(alias, AliasChoices):
         return [str(c) for c in alias.choices]
+    if isinstance(alias, str):
+        return [alias]
     return [ENV_PREFIX + name.upper()]
 
 
