@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench clean venv
+.PHONY: demo test lint typecheck bench clean venv settings-table
 
 venv: $(STAMP)
 
@@ -27,6 +27,9 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/pytest
+
+settings-table: $(STAMP)
+	$(BIN)/python -m config.settings_doc
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -64,12 +64,16 @@ class AppContext:
     wake_outbox: Callable[[], None] | None = None
     # Pictures for alerts and /why; None where the price source has no session path.
     charts: ChartMaker | None = None
+    # Says whether added symbols exist (Yahoo, or the replay's symbols); None: not checked.
+    symbols: commands.SymbolValidator | None = None
 
     def why_chart(self, symbol: str, reply: commands.Reply) -> bytes | None:
         """The chart for a /why answer (blocking), or None."""
         if self.charts is None or reply.message is None or not reply.ok:
             return None
-        context = [c.title for c in reply.message.context]
+        from bot.charts import message_chart_context
+
+        context = message_chart_context(reply.message)
         return self.charts.for_symbol(reply.message.symbols[0], self.clock(), context)
 
     def answer_why(self, symbol: str) -> commands.Reply:

@@ -8,27 +8,80 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from itertools import pairwise
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from handlers.chart_data import ChartSeries, ChartSpec, SessionPaths, build_chart_spec
 from handlers.groups import GroupIndex
 from handlers.models import Alert
+from handlers.render import Message
 
 WIDTH_PX, HEIGHT_PX, DPI = 1200, 675, 100
-# Readable on light and dark chat themes: mid-tone lines on a white card.
-SUBJECT_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd")
+# Readable on light and dark chat themes; none is the benchmark's orange or the market's grey,
+# so every alerted symbol and peer gets a colour of its own.
+SERIES_COLOURS = (
+    "#d62728",
+    "#1f77b4",
+    "#2ca02c",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#393b79",
+    "#637939",
+    "#843c39",
+    "#7b4173",
+)
+SUBJECT_COLOURS = SERIES_COLOURS  # kept for callers of the old name
 ROLE_STYLE = {
-    "peer": {"color": "#8c564b", "linewidth": 1.6, "linestyle": "-", "alpha": 0.8},
     "benchmark": {"color": "#ff7f0e", "linewidth": 2.0, "linestyle": "--", "alpha": 1.0},
     "market": {"color": "#555555", "linewidth": 1.8, "linestyle": ":", "alpha": 1.0},
 }
+SPARSE_NOTE = "replayed daily bars: open, low/high and close as points, not an intraday path"
 
 
-def _style(series: ChartSeries, subject_index: int) -> dict[str, object]:
+def _style(series: ChartSeries, colour_index: int) -> dict[str, object]:
+    colour = SERIES_COLOURS[colour_index % len(SERIES_COLOURS)]
     if series.role == "subject":
-        colour = SUBJECT_COLOURS[subject_index % len(SUBJECT_COLOURS)]
         return {"color": colour, "linewidth": 2.6, "linestyle": "-", "alpha": 1.0}
+    if series.role == "peer":
+        return {"color": colour, "linewidth": 1.6, "linestyle": "-", "alpha": 0.8}
     return dict(ROLE_STYLE[series.role])
+
+
+def series_styles(spec: ChartSpec) -> list[dict[str, object]]:
+    """Each line's style: alerted symbols and peers each take the next colour of the palette."""
+    styles = []
+    coloured = 0
+    for series in spec.series:
+        styles.append(_style(series, coloured))
+        coloured += series.role in ("subject", "peer")
+    return styles
+
+
+def _plot(
+    ax: Any, series: ChartSeries, style: dict[str, object], tz: ZoneInfo, sparse: bool
+) -> None:
+    xs = [at.astimezone(tz) for at, _ in series.points]
+    ys = [pct for _, pct in series.points]
+    if sparse:
+        # A few prices a day: points only (the 0 % line is the previous close).
+        ax.plot(
+            xs[1:],
+            ys[1:],
+            linestyle="none",
+            marker="o",
+            markersize=7,
+            label=series.symbol,
+            color=style["color"],
+            alpha=style["alpha"],
+        )
+        return
+    # The first point is the previous close at the open: the line steps from 0 %.
+    ax.plot(
+        xs, ys, marker="o", markersize=3, markevery=slice(1, None), label=series.symbol, **style
+    )
 
 
 def render_png(spec: ChartSpec) -> bytes:
@@ -42,15 +95,9 @@ def render_png(spec: ChartSpec) -> bytes:
     tz = ZoneInfo(spec.tz)
     fig = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, facecolor="white")
     ax = fig.add_subplot(1, 1, 1)
-    subjects = 0
-    styles = []
-    for series in spec.series:
-        style = _style(series, subjects)
-        styles.append(style)
-        subjects += series.role == "subject"
-        xs = [at.astimezone(tz) for at, _ in series.points]
-        ys = [pct for _, pct in series.points]
-        ax.plot(xs, ys, marker="o", markersize=3, label=series.symbol, **style)  # type: ignore[arg-type]
+    styles = series_styles(spec)
+    for series, style in zip(spec.series, styles, strict=True):
+        _plot(ax, series, style, tz, spec.sparse)
     label_ys = spread_labels([s.last_pct for s in spec.series])
     for series, style, y in zip(spec.series, styles, label_ys, strict=True):
         end = series.points[-1]
@@ -72,7 +119,8 @@ def render_png(spec: ChartSpec) -> bytes:
     ax.grid(True, color="#dddddd", linewidth=0.8)
     ax.legend(loc="upper left", fontsize=9, frameon=True)
     ax.margins(x=0.12)
-    fig.text(0.99, 0.01, f"data: {spec.source}", ha="right", fontsize=8, color="#777777")
+    data = f"data: {spec.source}" + (f" ({SPARSE_NOTE})" if spec.sparse else "")
+    fig.text(0.99, 0.01, data, ha="right", fontsize=8, color="#777777")
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI)
@@ -94,7 +142,7 @@ def spread_labels(values: list[float], min_gap_share: float = 0.045) -> list[flo
 
 def _marks(ax: object, spec: ChartSpec, tz: ZoneInfo) -> None:
     """Zero line, the threshold, the alert point and the macro event."""
-    ax.axhline(0, color="#999999", linewidth=1)  # type: ignore[attr-defined]
+    ax.axhline(0, color="#999999", linewidth=1, label="previous close")  # type: ignore[attr-defined]
     ax.axhline(  # type: ignore[attr-defined]
         spec.threshold_pct,
         color="#d62728",
@@ -152,9 +200,25 @@ def alert_chart(
         threshold_pct,
         tz,
         source,
-        [e.title for e in alert.context],
+        alert_chart_context(alert, tz),
         alert.peers,
     )
+
+
+def alert_chart_context(alert: Alert, tz: str) -> list[str]:
+    """Macro events worth a chart's footer: catalysts on the alert's day, and only when the
+    move is not company news (a results day is not footed with the week's macro event)."""
+    if alert.cause == "company":
+        return []
+    day = alert.at.astimezone(ZoneInfo(tz)).date()
+    return [e.title for e in alert.context if e.kind == "catalyst" and e.start <= day <= e.end]
+
+
+def message_chart_context(message: Message) -> list[str]:
+    """The same rule for a /why answer's message (its context is already that day's)."""
+    if message.cause == "company":
+        return []
+    return [c.title for c in message.context if c.kind == "catalyst"]
 
 
 def chart_filename(alert: Alert) -> str:

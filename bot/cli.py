@@ -1,4 +1,4 @@
-"""The `marketbot` command line: replay, why, watch (and the live commands as they land)."""
+"""The `marketbot` command line: replay, why, chart, watch, run, status, config, discord."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 from rich.console import Console
 
 from bot.app import build_engine
-from bot.charts import ChartMaker, chart_filename
+from bot.charts import ChartMaker, chart_filename, message_chart_context
 from bot.console import ConsoleNotifier, message_renderable
 from bot.logs import setup_logging
 from bot.replay_run import REPLAY_DESTINATION, Deliver, replay_entries, run_replay
@@ -29,6 +30,10 @@ from handlers.symbols import SymbolError, parse_symbols
 log = logging.getLogger("marketbot")
 
 EXIT_USAGE = 2
+SOURCES = ["replay", "yfinance"]
+SOURCE_HELP = "replay: answer from --bars CSV files; yfinance: live Yahoo prices and news"
+AT_HELP = "time on the replay clock, ISO 8601 (default: the end of the last replayed day)"
+WATCH_ACTIONS = ["add", "remove", "list", "threshold", "mutes"]
 # Commands that run for long and log what they do at INFO; the rest only warn.
 LOG_LEVELS = {"run": logging.INFO}
 
@@ -61,68 +66,239 @@ def _pct(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Examples kept as written, and each option's default shown where it has one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "default" in text or default in (None, False, [], argparse.SUPPRESS):
+            return text
+        return f"{text} (default: {default})"
+
+
+TOP_EXAMPLES = """\
+examples:
+  marketbot replay --bars bot/data/demo/bars --news bot/data/demo/news.jsonl
+  marketbot why BABA --bars bot/data/demo/bars --at 2025-03-05T16:00-05:00
+  marketbot watch add BABA JD 5 --platform discord --channel 123456789012345678
+  marketbot run --platform slack
+  marketbot config --list
+
+`marketbot COMMAND --help` shows each command's options and examples."""
+
+
+if TYPE_CHECKING:  # argparse's class is generic only for type checkers
+    SubParsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def _sub(sub: SubParsers, name: str, text: str, examples: str) -> argparse.ArgumentParser:
+    return sub.add_parser(
+        name,
+        help=text,
+        description=text,
+        epilog="examples:\n" + examples,
+        formatter_class=HelpFormatter,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="marketbot", description=__doc__)
-    parser.add_argument("--db", help="store URL (default: setting db_url)")
+    parser = argparse.ArgumentParser(
+        prog="marketbot",
+        description="A market-alert bot for Discord and Slack.",
+        epilog=TOP_EXAMPLES,
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--db", help="store URL (default: the db_url setting)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--log-json", action="store_true", help="logs as JSON lines on stderr")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _replay_parser(sub)
+    _chart_parser(sub)
+    _why_parser(sub)
+    _status_parser(sub)
+    _run_parser(sub)
+    _discord_parser(sub)
+    _watch_parser(sub)
+    _config_parser(sub)
+    return parser
 
-    rp = sub.add_parser("replay", help="run the alert pipeline over daily bars, offline")
+
+def _replay_parser(sub: SubParsers) -> None:
+    rp = _sub(
+        sub,
+        "replay",
+        "run the alert pipeline over daily or intraday bars, offline",
+        "  marketbot replay --bars bot/data/demo/bars --news bot/data/demo/news.jsonl\n"
+        "  marketbot replay --bars bot/data/demo/bars --watch BABA,JD --from 2025-03-05 --json",
+    )
     _add_data_args(rp)
     rp.add_argument("--watch", help="comma-separated symbols (default: every symbol in the bars)")
-    rp.add_argument("--threshold", type=_pct, help="alert threshold in percent")
-    rp.add_argument("--from", dest="start", type=_date, help="first day (YYYY-MM-DD)")
-    rp.add_argument("--to", dest="end", type=_date, help="last day (YYYY-MM-DD)")
+    rp.add_argument(
+        "--threshold", type=_pct, help="alert threshold in percent (default: the setting, 5)"
+    )
+    rp.add_argument("--from", dest="start", type=_date, help="first day, YYYY-MM-DD")
+    rp.add_argument("--to", dest="end", type=_date, help="last day, YYYY-MM-DD")
     rp.add_argument("--json", action="store_true", help="one JSON object per alert")
     rp.add_argument("--charts", type=Path, metavar="DIR", help="write each alert's chart here")
 
-    cp = sub.add_parser("chart", help="draw a symbol's move against its benchmark and peers")
-    cp.add_argument("symbol")
-    cp.add_argument("--source", choices=["replay", "yfinance"], default="replay")
+
+def _chart_parser(sub: SubParsers) -> None:
+    cp = _sub(
+        sub,
+        "chart",
+        "draw a symbol's move against its benchmark and peers, as a PNG",
+        "  marketbot chart BABA --bars bot/data/demo/bars --at 2025-03-05T16:00-05:00 -o baba.png\n"
+        "  marketbot chart BABA --source yfinance",
+    )
+    cp.add_argument("symbol", help="ticker as Yahoo writes it, e.g. BABA, 0700.HK, BRK-B")
+    cp.add_argument("--source", choices=SOURCES, default="replay", help=SOURCE_HELP)
     _add_data_args(cp, bars_required=False)
-    cp.add_argument("--at", type=_time, help="time on the replay clock (ISO 8601)")
-    cp.add_argument("--threshold", type=_pct, help="threshold line in percent")
-    cp.add_argument("-o", "--output", type=Path, default=None, help="PNG file to write")
+    cp.add_argument("--at", type=_time, help=AT_HELP)
+    cp.add_argument("--threshold", type=_pct, help="threshold line in percent (default: setting)")
+    cp.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        help="PNG file to write; missing folders are created (default: SYMBOL-TIME.png here)",
+    )
 
-    wp = sub.add_parser("why", help="explain a symbol's move, as /why does")
-    wp.add_argument("symbol")
-    wp.add_argument("--source", choices=["replay", "yfinance"], default="replay")
+
+def _why_parser(sub: SubParsers) -> None:
+    wp = _sub(
+        sub,
+        "why",
+        "explain a symbol's move, as /why does",
+        "  marketbot why BABA --bars bot/data/demo/bars --news bot/data/demo/news.jsonl "
+        "--at 2025-03-05T16:00-05:00\n"
+        "  marketbot why BABA --source yfinance",
+    )
+    wp.add_argument("symbol", help="ticker as Yahoo writes it, e.g. BABA, 0700.HK, BRK-B")
+    wp.add_argument("--source", choices=SOURCES, default="replay", help=SOURCE_HELP)
     _add_data_args(wp, bars_required=False)
-    wp.add_argument("--at", type=_time, help="time on the replay clock (ISO 8601)")
+    wp.add_argument("--at", type=_time, help=AT_HELP)
 
-    sub.add_parser("status", help="what the running bot last reported, and pending deliveries")
 
-    run = sub.add_parser("run", help="run the bot on Discord and/or Slack")
-    run.add_argument("--platform", default="discord", help="discord, slack or discord,slack")
-    run.add_argument("--source", choices=["yfinance", "replay"], default="yfinance")
+def _status_parser(sub: SubParsers) -> None:
+    sp = _sub(
+        sub,
+        "status",
+        "what each instance last reported (running or stopped), its next poll, and deliveries; "
+        "exits 1 when none is running",
+        "  marketbot status\n"
+        "  marketbot --db postgresql+psycopg://bot@db/marketbot status\n"
+        '  marketbot status --host "$(hostname)"   # a health check for this host only',
+    )
+    sp.add_argument("--host", help="only instances on this host (default: every instance)")
+
+
+def _run_parser(sub: SubParsers) -> None:
+    run = _sub(
+        sub,
+        "run",
+        "run the bot on Discord and/or Slack until stopped (SIGTERM or Ctrl-C)",
+        "  DISCORD_TOKEN=... marketbot run --platform discord\n"
+        "  marketbot run --platform discord,slack\n"
+        "  marketbot run --platform slack --source replay --bars bot/data/demo/bars --speed 3600",
+    )
+    run.add_argument(
+        "--platform", default="discord", help="discord, slack, or both as discord,slack"
+    )
+    run.add_argument(
+        "--source",
+        choices=["yfinance", "replay"],
+        default="yfinance",
+        help="yfinance: live Yahoo prices; replay: CSV bars on a simulated clock",
+    )
     run.add_argument("--bars", nargs="+", type=Path, default=[], help="replay: CSV files/folders")
     run.add_argument("--news", type=Path, help="replay: news JSONL file")
     run.add_argument(
         "--speed", type=float, default=3600.0, help="replay: simulated seconds per real second"
     )
-    run.add_argument("--from", dest="start", type=_date, help="replay: first day")
-    run.add_argument("--to", dest="end", type=_date, help="replay: last day")
-    run.add_argument("--slack-mode", choices=["http", "socket"], default="http")
+    run.add_argument("--from", dest="start", type=_date, help="replay: first day, YYYY-MM-DD")
+    run.add_argument("--to", dest="end", type=_date, help="replay: last day, YYYY-MM-DD")
+    run.add_argument(
+        "--slack-mode",
+        choices=["http", "socket"],
+        default="http",
+        help="http: Slack calls the bot's URL; socket: Socket Mode, outbound only",
+    )
 
-    dp = sub.add_parser("discord", help="Discord administration")
-    dsub = dp.add_subparsers(dest="discord_command", required=True)
-    sync = dsub.add_parser("sync", help="publish the slash commands (global or to one guild)")
-    sync.add_argument("--guild", type=int, help="guild id: instant sync to one server")
 
-    watch = sub.add_parser("watch", help="edit a channel's watchlist in the local store")
-    watch.add_argument("action", choices=["add", "remove", "list", "threshold"])
-    watch.add_argument("args", nargs="*", help="symbols, then an optional threshold")
-    watch.add_argument("--platform", default="console")
-    watch.add_argument("--channel", default="default")
-    return parser
+def _discord_parser(sub: SubParsers) -> None:
+    dp = _sub(
+        sub,
+        "discord",
+        "Discord administration",
+        "  marketbot discord sync --guild 123456789012345678\n  marketbot discord sync",
+    )
+    dsub = dp.add_subparsers(dest="discord_command", required=True, metavar="ACTION")
+    sync = dsub.add_parser(
+        "sync",
+        help="publish the slash commands (global or to one server)",
+        formatter_class=HelpFormatter,
+    )
+    sync.add_argument("--guild", type=int, help="server id: instant sync to that server only")
+
+
+def _watch_parser(sub: SubParsers) -> None:
+    watch = _sub(
+        sub,
+        "watch",
+        "edit a channel's watchlist in the store (the one the running bot uses)",
+        "  marketbot watch add BABA JD 5 --platform discord --channel 123456789012345678\n"
+        "  marketbot watch list --platform slack --channel C0123456789\n"
+        "  marketbot watch threshold BABA 4 --platform discord --channel 1234\n"
+        "  marketbot watch threshold 3 --platform discord --channel 1234   # the whole channel\n"
+        "  marketbot watch mutes --platform discord --channel 1234",
+    )
+    watch.add_argument("action", choices=WATCH_ACTIONS, help="what to do")
+    watch.add_argument(
+        "args",
+        nargs="*",
+        help="add/remove: symbols, then an optional threshold; threshold: [SYMBOL] PCT",
+    )
+    watch.add_argument(
+        "--platform", choices=["discord", "slack"], help="the channel's platform (required)"
+    )
+    watch.add_argument(
+        "--channel", help="the channel id (Discord: Copy Channel ID; Slack: C0123...) (required)"
+    )
+    watch.add_argument(
+        "--bars",
+        nargs="+",
+        type=Path,
+        help="check added symbols against these CSV bars instead of Yahoo",
+    )
+    watch.add_argument("--no-check", action="store_true", help="add symbols without checking")
+
+
+def _config_parser(sub: SubParsers) -> None:
+    cfg = _sub(
+        sub,
+        "config",
+        "the settings: every name, its environment variable and default; or check them",
+        "  marketbot config --list\n  marketbot config --markdown\n  marketbot config --check",
+    )
+    what = cfg.add_mutually_exclusive_group()
+    what.add_argument("--list", action="store_true", help="every setting (the default action)")
+    what.add_argument("--markdown", action="store_true", help="the table as in the README")
+    what.add_argument("--check", action="store_true", help="load the settings and say if fine")
 
 
 def _add_data_args(p: argparse.ArgumentParser, bars_required: bool = True) -> None:
-    p.add_argument("--bars", nargs="+", type=Path, required=bars_required, help="CSV files/folders")
-    p.add_argument("--news", type=Path, help="news JSONL file")
-    p.add_argument("--macro-events", type=Path, help="macro events YAML")
-    p.add_argument("--groups", type=Path, help="symbol groups YAML")
+    need = "" if bars_required else " (needed with --source replay)"
+    p.add_argument(
+        "--bars", nargs="+", type=Path, required=bars_required, help="CSV files/folders" + need
+    )
+    p.add_argument("--news", type=Path, help="news JSONL file (default: no news)")
+    p.add_argument(
+        "--macro-events",
+        type=Path,
+        help="macro events YAML replacing the shipped one (default: setting macro_events_file)",
+    )
+    p.add_argument("--groups", type=Path, help="symbol groups YAML (default: setting groups_file)")
 
 
 def engine_from_args(settings: Settings, args: argparse.Namespace) -> Engine:
@@ -163,13 +339,36 @@ def cmd_replay(args: argparse.Namespace, settings: Settings, out: Console) -> in
         args.end,
         progress_to=None if args.json else err,
     )
-    if not args.json:
+    if stats.ticks == 0:
+        if args.start or args.end:
+            raise CliError(_no_ticks(replay, args.start, args.end))
+        # Bars, but none after a first day: each day is measured against the one before.
+        err.print(_no_ticks(replay, None, None), markup=False, highlight=False)
+    elif not args.json:
         skipped = f", {len(report.skipped)} bad rows skipped" if report.skipped else ""
         err.print(
-            f"[dim]replayed {stats.ticks} ticks over {len(symbols)} symbols from "
-            f"{report.files} files ({report.rows} rows{skipped}): {stats.alerts} alerts[/dim]"
+            f"[dim]replayed {_plural(stats.ticks, 'tick')} over {_plural(len(symbols), 'symbol')} "
+            f"from {_plural(report.files, 'file')} ({_plural(report.rows, 'row')}{skipped}): "
+            f"{_plural(stats.alerts, 'alert')}[/dim]"
         )
     return 0
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _no_ticks(replay: Replay, start: date | None, end: date | None) -> str:
+    """Why a replay had nothing to play: the asked range against the days the bars cover."""
+    first, last = replay.days[0], replay.days[-1]
+    if start and end and start > end:
+        asked = f"--from {start} is after --to {end}"
+    elif start or end:
+        asked = f"no bars from {start or 'the start'} to {end or 'the end'}"
+    else:
+        asked = "no day has a previous close to measure against"
+    cover = f"{first} to {last}" if first != last else f"{first} only"
+    return f"nothing replayed: {asked}; the bars cover {cover} ({_plural(len(replay.days), 'day')})"
 
 
 def _with_charts(
@@ -184,7 +383,10 @@ def _with_charts(
     folder: Path | None = args.charts
     if folder is None:
         return send
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"--charts {folder}: cannot create the folder ({exc.strerror})") from None
     charts = ChartMaker(replay, engine.groups, threshold, str(replay.tz), "replay")
 
     def send_with_chart(alert: Alert, destinations: tuple[Destination, ...]) -> None:
@@ -214,15 +416,27 @@ def cmd_chart(args: argparse.Namespace, settings: Settings, out: Console) -> int
     peers = replay.quotes(list(engine.groups.peers_of(symbol)), now)
     peer_moves = {s: q.change_pct for s, q in peers.items() if q.change_pct is not None}
     reply = commands.why(engine, symbol, replay, _news(args), now)
-    context = [c.title for c in reply.message.context] if reply.message else []
+    context = message_chart_context(reply.message) if reply.message else []
     charts = ChartMaker(replay, engine.groups, threshold, str(replay.tz), "replay")
     png = charts.for_symbol(symbol, now, context, peer_moves)
     if png is None:
         raise CliError(f"not enough prices to chart {symbol}")
     output = args.output or Path(f"{symbol}-{quotes[symbol].at:%Y-%m-%dT%H%M}.png")
-    output.write_bytes(png)
-    out.print(f"wrote {output}")
+    _write_png(output, png, out)
     return 0
+
+
+def _write_png(output: Path, png: bytes, out: Console) -> None:
+    """Write the chart, creating missing folders (and saying so), or fail in one line."""
+    folder = output.parent
+    created = not folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(png)
+    except OSError as exc:
+        raise CliError(f"cannot write {output}: {exc.strerror or exc}") from None
+    note = f" (created {folder}/)" if created else ""
+    out.print(f"wrote {output}{note}", markup=False, highlight=False)
 
 
 def _chart_live(
@@ -231,21 +445,35 @@ def _chart_live(
     from bot.run import LIVE_CHART_TZ
     from bot.sources.yahoo import YahooNews, YahooPrices
 
+    _yahoo_answers(symbol)
     prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second)
     now = args.at or datetime.now(UTC)
     reply = commands.why(engine, symbol, prices, YahooNews(), now)
     if not reply.ok or reply.message is None:
         raise CliError(reply.text)
     threshold = args.threshold or settings.default_threshold_pct
-    context = [c.title for c in reply.message.context]
+    context = message_chart_context(reply.message)
     maker = ChartMaker(prices, engine.groups, threshold, LIVE_CHART_TZ, "yfinance")
     png = maker.for_symbol(symbol, now, context)
     if png is None:
         raise CliError(f"Yahoo gave no intraday prices to chart {symbol}")
     output = args.output or Path(f"{symbol}-{now:%Y-%m-%dT%H%M}.png")
-    output.write_bytes(png)
-    out.print(f"wrote {output}")
+    _write_png(output, png, out)
     return 0
+
+
+def _yahoo_answers(symbol: str) -> None:
+    """One request first: offline, say so once instead of a warning per symbol asked."""
+    from bot.symbol_check import YahooSymbolCheck
+
+    check = YahooSymbolCheck().check_symbols([symbol])
+    if check.unchecked:
+        raise CliError(
+            f"{check.unchecked}; no live answer for {symbol}. "
+            "Offline, answer from bars: --source replay --bars DIR"
+        )
+    if check.unknown:
+        raise CliError(f"Yahoo knows no symbol {symbol}: check the spelling (e.g. 0700.HK, BRK-B)")
 
 
 def _one_symbol(text: str) -> str:
@@ -277,6 +505,7 @@ def cmd_why(args: argparse.Namespace, settings: Settings, out: Console) -> int:
 def _why_live(args: argparse.Namespace, engine: Engine, settings: Settings, out: Console) -> int:
     from bot.sources.yahoo import YahooNews, YahooPrices
 
+    _yahoo_answers(_one_symbol(args.symbol))
     prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second)
     now = args.at or datetime.now(UTC)
     reply = commands.why(engine, args.symbol, prices, YahooNews(), now)
@@ -285,33 +514,107 @@ def _why_live(args: argparse.Namespace, engine: Engine, settings: Settings, out:
 
 
 def cmd_watch(args: argparse.Namespace, settings: Settings, out: Console) -> int:
+    if not args.platform or not args.channel:
+        raise CliError(
+            "watch needs --platform (discord or slack) and --channel ID: the channel whose "
+            "watchlist to change, e.g. --platform discord --channel 123456789012345678"
+        )
     store = Store(args.db or settings.db_url)
     who = commands.Requester(args.platform, args.channel, "cli", can_manage=True)
     text = " ".join([args.action, *args.args])
     reply = commands.run_watch_text(
-        store, who, text, settings.default_threshold_pct, datetime.now(UTC)
+        store,
+        who,
+        text,
+        settings.default_threshold_pct,
+        datetime.now(UTC),
+        validator=_watch_validator(args),
     )
-    out.print(reply.text, markup=False, highlight=False)
+    out.print(
+        f"{args.platform} channel {args.channel}: {reply.text}", markup=False, highlight=False
+    )
     return 0 if reply.ok else 1
+
+
+def _watch_validator(args: argparse.Namespace) -> commands.SymbolValidator | None:
+    """Added symbols are checked against --bars, else Yahoo, unless --no-check."""
+    from bot.symbol_check import KnownSymbols, YahooSymbolCheck
+
+    if args.action != "add" or args.no_check:
+        return None
+    if args.bars:
+        return KnownSymbols(load_bars(args.bars)[0])
+    return YahooSymbolCheck()
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings, out: Console) -> int:
     store = Store(args.db or settings.db_url)
     now = datetime.now(UTC)
-    statuses = store.statuses()
+    statuses = [
+        row for row in store.statuses() if not args.host or row[0].startswith(f"{args.host}:")
+    ]
     if not statuses:
-        out.print("No running instance has reported to this store yet.")
+        out.print("No instance has reported to this store yet (is `marketbot run` running?).")
+    running = 0
     for instance, info, at in statuses:
-        age = int((now - at).total_seconds())
-        out.print(f"[bold]{instance}[/bold] (reported {age} s ago)")
-        for key, value in info.items():
-            out.print(f"  {key}: {value}", markup=False, highlight=False)
+        state, lines = describe_instance(info, at, now)
+        running += state == "running"
+        out.print(f"{instance}: {state}", markup=False, highlight=False)
+        for line in lines:
+            out.print(f"  {line}", markup=False, highlight=False)
     counts = store.outbox_counts()
     line = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
     out.print(f"deliveries: {line}", markup=False, highlight=False)
     if error := store.last_delivery_error():
         out.print(f"last delivery error: {error}", markup=False, highlight=False)
-    return 0
+    # For health checks: 0 only when some instance is running.
+    return 0 if running else 1
+
+
+STATUS_SKIP = {"report_every_s", "state", "next_poll"}
+
+
+def _ago(seconds: float) -> str:
+    s = int(seconds)
+    if s < 120:
+        return f"{s} s ago"
+    if s < 7200:
+        return f"{s // 60} min ago"
+    return f"{s // 3600} h ago"
+
+
+def describe_instance(
+    info: dict[str, object], at: datetime, now: datetime
+) -> tuple[str, list[str]]:
+    """'running' or 'stopped' (said so, or silent for 3 report intervals), and detail lines."""
+    age = (now - at).total_seconds()
+    every = float(str(info.get("report_every_s") or 10))
+    if info.get("state") == "stopped":
+        state = "stopped"
+        lines = [f"stopped {_ago(age)}"]
+    elif age > 3 * every:
+        state = "stopped"
+        lines = [f"last report {_ago(age)} (reports every {every:g} s): not running"]
+    else:
+        state = "running"
+        lines = [f"reported {_ago(age)}"]
+    if state == "running":
+        lines.append(_next_poll(info, now))
+    for key, value in info.items():
+        if key not in STATUS_SKIP:
+            lines.append(f"{key}: {value}")
+    return state, lines
+
+
+def _next_poll(info: dict[str, object], now: datetime) -> str:
+    text = info.get("next_poll")
+    if not text:
+        feed = info.get("feed", "?")
+        return f"next poll: none scheduled (feed: {feed})"
+    at = datetime.fromisoformat(str(text))
+    wait = (at - now).total_seconds()
+    when = f"in {int(wait)} s" if wait >= 0 else "due now"
+    return f"next poll: {at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC ({when})"
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings, out: Console) -> int:
@@ -358,7 +661,20 @@ def cmd_discord(args: argparse.Namespace, settings: Settings, out: Console) -> i
     return 0
 
 
+def cmd_config(args: argparse.Namespace, settings: Settings, out: Console) -> int:
+    from config.settings_doc import settings_markdown, settings_text
+
+    if args.check:
+        out.print("settings are valid", markup=False, highlight=False)
+    elif args.markdown:
+        print(settings_markdown())
+    else:
+        print(settings_text())
+    return 0
+
+
 COMMANDS = {
+    "config": cmd_config,
     "run": cmd_run,
     "discord": cmd_discord,
     "replay": cmd_replay,
@@ -374,6 +690,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(None, args.verbose, args.log_json, LOG_LEVELS.get(args.command, logging.WARNING))
     out = Console()
     try:
+        if args.command == "config" and not args.check:
+            # The list must help fix a broken setting, so it does not need valid ones.
+            return cmd_config(args, Settings.model_construct(), out)
         settings = load_settings()
         long_running = args.command in LOG_LEVELS
         setup_logging(

@@ -1,4 +1,4 @@
-"""Discord adapter: slash commands (/why, /watch, /mute, /unmute) and channel alerts as embeds."""
+"""Discord adapter: slash commands (/why, /watch, /mute, /unmute, /help), alerts as embeds."""
 
 from __future__ import annotations
 
@@ -44,10 +44,12 @@ COMMAND_FAILED = (
 DISCORD_HELP = {
     commands.WATCH_HELP: (
         "Usage: /watch add symbols:BABA JD TCEHY threshold:5 · /watch remove symbols:JD · "
-        "/watch list · /watch threshold symbol:BABA pct:4"
+        "/watch list · /watch threshold symbol:BABA pct:4 (no symbol: the channel's) · "
+        "/watch mutes"
     ),
     commands.MUTE_HELP: (
-        "Usage: /mute symbol:BABA duration:4h (30m, 4h, 2d, at most 30d) · /unmute symbol:BABA"
+        "Usage: /mute symbol:BABA duration:4h (30m, 4h, 4 hours, 2d, 1 week; at most 30 days) · "
+        "/watch mutes · /unmute symbol:BABA"
     ),
 }
 WHY_UNAVAILABLE = "Could not answer /why right now: the price or news source failed. Try again."
@@ -315,10 +317,18 @@ async def why_chart(ctx: AppContext, symbol: str, reply: commands.Reply) -> byte
 
 
 def register_commands(tree: app_commands.CommandTree[MarketBot], ctx: AppContext) -> None:
-    """Add /why, the /watch group, /mute and /unmute to TREE, all bound to CTX."""
+    """Add /why, the /watch group, /mute, /unmute and /help to TREE, all bound to CTX."""
     _register_why(tree, ctx)
     tree.add_command(_watch_group(ctx))
     _register_mute(tree, ctx)
+    _register_help(tree, ctx)
+
+
+def _register_help(tree: app_commands.CommandTree[MarketBot], ctx: AppContext) -> None:
+    @tree.command(name="help", description="The bot's commands, with an example each")
+    async def help_(interaction: discord.Interaction[MarketBot]) -> None:
+        default_pct = ctx.settings.default_threshold_pct
+        await send_reply(interaction, commands.help_reply(True, default_pct))
 
 
 def _register_why(tree: app_commands.CommandTree[MarketBot], ctx: AppContext) -> None:
@@ -360,8 +370,9 @@ def _watch_group(ctx: AppContext) -> app_commands.Group:
             except ValueError as exc:
                 await send_text(interaction, f"{exc}\n{commands.WATCH_HELP}", ephemeral=True)
                 return
+        add_checked = partial(commands.watch_add, validator=ctx.symbols, default_pct=default_pct)
         reply = await asyncio.to_thread(
-            commands.watch_add, ctx.store, who, symbols, threshold, now_utc(ctx)
+            add_checked, ctx.store, who, symbols, threshold, now_utc(ctx)
         )
         await send_reply(interaction, reply)
 
@@ -380,15 +391,29 @@ def _watch_group(ctx: AppContext) -> app_commands.Group:
         )
         await send_reply(interaction, reply)
 
-    @watch.command(name="threshold", description="Set one symbol's alert threshold here")
-    @app_commands.describe(symbol="A watched ticker", pct="Percent move that triggers an alert")
+    @watch.command(name="threshold", description="Set a symbol's alert threshold, or the channel's")
+    @app_commands.describe(
+        pct="Percent move that triggers an alert",
+        symbol="A watched ticker (leave out to set the whole channel's threshold)",
+    )
     async def threshold(
         interaction: discord.Interaction[MarketBot],
-        symbol: str,
         pct: app_commands.Range[float, 0.1, 100.0],
+        symbol: str | None = None,
     ) -> None:
         who = requester(ctx, interaction)
-        reply = await asyncio.to_thread(commands.watch_threshold, ctx.store, who, symbol, str(pct))
+        if symbol is None:
+            reply = await asyncio.to_thread(commands.channel_threshold, ctx.store, who, str(pct))
+        else:
+            reply = await asyncio.to_thread(
+                commands.watch_threshold, ctx.store, who, symbol, str(pct)
+            )
+        await send_reply(interaction, reply)
+
+    @watch.command(name="mutes", description="What is muted in this channel, and until when")
+    async def mutes(interaction: discord.Interaction[MarketBot]) -> None:
+        who = requester(ctx, interaction)
+        reply = await asyncio.to_thread(commands.mute_list, ctx.store, who, now_utc(ctx))
         await send_reply(interaction, reply)
 
     async def symbols_here(
@@ -402,7 +427,9 @@ def _watch_group(ctx: AppContext) -> app_commands.Group:
 
 def _register_mute(tree: app_commands.CommandTree[MarketBot], ctx: AppContext) -> None:
     @tree.command(name="mute", description="Pause alerts for a symbol in this channel")
-    @app_commands.describe(symbol="A watched ticker", duration="How long, e.g. 30m, 4h, 2d")
+    @app_commands.describe(
+        symbol="A watched ticker", duration="How long, e.g. 30m, 4h, 4 hours, 2d, 1 week"
+    )
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_channels=True)
     async def mute(interaction: discord.Interaction[MarketBot], symbol: str, duration: str) -> None:

@@ -14,7 +14,7 @@ import logging
 import pickle
 import socket
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -89,8 +89,15 @@ def enqueue(store: Store, deliveries: Sequence[Delivery], now: datetime) -> int:
     return added
 
 
-def claim(store: Store, worker: str, now: datetime, policy: OutboxPolicy) -> list[Claimed]:
-    """Take up to a batch of due rows that nobody holds, under a lease.
+def claim(
+    store: Store,
+    worker: str,
+    now: datetime,
+    policy: OutboxPolicy,
+    platforms: Collection[str] | None = None,
+) -> list[Claimed]:
+    """Take up to a batch of due rows that nobody holds, under a lease (only rows for
+    PLATFORMS when given: the others stay pending for an instance that runs them).
 
     Candidates are locked with SKIP LOCKED where the database has it (PostgreSQL); the
     conditional update with a one-off token makes the claim atomic on SQLite too.
@@ -98,9 +105,12 @@ def claim(store: Store, worker: str, now: datetime, policy: OutboxPolicy) -> lis
     token = f"{worker[:40]}:{uuid.uuid4().hex[:16]}"
     free = or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now)
     with store.session() as s:
+        due = [OutboxRow.status == "pending", OutboxRow.next_attempt_at <= now, free]
+        if platforms is not None:
+            due.append(OutboxRow.platform.in_(sorted(platforms)))
         candidates = (
             select(OutboxRow.id)
-            .where(OutboxRow.status == "pending", OutboxRow.next_attempt_at <= now, free)
+            .where(*due)
             .order_by(OutboxRow.id)
             .limit(policy.batch)
             .with_for_update(skip_locked=True)
@@ -179,6 +189,8 @@ class OutboxWorker:
     clock: Clock = wall_clock
     name: str = field(default_factory=lambda: f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}")
     pacers: Mapping[str, Pacer] = field(default_factory=default_pacers)
+    # Only these platforms' rows are claimed (None: all); set to the platforms this run serves.
+    platforms: frozenset[str] | None = None
     sent: int = 0
     failed: int = 0
     last_error: str | None = None
@@ -191,7 +203,9 @@ class OutboxWorker:
     async def run_once(self) -> int:
         """Claim and send one batch; returns how many rows were handled."""
         store = self.ctx.store
-        claimed = await asyncio.to_thread(claim, store, self.name, self.clock(), self.policy)
+        claimed = await asyncio.to_thread(
+            claim, store, self.name, self.clock(), self.policy, self.platforms
+        )
         if not claimed:
             return 0
         payloads: dict[str, tuple[Alert, Message] | None] = {}

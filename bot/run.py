@@ -23,6 +23,7 @@ from bot.scheduler import HistoryCache, Poller, build_scheduler, process_streame
 from bot.sources.replay import Replay
 from bot.sources.stream import QuoteStream
 from bot.store import Store
+from bot.symbol_check import KnownSymbols, YahooSymbolCheck
 from config.settings import Settings
 from handlers.models import Quote
 
@@ -78,24 +79,56 @@ def parse_platforms(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def check_secrets(settings: Settings, options: RunOptions) -> None:
-    """Fail before connecting anywhere when a platform's credentials are missing."""
+def missing_secrets(settings: Settings, options: RunOptions) -> list[str]:
+    """Every credential the chosen platforms and modes need that is not set."""
+    missing = []
     if "discord" in options.platforms and settings.discord_token is None:
-        raise RunError("DISCORD_TOKEN is not set (environment or .env)")
+        missing.append("DISCORD_TOKEN (Discord bot token)")
     if "slack" in options.platforms:
         if settings.slack_bot_token is None:
-            raise RunError("SLACK_BOT_TOKEN is not set (environment or .env)")
+            missing.append("SLACK_BOT_TOKEN (xoxb-...)")
         if options.slack_mode == "http" and settings.slack_signing_secret is None:
-            raise RunError("SLACK_SIGNING_SECRET is not set (needed in HTTP mode)")
+            missing.append("SLACK_SIGNING_SECRET (needed in HTTP mode)")
         if options.slack_mode == "socket" and settings.slack_app_token is None:
-            raise RunError("SLACK_APP_TOKEN is not set (needed in Socket Mode)")
+            missing.append("SLACK_APP_TOKEN (xapp-..., needed in Socket Mode)")
+    return missing
 
 
-def outbox_worker(ctx: AppContext) -> OutboxWorker:
-    """The delivery worker, paced just under each platform's limits from the settings."""
+def check_secrets(settings: Settings, options: RunOptions) -> None:
+    """Fail before connecting anywhere, naming every missing credential at once."""
+    missing = missing_secrets(settings, options)
+    if missing:
+        raise RunError("not set (environment or .env; see .env.example): " + ", ".join(missing))
+
+
+def outbox_worker(ctx: AppContext, platforms: list[str] | None = None) -> OutboxWorker:
+    """The delivery worker, paced just under each platform's limits from the settings; it
+    sends only to PLATFORMS (when given) and leaves the other rows pending."""
     s = ctx.settings
     limits = limits_for(s.discord_requests_per_second, s.slack_posts_per_minute)
-    return OutboxWorker(ctx, pacers=default_pacers(limits, s.pacing_margin))
+    return OutboxWorker(
+        ctx,
+        pacers=default_pacers(limits, s.pacing_margin),
+        platforms=frozenset(platforms) if platforms is not None else None,
+    )
+
+
+def warn_unserved_platforms(store: Store, platforms: list[str]) -> list[str]:
+    """One warning per platform that has watchlists in the store but is not run here."""
+    channels: dict[str, set[str]] = {}
+    for entry in store.watch_entries():
+        if entry.platform not in platforms and entry.platform != "console":
+            channels.setdefault(entry.platform, set()).add(entry.channel)
+    lines = []
+    for platform, chans in sorted(channels.items()):
+        line = (
+            f"{len(chans)} {platform} channel(s) have watchlists in the store, but this instance "
+            f"runs only {','.join(platforms)}: their alerts stay pending until an instance runs "
+            f"--platform {platform}"
+        )
+        log.warning(line)
+        lines.append(line)
+    return lines
 
 
 def build_context(settings: Settings, store: Store, options: RunOptions) -> Running:
@@ -104,7 +137,8 @@ def build_context(settings: Settings, store: Store, options: RunOptions) -> Runn
         if not options.bars:
             raise RunError("--source replay needs --bars PATH")
         ctx, replay, clock = replay_context(settings, store, options.bars, options.news)
-        worker = outbox_worker(ctx)
+        ctx.symbols = KnownSymbols(replay.symbols)
+        worker = outbox_worker(ctx, options.platforms)
         ctx.use_outbox, ctx.wake_outbox = True, worker.wake
         return Running(ctx, options, worker, replay=(replay, clock))
     else:
@@ -122,8 +156,9 @@ def build_context(settings: Settings, store: Store, options: RunOptions) -> Runn
                 prices, engine.groups, settings.default_threshold_pct, LIVE_CHART_TZ, "yfinance"
             ),
             history=HistoryCache(),
+            symbols=YahooSymbolCheck(),
         )
-    worker = outbox_worker(ctx)
+    worker = outbox_worker(ctx, options.platforms)
     ctx.use_outbox, ctx.wake_outbox = True, worker.wake
     return Running(ctx, options, worker, prices=prices)
 
@@ -203,6 +238,7 @@ def status_payload(running: Running) -> dict[str, object]:
         "clock": running.ctx.clock().isoformat(),
         "sent": running.worker.sent,
         "gave_up": running.worker.failed,
+        "report_every_s": STATUS_EVERY_SECONDS,
     }
     if running.poller is not None:
         state = running.poller.state
@@ -235,6 +271,18 @@ async def report_status_forever(running: Running) -> None:
         await asyncio.sleep(STATUS_EVERY_SECONDS)
 
 
+async def _report_stopped(running: Running) -> None:
+    """Leave a last report saying this instance stopped, so status does not call it running."""
+    payload = {**status_payload(running), "state": "stopped", "feed": "stopped"}
+    payload.pop("next_poll", None)
+    try:
+        await asyncio.to_thread(
+            running.ctx.store.report_status, running.instance, payload, datetime.now(UTC)
+        )
+    except Exception as exc:  # the store may be what failed; stopping goes on
+        log.warning("could not write the final status report: %s", exc)
+
+
 def platform_tasks(running: Running) -> list[Coroutine[Any, Any, None]]:
     """Start-up coroutines of each platform adapter (imported only when asked for)."""
     ctx, options, settings = running.ctx, running.options, running.ctx.settings
@@ -265,6 +313,7 @@ async def run_bot(settings: Settings, options: RunOptions) -> int:
     check_secrets(settings, options)
     store = Store(settings.db_url)
     running = build_context(settings, store, options)
+    await asyncio.to_thread(warn_unserved_platforms, store, options.platforms)
     jobs = platform_tasks(running)
     leadership = Leadership(settings.db_url)
     tasks = [asyncio.create_task(j) for j in jobs]
@@ -291,6 +340,7 @@ async def run_bot(settings: Settings, options: RunOptions) -> int:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    await _report_stopped(running)
     stopper.cancel()
     store.close()
     return code

@@ -1,4 +1,4 @@
-"""Slack adapter: Bolt slash commands (/why, /watch, /mute, /unmute) and Block Kit alerts."""
+"""Slack adapter: Bolt slash commands (/why, /watch, /mute, /unmute, /help), Block Kit alerts."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ SLACK_API_URL = "https://slack.com/api/"
 ADMIN_CACHE_SECONDS = 600.0
 RATE_LIMIT_RETRIES = 3
 WHY_HELP = "Usage: /why SYMBOL (e.g. /why BABA)"
-COMMANDS = ("/why", "/watch", "/mute", "/unmute")  # must match manifest.yaml
+COMMANDS = ("/why", "/watch", "/mute", "/unmute", "/help")  # must match manifest.yaml
 WATCH_MUTATIONS = {"add", "remove", "rm", "del", "threshold"}
 FAILURE_REPLY = "Sorry, that command failed on our side; the error was logged."
 
@@ -346,7 +346,7 @@ class SlashCommands:
         action = words[0].lower() if words else ""
         can_manage = False
         if action in WATCH_MUTATIONS:
-            if len(words) < 2 or (action == "threshold" and len(words) != 3):
+            if len(words) < 2 or (action == "threshold" and not _threshold_usage(words)):
                 return commands.Reply(commands.WATCH_HELP, ok=False)
             permission = await self.admin.check(cmd.team, cmd.user)
             if not permission.allowed:
@@ -359,19 +359,27 @@ class SlashCommands:
             cmd.text,
             self.ctx.settings.default_threshold_pct,
             self.ctx.clock(),
+            self.ctx.symbols,
         )
 
     async def mute(self, cmd: SlashCommand) -> commands.Reply:
         words = cmd.text.split()
-        if len(words) != 2:
+        listing = [w.lower() for w in words] == ["list"]
+        if len(words) < 2 and not listing:
             return commands.Reply(commands.MUTE_HELP, ok=False)
-        permission = await self.admin.check(cmd.team, cmd.user)
-        if not permission.allowed:
-            return commands.Reply(permission.refusal, ok=False)
-        who = self.who(cmd, True)
+        can_manage = False
+        if not listing:
+            permission = await self.admin.check(cmd.team, cmd.user)
+            if not permission.allowed:
+                return commands.Reply(permission.refusal, ok=False)
+            can_manage = True
+        who = self.who(cmd, can_manage)
         return await asyncio.to_thread(
-            commands.mute, self.ctx.store, who, words[0], words[1], self.ctx.clock()
+            commands.run_mute_text, self.ctx.store, who, cmd.text, self.ctx.clock()
         )
+
+    async def help(self, cmd: SlashCommand) -> commands.Reply:
+        return commands.help_reply(default_pct=self.ctx.settings.default_threshold_pct)
 
     async def unmute(self, cmd: SlashCommand) -> commands.Reply:
         words = cmd.text.split()
@@ -383,6 +391,11 @@ class SlashCommands:
         return await asyncio.to_thread(
             commands.unmute, self.ctx.store, self.who(cmd, True), words[0]
         )
+
+
+def _threshold_usage(words: list[str]) -> bool:
+    """'threshold BABA 4' or the channel's 'threshold 4'."""
+    return len(words) == 3 or (len(words) == 2 and bool(commands.NUMBER.fullmatch(words[1])))
 
 
 async def send_reply(respond: AsyncRespond, reply: commands.Reply) -> None:

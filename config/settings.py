@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+import tomllib
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -21,6 +25,11 @@ from handlers.symbols import SymbolError, normalize_symbol
 
 TOML_ENV = "MARKETBOT_CONFIG"
 DEFAULT_TOML = "marketbot.toml"
+ENV_PREFIX = "MARKETBOT_"
+DOTENV = ".env"
+# MARKETBOT_* variables that are not settings but are read elsewhere: the config path, the
+# tests' PostgreSQL, the container entrypoint's command (deploy/entrypoint.sh).
+OTHER_ENV = frozenset({TOML_ENV, "MARKETBOT_TEST_PG", "MARKETBOT_BIN"})
 
 
 class SettingsError(Exception):
@@ -38,51 +47,97 @@ class Settings(BaseSettings):
         toml_file=DEFAULT_TOML,
     )
 
-    db_url: str = Field("sqlite:///marketbot.db", description="SQLAlchemy URL of the store")
-    default_threshold_pct: float = Field(5.0, gt=0, le=100)
-    cooldown_minutes: float = Field(120, ge=0)
-    escalation_step_pct: float = Field(2.0, gt=0)
+    db_url: str = Field(
+        "sqlite:///marketbot.db", description="SQLAlchemy URL of the store (SQLite or PostgreSQL)"
+    )
+    default_threshold_pct: float = Field(
+        5.0, gt=0, le=100, description="alert when a symbol moves this % from the previous close"
+    )
+    cooldown_minutes: float = Field(
+        120, ge=0, description="minutes before the same symbol and direction alert again"
+    )
+    escalation_step_pct: float = Field(
+        2.0, gt=0, description="a further move of this % alerts again within the cooldown"
+    )
     once_per_session: bool = Field(True, description="repeat a symbol once a session at most")
-    group_window_minutes: float = Field(30, ge=0)
-    stale_after_minutes: float = Field(15, gt=0)
-    split_jump_pct: float = Field(40.0, gt=0)
-    co_move_ratio: float = Field(0.5, gt=0, le=1)
-    news_fallback_hours: float = Field(24, gt=0)
-    groups_file: Path = DEFAULT_GROUPS
-    macro_events_file: Path = DEFAULT_MACRO_EVENTS
-    companies_file: Path = DEFAULT_COMPANIES
-    company_names: dict[str, str] = Field(default_factory=dict)
-    admins: list[str] = Field(default_factory=list, description="user ids allowed to edit")
-    poll_interval_seconds: float = Field(60, ge=5)
-    yahoo_requests_per_second: float = Field(2.0, gt=0)
+    group_window_minutes: float = Field(
+        30, ge=0, description="moves of one group within this window make one alert"
+    )
+    stale_after_minutes: float = Field(
+        15, gt=0, description="a quote older than this does not alert"
+    )
+    split_jump_pct: float = Field(
+        40.0, gt=0, description="a jump this large is checked as a possible split or bad data"
+    )
+    co_move_ratio: float = Field(
+        0.5, gt=0, le=1, description="share of a move its benchmark must match to be sector-wide"
+    )
+    news_fallback_hours: float = Field(
+        24, gt=0, description="how far back news is searched when the session start is unknown"
+    )
+    groups_file: Path = Field(DEFAULT_GROUPS, description="symbol groups, benchmarks and peers")
+    macro_events_file: Path = Field(
+        DEFAULT_MACRO_EVENTS, description="dated macro events (replace with your own file)"
+    )
+    companies_file: Path = Field(
+        DEFAULT_COMPANIES, description="company names the news classifier recognises"
+    )
+    company_names: dict[str, str] = Field(
+        default_factory=dict, description="extra symbol -> company name pairs (TOML table)"
+    )
+    admins: list[str] = Field(
+        default_factory=list,
+        description='user ids allowed to change watchlists and mutes (env: a JSON list, ["U0123"])',
+    )
+    poll_interval_seconds: float = Field(
+        60, ge=5, description="seconds between price polls while markets are open"
+    )
+    yahoo_requests_per_second: float = Field(2.0, gt=0, description="cap on requests to Yahoo")
     discord_requests_per_second: int = Field(50, ge=1, description="Discord's global limit")
     slack_posts_per_minute: int = Field(600, ge=60, description="chat.postMessage per workspace")
     pacing_margin: float = Field(0.05, ge=0, lt=0.5, description="stay this share under limits")
     stream_quotes: bool = Field(False, description="stream quotes; polling becomes the fallback")
-    stream_url: str = "wss://streamer.finance.yahoo.com/?version=2"
+    stream_url: str = Field(
+        "wss://streamer.finance.yahoo.com/?version=2", description="Yahoo quote stream address"
+    )
     stream_silence_seconds: float = Field(90, gt=0, description="poll when the stream is quiet")
     extended_hours: bool = Field(False, description="alert on pre- and post-market quotes")
-    log_json: bool = False
+    log_json: bool = Field(False, description="logs of `marketbot run` as JSON lines")
 
     discord_token: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("DISCORD_TOKEN", "MARKETBOT_DISCORD_TOKEN")
+        None,
+        validation_alias=AliasChoices("DISCORD_TOKEN", "MARKETBOT_DISCORD_TOKEN"),
+        description="Discord bot token (secret)",
     )
     slack_bot_token: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "MARKETBOT_SLACK_BOT_TOKEN")
+        None,
+        validation_alias=AliasChoices("SLACK_BOT_TOKEN", "MARKETBOT_SLACK_BOT_TOKEN"),
+        description="Slack bot token xoxb-... (secret)",
     )
     slack_signing_secret: SecretStr | None = Field(
         None,
         validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "MARKETBOT_SLACK_SIGNING_SECRET"),
+        description="Slack signing secret, HTTP mode (secret)",
     )
     slack_app_token: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "MARKETBOT_SLACK_APP_TOKEN")
+        None,
+        validation_alias=AliasChoices("SLACK_APP_TOKEN", "MARKETBOT_SLACK_APP_TOKEN"),
+        description="Slack app token xapp-..., Socket Mode (secret)",
     )
-    slack_port: int = Field(3000, ge=1, le=65535)
+    slack_port: int = Field(3000, ge=1, le=65535, description="HTTP port for Slack events")
     slack_api_url: str = Field(
         "https://slack.com/api/",
         validation_alias=AliasChoices("SLACK_API_URL", "MARKETBOT_SLACK_API_URL"),
         description="Slack Web API base (tests and proxies point it elsewhere)",
     )
+
+    @field_validator(
+        "discord_token", "slack_bot_token", "slack_signing_secret", "slack_app_token", mode="before"
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # `DISCORD_TOKEN=` copied from .env.example means "not set", not an empty token.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("company_names")
     @classmethod
@@ -104,8 +159,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_path = os.environ.get(TOML_ENV, DEFAULT_TOML)
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=toml_path)
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=toml_path())
         return init_settings, env_settings, dotenv_settings, toml, file_secret_settings
 
     def engine_params(self) -> EngineParams:
@@ -122,21 +176,95 @@ class Settings(BaseSettings):
         )
 
 
+def toml_path() -> Path:
+    """The settings file: $MARKETBOT_CONFIG, else marketbot.toml in the current folder."""
+    return Path(os.environ.get(TOML_ENV) or DEFAULT_TOML)
+
+
+def env_names(name: str) -> list[str]:
+    """The environment variables that set field NAME."""
+    alias = Settings.model_fields[name].validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(c) for c in alias.choices]
+    if isinstance(alias, str):
+        return [alias]
+    return [ENV_PREFIX + name.upper()]
+
+
+def _is_secret(name: str) -> bool:
+    return Settings.model_fields[name].annotation == SecretStr | None
+
+
+def _closest(key: str, valid: list[str]) -> str:
+    match = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    return f" (did you mean {match[0]}?)" if match else ""
+
+
+def _unknown_env(names: list[str], where: str) -> list[str]:
+    valid = sorted({e for f in Settings.model_fields for e in env_names(f)} | OTHER_ENV)
+    upper = {e.upper() for e in valid}
+    return [
+        f"{where}: unknown setting {name}{_closest(name.upper(), valid)}"
+        for name in names
+        if name.upper().startswith(ENV_PREFIX) and name.upper() not in upper
+    ]
+
+
+def _read_toml(path: Path, named: bool) -> dict[str, Any]:
+    if not path.exists():
+        if named:
+            raise SettingsError(f"{TOML_ENV}={path}: no such file")
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(f"Invalid settings file {path}: cannot read ({exc.strerror})") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"Invalid settings file {path}: not valid TOML: {exc}") from exc
+
+
+def _unknown_toml(data: dict[str, Any], path: Path) -> list[str]:
+    fields = sorted(Settings.model_fields)
+    problems = []
+    for key in data:
+        if key in fields and _is_secret(key):
+            problems.append(
+                f"{path}: {key} is a secret: set {env_names(key)[0]} in the environment"
+            )
+        elif key not in fields:
+            problems.append(f"{path}: unknown setting {key}{_closest(key, fields)}")
+    return problems
+
+
+def check_setting_names() -> None:
+    """Refuse settings nobody reads: a typo must not silently run on the default."""
+    named = bool(os.environ.get(TOML_ENV))
+    path = toml_path()
+    problems = _unknown_toml(_read_toml(path, named), path)
+    problems += _unknown_env(list(os.environ), "environment")
+    if Path(DOTENV).is_file():
+        problems += _unknown_env([k for k in dotenv_values(DOTENV) if k], DOTENV)
+    if problems:
+        raise SettingsError("\n".join(["Invalid settings:", *(f"  - {p}" for p in problems)]))
+
+
 def describe_settings_error(exc: ValidationError) -> str:
     """One line per bad setting: the field, the env var that sets it, what is wrong."""
     lines = ["Invalid settings:"]
     for err in exc.errors():
         name = ".".join(str(p) for p in err["loc"])
-        env = "MARKETBOT_" + name.upper()
-        lines.append(f"  - {name} (env {env} or {DEFAULT_TOML}): {err['msg']}")
+        field = name.split(".")[0]
+        env = env_names(field)[0] if field in Settings.model_fields else ENV_PREFIX + name.upper()
+        lines.append(f"  - {name} (env {env} or {toml_path()}): {err['msg']}")
     return "\n".join(lines)
 
 
 def load_settings(**overrides: object) -> Settings:
     """Build Settings from every source, or raise SettingsError with a readable message."""
+    check_setting_names()
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise SettingsError(describe_settings_error(exc)) from exc
     except (OSError, ValueError) as exc:
-        raise SettingsError(f"Invalid settings file: {exc}") from exc
+        raise SettingsError(f"Invalid settings file {toml_path()}: {exc}") from exc

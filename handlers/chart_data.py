@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Literal, Protocol
 
 from handlers.groups import GroupIndex
 
 Role = Literal["subject", "peer", "benchmark", "market"]
 PricePoint = tuple[datetime, float]
-MAX_SUBJECTS = 4
+# Every alerted symbol of a group is drawn (a China-internet group alert has five or six).
+MAX_SUBJECTS = 10
 MAX_PEERS = 2
 OVERNIGHT = timedelta(hours=2)
-CLOSE_GAP_DRAWN = timedelta(minutes=30)
+# Points further apart than this (a replay's open, low/high, close) are not an intraday path.
+SPARSE_GAP = timedelta(minutes=20)
 
 
 class SessionPaths(Protocol):
@@ -46,6 +49,7 @@ class ChartSpec:
     source: str
     event_label: str | None = None
     event_at: datetime | None = None
+    sparse: bool = False  # a few prices a day: drawn as points, not joined as a path
 
     @property
     def cache_key(self) -> str:
@@ -58,16 +62,22 @@ class ChartSpec:
 def rebase(points: Sequence[PricePoint]) -> tuple[tuple[datetime, float], ...]:
     """Percent change of each point against the first one (the previous close).
 
-    The previous close is drawn just before the session's first price, so the night between
-    does not take up most of the picture.
+    The previous close is placed at the session's first price, so the line steps from 0 % at
+    the open (the overnight gap) and the night between takes no room in the picture.
     """
     if not points or points[0][1] <= 0:
         return ()
     base = points[0][1]
     moved = list(points)
     if len(moved) >= 2 and moved[1][0] - moved[0][0] > OVERNIGHT:
-        moved[0] = (moved[1][0] - CLOSE_GAP_DRAWN, base)
+        moved[0] = (moved[1][0], base)
     return tuple((at, (price / base - 1.0) * 100.0) for at, price in moved)
+
+
+def is_sparse(points: Sequence[tuple[datetime, float]]) -> bool:
+    """True when the session's prices (after the previous close) are far apart as a rule."""
+    gaps = sorted(b[0] - a[0] for a, b in pairwise(points[1:]))
+    return bool(gaps) and gaps[len(gaps) // 2] > SPARSE_GAP
 
 
 def chart_symbols(
@@ -124,4 +134,5 @@ def build_chart_spec(
         source=source,
         event_label=event,
         event_at=first if event else None,
+        sparse=is_sparse(subject.points),
     )

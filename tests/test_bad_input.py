@@ -117,9 +117,10 @@ def test_bad_input_loses_nothing_from_the_store(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = f"sqlite:///{tmp_path / 'keep.db'}"
-    Store(url).add_watch([WatchEntry("console", "default", "BABA", 4.0)])
-    code, _, _err = run(capsys, "--db", url, "watch", "add", "$$$")
+    Store(url).add_watch([WatchEntry("discord", "42", "BABA", 4.0)])
+    where = ("--platform", "discord", "--channel", "42")
+    code, _, _err = run(capsys, "--db", url, "watch", "add", "$$$", *where)
     assert code == 1
-    code, out, _ = run(capsys, "--db", url, "watch", "list")
+    code, out, _ = run(capsys, "--db", url, "watch", "list", *where)
     assert "BABA ±4 %" in out
-    assert Store(url).watch_entries(Destination("console", "default"))[0].symbol == "BABA"
+    assert Store(url).watch_entries(Destination("discord", "42"))[0].symbol == "BABA"

@@ -639,13 +639,13 @@ async def test_the_fake_refuses_uploads_discord_would_refuse(fake: FakeDiscord) 
 async def test_sync_publishes_commands_to_a_guild_over_rest_only(fake: FakeDiscord) -> None:
     r = replayed()
     names = await sync_discord_commands(r.ctx, TOKEN, GUILD_ID)
-    assert names == ["mute", "unmute", "watch", "why"]
+    assert names == ["help", "mute", "unmute", "watch", "why"]
     published = {c["name"]: c for c in fake.commands[GUILD_ID]}
     assert published["watch"]["default_member_permissions"] == "16"
     assert published["mute"]["default_member_permissions"] == "16"
     assert published["why"]["default_member_permissions"] is None
     subcommands = {o["name"] for o in published["watch"]["options"]}
-    assert subcommands == {"add", "remove", "list", "threshold"}
+    assert subcommands == {"add", "remove", "list", "threshold", "mutes"}
     assert await sync_discord_commands(r.ctx, TOKEN, None) == names
     assert fake.identifies == []
 
@@ -671,3 +671,19 @@ async def test_a_bad_token_gives_a_clear_error_without_the_token(
         await asyncio.wait_for(serve_discord(r.ctx, token), 10)
     if token.strip():
         assert token not in str(info.value)
+
+
+async def test_help_and_the_channel_threshold(fake: FakeDiscord, tmp_path: Path) -> None:
+    r = replayed(f"sqlite:///{tmp_path / 'bot.db'}")
+    async with running(r.ctx, fake):
+        [helped] = (await fake.answered(await fake.interact("help"))).answers()
+        record = await fake.interact(
+            "watch", [opt("pct", 3.0)], sub="threshold", permissions=MANAGER_PERMS
+        )
+        [set_pct] = (await fake.answered(record)).answers()
+        [mutes] = (await fake.answered(await fake.interact("watch", sub="mutes"))).answers()
+    assert "/watch add symbols:BABA JD threshold:5" in helped["content"]
+    assert "/mute symbol:BABA duration:4 hours" in helped["content"]
+    assert "This channel now alerts at ±3 %" in set_pct["content"]
+    assert mutes["content"] == "Nothing is muted here."
+    assert r.ctx.store.channel_thresholds() == {Destination("discord", str(CHINA_TECH)): 3.0}

@@ -162,6 +162,43 @@ async def test_sigkill_mid_fanout_then_restart_delivers_each_channel_once(
     assert status == {"sent": 50}, status
 
 
+async def status_of(db: Path, tmp: Path) -> tuple[int, str]:
+    """`marketbot status` on DB, run as the operator would."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MARKETBOT_", "DISCORD_"))}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "--db",
+        f"sqlite:///{db}",
+        "status",
+        cwd=tmp,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, out.decode(errors="replace")
+
+
+async def test_status_says_running_then_stopped_after_sigterm(
+    slow_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    db = tmp_path / "bot.db"
+    watch(db, [CHINA_TECH])
+    proc = await start_bot(slow_discord, db, tmp_path, "--from", "2025-03-05", "--to", "2025-03-05")
+    try:
+        await slow_discord.wait_for(
+            lambda: bool(slow_discord.posted(CHINA_TECH)), timeout=30, what="the first alert"
+        )
+        code, running = await status_of(db, tmp_path)
+    finally:
+        await stop(proc)
+    assert code == 0 and ": running" in running and "next poll:" in running, running
+    code, stopped = await status_of(db, tmp_path)
+    assert code == 1 and ": stopped" in stopped and ": running" not in stopped, stopped
+
+
 def why_answers(slack: Any) -> list[Any]:
     """The /why answer: posted by the app (charts on) or through the response_url."""
     posted = [c for c in slack.calls_to("chat.postMessage") if "/why" in str(c.args)]

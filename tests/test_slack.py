@@ -771,3 +771,16 @@ def test_the_manifest_declares_every_command_and_scope() -> None:
     assert all(c["should_escape"] is False for c in commands)
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {"commands", "chat:write", "users:read", "files:write"} <= scopes
+
+
+async def test_help_channel_threshold_and_mute_list(rig: Rig) -> None:
+    helped = await rig.ask("/help", "", user="UMEMBER")
+    assert "/watch add BABA JD 5" in helped["text"] and "/mute BABA 4h" in helped["text"]
+    set_pct = await rig.ask("/watch", "threshold 4", user="UADMIN")
+    assert "This channel now alerts at ±4 %" in set_pct["text"]
+    muted = await rig.ask("/mute", "BABA 4 hours", user="UADMIN")
+    assert "BABA muted here until" in muted["text"]
+    listed = await rig.ask("/mute", "list", user="UMEMBER")
+    assert listed["text"].startswith("Muted here: BABA until")
+    unit = await rig.ask("/mute", "BABA 5", user="UADMIN")
+    assert "needs a unit" in unit["text"]

@@ -127,13 +127,14 @@ def test_status_command_shows_what_the_bot_reported(
     from bot.cli import main
 
     url = f"sqlite:///{tmp_path / 'bot.db'}"
-    assert main(["--db", url, "status"]) == 0
-    assert "No running instance has reported" in capsys.readouterr().out
+    assert main(["--db", url, "status"]) == 1  # nothing running: a health check fails
+    assert "No instance has reported" in capsys.readouterr().out
     store = Store(url)
     store.report_status(
         "host:42", {"feed": "polling", "next_poll": "2025-03-05T14:31:00+00:00"}, datetime.now(UTC)
     )
     assert main(["--db", url, "status"]) == 0
     out = capsys.readouterr().out
-    assert "host:42" in out and "feed: polling" in out and "next_poll: 2025-03-05T14:31" in out
+    assert "host:42: running" in out and "feed: polling" in out
+    assert "next poll: 2025-03-05 14:31:00 UTC (due now)" in out
     assert "deliveries: none" in out

@@ -93,7 +93,9 @@ def read_bars_file(path: Path, report: LoadReport) -> list[Bar]:
         raise BarsError(f"{path}: cannot read ({exc.strerror})") from exc
     with handle:
         reader = csv.DictReader(handle)
-        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+        if reader.fieldnames is None:
+            raise BarsError(f"{path}: the file is empty (expected a header line and rows)")
+        header = [h.strip().lower() for h in reader.fieldnames]
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
         if missing:
             raise BarsError(
