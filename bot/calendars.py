@@ -6,9 +6,10 @@ import logging
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import exchange_calendars as xcals
 import pandas as pd
@@ -135,3 +136,45 @@ def open_symbols(
         if kind != "closed":
             out[sym] = kind
     return out
+
+
+@lru_cache(maxsize=4096)
+def _bounds(mic: str, day: date) -> tuple[datetime, datetime] | None:
+    cal = calendar(mic)
+    label = pd.Timestamp(day)
+    with _quiet():
+        if not cal.first_session <= label <= cal.last_session or not cal.is_session(label):
+            return None
+        zone = ZoneInfo(str(cal.tz))
+        opens = cal.session_open(label).to_pydatetime().astimezone(zone)
+        closes = cal.session_close(label).to_pydatetime().astimezone(zone)
+    return opens, closes
+
+
+def session_bounds(symbol: str, day: date) -> tuple[datetime, datetime] | None:
+    """Open and close of SYMBOL's regular session on DAY in exchange time, None if no session."""
+    mic = exchange_of(symbol)
+    if mic == ALWAYS_OPEN:
+        return None
+    return _bounds(mic, day)
+
+
+def exchange_zone(symbol: str) -> ZoneInfo:
+    """The time zone SYMBOL's exchange keeps (UTC for markets that never close)."""
+    mic = exchange_of(symbol)
+    if mic == ALWAYS_OPEN:
+        return ZoneInfo("UTC")
+    return ZoneInfo(str(calendar(mic).tz))
+
+
+class ExchangeHours:
+    """The core's view of market hours: which session a symbol is in, and its exchange zone."""
+
+    def __init__(self, extended_hours: bool = False) -> None:
+        self.extended_hours = extended_hours
+
+    def session(self, symbol: str, at: datetime) -> SessionKind:
+        return session_kind(symbol, at, self.extended_hours)
+
+    def zone(self, symbol: str) -> ZoneInfo:
+        return exchange_zone(symbol)

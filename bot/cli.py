@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rich.console import Console
 
 from bot.app import build_engine
+from bot.calendars import ExchangeHours, exchange_zone
 from bot.charts import ChartMaker, chart_filename
 from bot.console import ConsoleNotifier, message_renderable
 from bot.logs import setup_logging
 from bot.replay_run import REPLAY_DESTINATION, Deliver, replay_entries, run_replay
 from bot.sources.news_file import NewsFile, NewsFileError
-from bot.sources.replay import BarsError, Replay, load_bars
+from bot.sources.replay import BarsError, Replay, load_replay
 from bot.store import Store, StoreError
 from config.loader import ConfigFileError
 from config.settings import Settings, SettingsError, load_settings
@@ -51,7 +54,21 @@ def _time(text: str) -> datetime:
         raise argparse.ArgumentTypeError(
             f"'{text}' is not a time (e.g. 2025-03-05T14:00-05:00)"
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed  # a time without a zone is read in the symbol's exchange zone later
+
+
+def _zone(text: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a time zone (e.g. America/New_York)"
+        ) from None
+
+
+def in_exchange_zone(at: datetime, symbol: str) -> datetime:
+    """AT as given, or, when it has no zone, read in SYMBOL's exchange time zone."""
+    return at if at.tzinfo else at.replace(tzinfo=exchange_zone(symbol))
 
 
 def _pct(text: str) -> float:
@@ -76,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--to", dest="end", type=_date, help="last day (YYYY-MM-DD)")
     rp.add_argument("--json", action="store_true", help="one JSON object per alert")
     rp.add_argument("--charts", type=Path, metavar="DIR", help="write each alert's chart here")
+    rp.add_argument(
+        "--bars-zone", type=_zone, help="zone of intraday bar times that carry no UTC offset"
+    )
 
     cp = sub.add_parser("chart", help="draw a symbol's move against its benchmark and peers")
     cp.add_argument("symbol")
@@ -89,7 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
     wp.add_argument("symbol")
     wp.add_argument("--source", choices=["replay", "yfinance"], default="replay")
     _add_data_args(wp, bars_required=False)
-    wp.add_argument("--at", type=_time, help="time on the replay clock (ISO 8601)")
+    wp.add_argument(
+        "--at",
+        type=_time,
+        help="time on the replay clock (ISO 8601; without a zone, the exchange's local time)",
+    )
+    wp.add_argument("--json", action="store_true", help="print the answer as one JSON object")
+    wp.add_argument(
+        "--bars-zone", type=_zone, help="zone of intraday bar times that carry no UTC offset"
+    )
 
     sub.add_parser("status", help="what the running bot last reported, and pending deliveries")
 
@@ -137,21 +165,20 @@ def _news(args: argparse.Namespace) -> NewsFile | None:
 
 def cmd_replay(args: argparse.Namespace, settings: Settings, out: Console) -> int:
     engine = engine_from_args(settings, args)
-    bars, report = load_bars(args.bars)
-    replay = Replay(bars)
+    replay, report = load_replay(args.bars, args.bars_zone)
     if args.watch:
         symbols, errors = parse_symbols(args.watch)
         if errors:
             raise CliError("--watch: " + " ".join(errors))
-        unknown = [s for s in symbols if s not in bars]
+        unknown = [s for s in symbols if s not in replay.symbols]
         if unknown:
             log.warning("no bars for %s: they cannot alert", ", ".join(unknown))
     else:
         symbols = replay.symbols
     store = Store(args.db or "sqlite://")
-    notifier = ConsoleNotifier(sys.stdout, as_json=args.json)
-    err = Console(stderr=True)
     threshold = args.threshold or settings.default_threshold_pct
+    notifier = ConsoleNotifier(sys.stdout, as_json=args.json, threshold=threshold)
+    err = Console(stderr=True)
     stats = run_replay(
         engine,
         replay,
@@ -205,8 +232,9 @@ def cmd_chart(args: argparse.Namespace, settings: Settings, out: Console) -> int
         return _chart_live(args, engine, settings, symbol, out)
     if not args.bars:
         raise CliError("chart --source replay needs --bars PATH")
-    replay = Replay(load_bars(args.bars)[0])
-    now = args.at or datetime.combine(replay.days[-1], datetime.max.time(), tzinfo=replay.tz)
+    replay = load_replay(args.bars)[0]
+    at = in_exchange_zone(args.at, symbol) if args.at else None
+    now = at or datetime.combine(replay.days[-1], datetime.max.time(), tzinfo=replay.tz)
     threshold = args.threshold or settings.default_threshold_pct
     quotes = replay.quotes([symbol], now)
     if symbol not in quotes:
@@ -232,7 +260,7 @@ def _chart_live(
     from bot.sources.yahoo import YahooNews, YahooPrices
 
     prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second)
-    now = args.at or datetime.now(UTC)
+    now = in_exchange_zone(args.at, symbol) if args.at else datetime.now(UTC)
     reply = commands.why(engine, symbol, prices, YahooNews(), now)
     if not reply.ok or reply.message is None:
         raise CliError(reply.text)
@@ -257,30 +285,53 @@ def _one_symbol(text: str) -> str:
 
 def cmd_why(args: argparse.Namespace, settings: Settings, out: Console) -> int:
     engine = engine_from_args(settings, args)
+    symbol = _one_symbol(args.symbol)
+    at = in_exchange_zone(args.at, symbol) if args.at else None
+    hours = ExchangeHours(settings.extended_hours)
     if args.source == "yfinance":
-        return _why_live(args, engine, settings, out)
+        from bot.sources.yahoo import YahooNews, YahooPrices
+
+        prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second)
+        now = at or datetime.now(UTC)
+        reply = commands.why(
+            engine,
+            symbol,
+            prices,
+            YahooNews(),
+            now,
+            hours=hours,
+            extended_hours=settings.extended_hours,
+        )
+        return _print_reply(reply, args.json, out)
     if not args.bars:
         raise CliError("why --source replay needs --bars PATH")
-    bars, _ = load_bars(args.bars)
-    replay = Replay(bars)
+    replay, _ = load_replay(args.bars, args.bars_zone)
+    if not replay.days:
+        raise CliError("the bars give no day with a previous close to answer from")
     last_day = replay.days[-1]
-    now = args.at or datetime.combine(last_day, datetime.max.time(), tzinfo=replay.tz)
+    now = at or datetime.combine(last_day, datetime.max.time(), tzinfo=replay.tz)
     history = replay.daily_returns(now.astimezone(replay.tz).date())
-    reply = commands.why(engine, args.symbol, replay, _news(args), now, history)
-    if reply.message is not None:
+    reply = commands.why(
+        engine,
+        symbol,
+        replay,
+        _news(args),
+        now,
+        history,
+        hours=hours,
+        extended_hours=settings.extended_hours,
+    )
+    return _print_reply(reply, args.json, out)
+
+
+def _print_reply(reply: commands.Reply, as_json: bool, out: Console) -> int:
+    if as_json:
+        data = dict(reply.data or {"ok": reply.ok, "text": reply.text})
+        print(json.dumps(data))
+    elif reply.message is not None:
         out.print(message_renderable(reply.message))
     else:
-        out.print(reply.text)
-    return 0 if reply.ok else 1
-
-
-def _why_live(args: argparse.Namespace, engine: Engine, settings: Settings, out: Console) -> int:
-    from bot.sources.yahoo import YahooNews, YahooPrices
-
-    prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second)
-    now = args.at or datetime.now(UTC)
-    reply = commands.why(engine, args.symbol, prices, YahooNews(), now)
-    out.print(message_renderable(reply.message) if reply.message else reply.text)
+        out.print(reply.text, markup=False, highlight=False)
     return 0 if reply.ok else 1
 
 
