@@ -151,6 +151,19 @@ def _bounds(mic: str, day: date) -> tuple[datetime, datetime] | None:
     return opens, closes
 
 
+def in_break(symbol: str, at: datetime) -> bool:
+    """True while SYMBOL's exchange is in a mid-session break (lunch) at AT."""
+    mic = exchange_of(symbol)
+    if mic == ALWAYS_OPEN:
+        return False
+    cal = calendar(mic)
+    minute = _minute(at)
+    with _quiet():
+        if not cal.first_minute <= minute <= cal.last_minute:
+            return False
+        return bool(cal.is_break_minute(minute))
+
+
 def session_bounds(symbol: str, day: date) -> tuple[datetime, datetime] | None:
     """Open and close of SYMBOL's regular session on DAY in exchange time, None if no session."""
     mic = exchange_of(symbol)
@@ -173,8 +186,12 @@ class ExchangeHours:
     def __init__(self, extended_hours: bool = False) -> None:
         self.extended_hours = extended_hours
 
-    def session(self, symbol: str, at: datetime) -> SessionKind:
-        return session_kind(symbol, at, self.extended_hours)
+    def session(self, symbol: str, at: datetime) -> str:
+        """session_kind, or "break" while the exchange pauses mid-session (Hong Kong's lunch)."""
+        kind = session_kind(symbol, at, self.extended_hours)
+        if kind == "closed" and in_break(symbol, at):
+            return "break"
+        return kind
 
     def zone(self, symbol: str) -> ZoneInfo:
         return exchange_zone(symbol)

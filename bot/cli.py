@@ -119,6 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--bars-zone", type=_zone, help="zone of intraday bar times that carry no UTC offset"
     )
 
+    rec = sub.add_parser(
+        "record", help="record live quotes as 1-minute bars, to replay the day later"
+    )
+    rec.add_argument("--symbols", required=True, help="comma-separated symbols")
+    rec.add_argument("--out", type=Path, required=True, help="folder for the CSV files")
+    rec.add_argument("--source", choices=["stream", "poll"], default="stream")
+    rec.add_argument("--minutes", type=float, help="stop after this long (default: Ctrl-C)")
+    rec.add_argument("--every", type=float, default=60.0, help="poll: seconds between polls")
+
     sub.add_parser("status", help="what the running bot last reported, and pending deliveries")
 
     run = sub.add_parser("run", help="run the bot on Discord and/or Slack")
@@ -335,6 +344,43 @@ def _print_reply(reply: commands.Reply, as_json: bool, out: Console) -> int:
     return 0 if reply.ok else 1
 
 
+def cmd_record(args: argparse.Namespace, settings: Settings, out: Console) -> int:
+    import asyncio
+
+    from bot.recorder import BarRecorder, record_poll, record_stream
+
+    symbols, errors = parse_symbols(args.symbols)
+    if errors or not symbols:
+        raise CliError("--symbols: " + (" ".join(errors) or "give at least one symbol"))
+    if args.minutes is not None and args.minutes <= 0:
+        raise CliError("--minutes must be above 0")
+    if args.every <= 0:
+        raise CliError("--every must be above 0")
+    try:
+        recorder = BarRecorder(args.out)
+    except OSError as exc:
+        raise CliError(f"--out {args.out}: {exc.strerror}") from None
+    duration = args.minutes * 60 if args.minutes is not None else None
+    if args.source == "poll":
+        from bot.sources.yahoo import YahooPrices
+
+        prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second)
+        job = record_poll(prices, symbols, recorder, args.every, duration)
+    else:
+        job = record_stream(symbols, recorder, duration)
+    try:
+        asyncio.run(job)
+    except KeyboardInterrupt:
+        recorder.flush()
+    out.print(
+        f"recorded {recorder.quotes} quotes as {recorder.written} 1-minute bars in "
+        f"{len(recorder.files)} files under {args.out}",
+        markup=False,
+        highlight=False,
+    )
+    return 0
+
+
 def cmd_watch(args: argparse.Namespace, settings: Settings, out: Console) -> int:
     store = Store(args.db or settings.db_url)
     who = commands.Requester(args.platform, args.channel, "cli", can_manage=True)
@@ -417,6 +463,7 @@ COMMANDS = {
     "watch": cmd_watch,
     "chart": cmd_chart,
     "status": cmd_status,
+    "record": cmd_record,
 }
 
 

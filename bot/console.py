@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any, TextIO
 
@@ -107,15 +106,20 @@ class ConsoleNotifier:
         thresholds: Mapping[str, float] | None = None,
     ) -> None:
         # The threshold each symbol alerts at: its own, else the one for every symbol.
-        self.thresholds: defaultdict[str, float | None] = defaultdict(lambda: threshold)
-        self.thresholds.update(thresholds or {})
+        self.threshold = threshold
+        self.thresholds = dict(thresholds or {})
         self.as_json = as_json
         self.stream = stream
         self.console = Console(file=stream, width=110, soft_wrap=False)
 
+    def thresholds_of(self, alert: Alert) -> dict[str, float | None]:
+        return {s: self.thresholds.get(s, self.threshold) for s in alert.symbols}
+
     def send(self, alert: Alert, destinations: tuple[Destination, ...]) -> None:
         if self.as_json:
-            self.stream.write(json.dumps(alert_json(alert, destinations, self.thresholds)) + "\n")
+            self.stream.write(
+                json.dumps(alert_json(alert, destinations, self.thresholds_of(alert))) + "\n"
+            )
             self.stream.flush()
             return
         self.console.print(message_renderable(render_alert(alert)))

@@ -240,7 +240,8 @@ def _refusal(sym: str, text: str) -> Reply:
 def _for_answer(quote: Quote, now: datetime, hours: MarketHours | None) -> Quote:
     """A quote an answer may use: the stale rule guards alerts only; a closed market's last
     regular price is its session's close."""
-    closed = hours is not None and hours.session(quote.symbol, now) != "regular"
+    # A lunch break is not a close: the session's last price is not its closing price yet.
+    closed = hours is not None and hours.session(quote.symbol, now) not in ("regular", "break")
     closing = quote.closing or (quote.session == "regular" and closed)
     return replace(quote, stale=False, closing=closing)
 
@@ -257,12 +258,15 @@ def as_of_text(
     age = now - quote.at
     if quote.simulated:
         return f"as of {local} (daily bar, time simulated)"
+    now_session = hours.session(quote.symbol, now) if hours is not None else None
     if quote.closing:
-        trading = hours is not None and hours.session(quote.symbol, now) == "regular"
+        trading = now_session in ("regular", "break")
         during = "; no price yet from the session under way" if trading else ""
         return f"as of {local} close{during}"
     session = f"{quote.session}-market " if quote.session != "regular" else ""
     text = age_text(age, delayed=quote.delayed)
+    if now_session == "break":
+        return f"{session}as of {local} (market on its midday break; {text})"
     if age > stale_after:
         return f"{session}as of {local} ({text})"
     return f"{session}{text} (as of {local})" if text != "live" else f"{session}live"

@@ -34,6 +34,7 @@ CLOSE_AT = time(16, 0)
 SOURCE = "replay (daily closes)"
 INTRADAY_SOURCE = "replay (intraday bars)"
 DEFAULT_INTERVAL = timedelta(minutes=1)
+FIVE_MINUTES = timedelta(minutes=5)
 SESSIONS: tuple[str, ...] = get_args(Session)
 
 
@@ -247,8 +248,12 @@ class _Close:
 
 
 def _interval(bars: Sequence[IntradayBar]) -> timedelta:
+    """5 minutes when every bar starts on a 5-minute mark and none is closer, else 1 minute."""
     gaps = [b.start - a.start for a, b in pairwise(bars) if b.start > a.start]
-    return min(gaps) if gaps else DEFAULT_INTERVAL
+    on_fives = all(b.start.minute % 5 == 0 for b in bars)
+    if bars and on_fives and (not gaps or min(gaps) >= FIVE_MINUTES):
+        return FIVE_MINUTES
+    return DEFAULT_INTERVAL
 
 
 def _session_of(bar: IntradayBar, day: date) -> Session:
@@ -309,11 +314,11 @@ class Replay:
         for day in days:
             prev = closes[-1] if closes else None
             if day in by_day:
-                quotes, ext = self._intraday_day(sym, day, by_day[day], interval, prev)
+                quotes, ext, day_close = self._intraday_day(sym, day, by_day[day], interval, prev)
                 regular.extend(quotes)
                 extended.extend(ext)
-                if quotes:
-                    closes.append(_Close(day, quotes[-1].price, quotes[-1].at))
+                if day_close is not None:
+                    closes.append(day_close)
             else:
                 day_bar = daily[day]
                 close = _Close(day, day_bar.close, self._close_time(sym, day, zone))
@@ -348,15 +353,24 @@ class Replay:
         bars: Sequence[IntradayBar],
         interval: timedelta,
         prev: _Close | None,
-    ) -> tuple[list[Quote], list[Quote]]:
-        """The regular quotes of DAY, then its pre/post ones; none without a previous close."""
+    ) -> tuple[list[Quote], list[Quote], _Close | None]:
+        """DAY's regular quotes, its pre/post ones, and its close (no quotes without a
+        previous close to judge them against)."""
         sessions = [(_session_of(b, day), b) for b in bars]
         regular_bars = [b for s, b in sessions if s == "regular"]
         stated = next((b.previous_close for b in bars if b.previous_close), None)
         reference = stated or (prev.price if prev else None)
         if reference is None:
-            log.warning("replay: %s on %s has no previous close in the data; skipped", sym, day)
-            return [], []
+            log.warning(
+                "replay: %s on %s has no previous close in the data; its bars only give "
+                "the next day's previous close",
+                sym,
+                day,
+            )
+            if not regular_bars:
+                return [], [], None
+            last = regular_bars[-1]
+            return [], [], _Close(day, last.close, last.start + interval)
         ref_at = prev.at if prev else None
         bounds = session_bounds(sym, day)
         first_open = regular_bars[0].open if regular_bars else None
@@ -394,7 +408,8 @@ class Replay:
                         previous_close_at=base_at,
                     )
                 )
-        return regular, extended
+        close = _Close(day, regular[-1].price, regular[-1].at) if regular else None
+        return regular, extended, close
 
     def ticks(self, start: date | None = None, end: date | None = None) -> Iterator[Tick]:
         """Every symbol's regular-session quotes, grouped by moment, in time order."""
