@@ -34,7 +34,7 @@ COLUMNS = (
     "session",
     "previous_close",
 )
-MINUTE = timedelta(minutes=1)
+EPSILON = timedelta(microseconds=1)
 
 
 @dataclass
@@ -76,7 +76,10 @@ class BarRecorder:
             self._add(quote)
 
     def _add(self, quote: Quote) -> None:
-        minute = quote.at.astimezone(exchange_zone(quote.symbol)).replace(second=0, microsecond=0)
+        # A price stamped on the minute (a poll's bar end) closes the minute before, so the
+        # replay, which stamps each bar at its end, gives it back at the same time.
+        local = (quote.at - EPSILON).astimezone(exchange_zone(quote.symbol))
+        minute = local.replace(second=0, microsecond=0)
         bar = self._open.get(quote.symbol)
         if bar is not None and bar.minute == minute and bar.session == quote.session:
             bar.add(quote.price)
