@@ -406,7 +406,7 @@ def why(
             *fields,
             Field(f"{ext.session.capitalize()}-market", _extended_text(ext, sym, hours)),
         )
-    message = replace(message, title=f"{message.title} · {as_of}", fields=fields)
+    message = replace(message, fields=fields, footer=f"Data: {quote.source} · {as_of}")
     data = why_data(alert, move, quote, as_of, ext, params.default_threshold_pct)
     data["text"] = " ".join(lines)
     return Reply(" ".join(lines), ephemeral=False, message=message, data=data)
