@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from bot.calendars import ExchangeHours
 from bot.charts import ChartMaker
 from bot.sources.news_file import NewsFile
 from bot.sources.replay import CLOSE_AT, Replay, load_replay
@@ -76,7 +77,16 @@ class AppContext:
         """The /why answer at the current (real or simulated) time; blocking, run in a thread."""
         now = self.clock()
         history = self.history(now) if self.history else None
-        return commands.why(self.engine, symbol, self.market, self.news, now, history)
+        return commands.why(
+            self.engine,
+            symbol,
+            self.market,
+            self.news,
+            now,
+            history,
+            hours=ExchangeHours(self.settings.extended_hours),
+            extended_hours=self.settings.extended_hours,
+        )
 
     def requester(
         self, platform: str, channel: str, user: str, can_manage: bool

@@ -298,6 +298,7 @@ def cmd_why(args: argparse.Namespace, settings: Settings, out: Console) -> int:
     at = in_exchange_zone(args.at, symbol) if args.at else None
     hours = ExchangeHours(settings.extended_hours)
     if args.source == "yfinance":
+        from bot.sources.extended import YahooWithExtendedHours
         from bot.sources.yahoo import YahooNews, YahooPrices
 
         prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second)
@@ -305,7 +306,7 @@ def cmd_why(args: argparse.Namespace, settings: Settings, out: Console) -> int:
         reply = commands.why(
             engine,
             symbol,
-            prices,
+            YahooWithExtendedHours(prices),
             YahooNews(),
             now,
             hours=hours,

@@ -11,10 +11,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.app import build_engine
+from bot.calendars import ExchangeHours
 from bot.cli import main
+from bot.sources.yahoo import YahooPrices
+from bot.store import Store
+from config.settings import load_settings
+from handlers import commands
 from handlers.freshness import age_text, spread_note
-from handlers.models import BenchmarkMove, Move
+from handlers.models import BenchmarkMove, Move, WatchEntry
 from tests.conftest import DEMO_BARS, DEMO_NEWS, ROOT
+from tests.test_yahoo_source import offline_yfinance  # noqa: F401  (fixture)
+from tests.yahoo_fake import FakeSession, FakeYahoo, Reply, intraday_chart, load_days
 
 SYNTHETIC = ROOT / "tests" / "data" / "intraday" / "BABA-2025-03-05-synthetic.csv"
 NY = ZoneInfo("America/New_York")
@@ -279,3 +287,74 @@ def test_group_alert_says_when_prices_are_from_different_moments() -> None:
     assert spread_note([_move("BABA", same), _move("JD", same)]) == ""
     note = spread_note([_move("BABA", same), _move("JD", later)])
     assert "different times" in note and "BABA 03-05 12:50" in note and "JD 03-05 13:30" in note
+
+
+def test_live_why_at_8pm_answers_from_yahoos_last_session_but_the_quote_does_not_alert(
+    offline_yfinance: Any,  # noqa: F811
+) -> None:
+    fake = FakeYahoo()
+    days = load_days()
+    for sym in ("BABA", "JD", "KWEB", "SPY"):
+        fake.charts[sym] = Reply.json(intraday_chart(sym, days[sym]))
+    prices = YahooPrices(FakeSession(fake))
+    settings = load_settings(db_url="sqlite://")
+    engine = build_engine(settings)
+    evening = datetime(2025, 3, 5, 20, 0, tzinfo=NY)
+
+    reply = commands.why(engine, "BABA", prices, None, evening, hours=ExchangeHours())
+
+    assert reply.ok and reply.data is not None
+    assert reply.data["pct"] == pytest.approx(8.61, abs=0.01)
+    assert reply.data["as_of"] == "as of Wed 2025-03-05 16:00 EST close"
+    assert reply.data["source"] == "yfinance"
+    # The same four-hour-old quote must not raise an alert: the stale rule guards alerts.
+    quotes = prices.quotes(["BABA", "KWEB", "SPY"], evening)
+    entry = WatchEntry("test", "c", "BABA", 5.0)
+    result = engine.process_tick(quotes, [entry], {}, Store("sqlite://"), evening, None)
+    assert result.deliveries == []
+    assert any("s old" in s.reason or "stale" in s.reason for s in result.skips)
+
+
+def _with_post_market(chart: dict[str, Any], day: str, prices: list[float]) -> dict[str, Any]:
+    """CHART with synthetic 5-minute post-market bars from 16:00 on DAY (made-up prices)."""
+    result = chart["chart"]["result"][0]
+    cols = result["indicators"]["quote"][0]
+    for k, price in enumerate(prices):
+        start = datetime.fromisoformat(f"{day}T16:00").replace(tzinfo=NY)
+        result["timestamp"].append(int(start.timestamp()) + k * 300)
+        for key in ("open", "high", "low", "close"):
+            cols[key].append(price)
+        cols["volume"].append(100)
+    return chart
+
+
+def test_live_why_after_hours_shows_yahoos_post_market_apart(
+    offline_yfinance: Any,  # noqa: F811
+) -> None:
+    from bot.sources.extended import YahooWithExtendedHours
+
+    fake = FakeYahoo()
+    days = load_days()
+    fake.charts["BABA"] = Reply.json(
+        _with_post_market(intraday_chart("BABA", days["BABA"]), "2025-03-05", [141.2, 141.6])
+    )
+    for sym in ("KWEB", "SPY"):
+        fake.charts[sym] = Reply.json(intraday_chart(sym, days[sym]))
+    market = YahooWithExtendedHours(YahooPrices(FakeSession(fake)))
+    engine = build_engine(load_settings(db_url="sqlite://"))
+    evening = datetime(2025, 3, 5, 19, 0, tzinfo=NY)
+
+    reply = commands.why(
+        engine, "BABA", market, None, evening, hours=ExchangeHours(True), extended_hours=True
+    )
+
+    assert reply.data is not None and reply.ok
+    assert reply.data["as_of"] == "as of Wed 2025-03-05 16:00 EST close"
+    assert reply.data["price"] == pytest.approx(141.03)  # the regular close, not the post last
+    ext = reply.data["extended"]
+    assert ext["session"] == "post" and ext["price"] == pytest.approx(141.6)
+    assert ext["reference_close"] == pytest.approx(141.03)
+    assert ext["at"] == "2025-03-05T16:10:00-05:00"
+    assert any(
+        str(r.params.get("includePrePost")).lower() == "true" for r in fake.seen if r.is_chart
+    )
