@@ -380,6 +380,10 @@ def why(
     quotes = {s: _for_answer(q, now, hours) for s, q in market.quotes(wanted, now).items()}
     moves, skips = detect_moves(quotes, [sym], groups, now, timedelta.max, history)
     move = moves.get(sym)
+    if sym not in quotes:
+        return _refusal(
+            sym, f"No usable price for {sym}: the price source has none (is the symbol right?)."
+        )
     if move is None:
         reason = skips[0].reason if skips else "no quote"
         return _refusal(sym, f"No usable price for {sym} ({reason}).")
