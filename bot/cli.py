@@ -365,7 +365,8 @@ def cmd_record(args: argparse.Namespace, settings: Settings, out: Console) -> in
     if args.source == "poll":
         from bot.sources.yahoo import YahooPrices
 
-        prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second)
+        # 1-minute bars: the finest Yahoo gives, so each poll records that minute's price.
+        prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second, interval="1m")
         job = record_poll(prices, symbols, recorder, args.every, duration)
     else:
         job = record_stream(symbols, recorder, duration)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
 from handlers.detect import detect_moves
-from handlers.freshness import age_text, exchange_time
+from handlers.freshness import age_text, exchange_time, move_age_text
 from handlers.group import build_alert
 from handlers.models import Alert, Destination, Move, Quote, WatchEntry
 from handlers.pipeline import Engine, NewsProvider
@@ -246,6 +246,15 @@ def _for_answer(quote: Quote, now: datetime, hours: MarketHours | None) -> Quote
     return replace(quote, stale=False, closing=closing)
 
 
+def _same_moment(quotes: Mapping[str, Quote], sym: str, window: timedelta) -> dict[str, Quote]:
+    """The benchmark and peer quotes taken within WINDOW of SYM's: an answer never compares
+    a price with one from another moment (yesterday's close with this morning's price)."""
+    main = quotes.get(sym)
+    if main is None:
+        return dict(quotes)
+    return {s: q for s, q in quotes.items() if s == sym or abs(q.at - main.at) <= window}
+
+
 def _local(at: datetime, sym: str, hours: MarketHours | None) -> datetime:
     return at.astimezone(hours.zone(sym)) if hours is not None else at
 
@@ -325,6 +334,7 @@ def why_data(
         "quote_at": _iso(quote.at),
         "previous_close_at": _iso(quote.previous_close_at),
         "as_of": as_of,
+        "data_age": move_age_text(move),
         "closing": quote.closing,
         "simulated": quote.simulated,
         "session": quote.session,
@@ -378,6 +388,7 @@ def why(
     peers = groups.peers_of(sym)[:WHY_PEERS]
     wanted = sorted({sym, groups.benchmark_of(sym), groups.default_benchmark, *peers})
     quotes = {s: _for_answer(q, now, hours) for s, q in market.quotes(wanted, now).items()}
+    quotes = _same_moment(quotes, sym, params.stale_after)
     moves, skips = detect_moves(quotes, [sym], groups, now, timedelta.max, history)
     move = moves.get(sym)
     if sym not in quotes:

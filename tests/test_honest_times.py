@@ -57,6 +57,7 @@ def test_why_at_8pm_answers_with_the_close_to_close_move(
     assert answer["previous_close"] == pytest.approx(129.85)
     assert answer["as_of"] == "as of Wed 2025-03-05 16:00 EST close"
     assert answer["closing"] is True and answer["simulated"] is False
+    assert answer["data_age"] == "as of close"
     assert "BABA +8.6 %" in answer["text"]
 
 
@@ -156,6 +157,7 @@ def test_why_for_a_hong_kong_symbol_in_the_lunch_break(
     assert answer["quote_at"] == "2025-03-05T12:00:00+08:00"
     assert answer["closing"] is False
     assert "midday break" in answer["as_of"] and "HKT" in answer["as_of"]
+    assert answer["data_age"] == "30 min delayed"
     assert "close" not in answer["as_of"]
 
 
@@ -358,3 +360,16 @@ def test_live_why_after_hours_shows_yahoos_post_market_apart(
     assert any(
         str(r.params.get("includePrePost")).lower() == "true" for r in fake.seen if r.is_chart
     )
+
+
+def test_why_never_compares_with_a_benchmark_from_another_moment(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # BABA has intraday bars; KWEB only daily ones, so at 10:00 its latest is Tuesday's close.
+    bars = ["--bars", str(DEMO_BARS), str(SYNTHETIC)]
+    answer = why(capsys, "BABA", *bars, "--at", "2025-03-05T10:00")
+    assert answer["quote_at"] == "2025-03-05T09:36:00-05:00"
+    assert answer["benchmark"] == {"symbol": "KWEB", "pct": None}
+    assert answer["peers"] == {}
+    at_close = why(capsys, "BABA", *bars, "--at", "2025-03-05T16:30")
+    assert at_close["benchmark"]["pct"] == pytest.approx(7.13, abs=0.01)
