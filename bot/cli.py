@@ -85,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-json", action="store_true", help="logs as JSON lines on stderr")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    rp = sub.add_parser("replay", help="run the alert pipeline over daily bars, offline")
+    rp = sub.add_parser(
+        "replay", help="run the alert pipeline over daily closes or intraday bars, offline"
+    )
     _add_data_args(rp)
     rp.add_argument("--watch", help="comma-separated symbols (default: every symbol in the bars)")
     rp.add_argument("--threshold", type=_pct, help="alert threshold in percent")
@@ -339,6 +341,7 @@ def _print_reply(reply: commands.Reply, as_json: bool, out: Console) -> int:
         data = dict(reply.data or {"ok": reply.ok, "text": reply.text})
         print(json.dumps(data))
     elif reply.message is not None:
+        out.print(reply.text, markup=False, highlight=False)
         out.print(message_renderable(reply.message))
     else:
         out.print(reply.text, markup=False, highlight=False)

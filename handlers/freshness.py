@@ -30,12 +30,16 @@ def age_text(
 
 
 def move_age_text(move: Move) -> str:
-    return age_text(
+    text = age_text(
         timedelta(seconds=move.age_s),
         delayed=move.delayed,
         simulated=move.simulated,
         closing=move.closing,
     )
+    # A replay is never live: its quotes are fresh only on the replay's own clock.
+    if move.source.startswith("replay") and text == "live":
+        return "live on the replay clock"
+    return text
 
 
 def moves_age_text(moves: Iterable[Move]) -> str:

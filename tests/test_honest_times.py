@@ -222,7 +222,7 @@ def test_intraday_replay_alerts_at_the_crossing_bar(capsys: pytest.CaptureFixtur
     assert first["moves"]["BABA"] == pytest.approx((136.70 / 129.85 - 1) * 100, abs=0.01)
     assert first["sources"]["BABA"] == "replay (intraday bars)"
     assert first["simulated"]["BABA"] is False
-    assert first["data_age"]["BABA"] == "live"
+    assert first["data_age"]["BABA"] == "live on the replay clock"
 
 
 def test_intraday_previous_close_from_the_previous_days_last_bar(

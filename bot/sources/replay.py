@@ -360,6 +360,7 @@ class Replay:
         regular_bars = [b for s, b in sessions if s == "regular"]
         stated = next((b.previous_close for b in bars if b.previous_close), None)
         reference = stated or (prev.price if prev else None)
+        zone = exchange_zone(sym)
         if reference is None:
             log.warning(
                 "replay: %s on %s has no previous close in the data; its bars only give "
@@ -370,14 +371,14 @@ class Replay:
             if not regular_bars:
                 return [], [], None
             last = regular_bars[-1]
-            return [], [], _Close(day, last.close, last.start + interval)
+            return [], [], _Close(day, last.close, (last.start + interval).astimezone(zone))
         ref_at = prev.at if prev else None
         bounds = session_bounds(sym, day)
         first_open = regular_bars[0].open if regular_bars else None
         regular: list[Quote] = []
         extended: list[Quote] = []
         for session, bar in sessions:
-            end = bar.start + interval
+            end = (bar.start + interval).astimezone(zone)  # "EST", not a bare UTC offset
             if session == "regular":
                 closing = bounds is not None and end >= bounds[1]
                 regular.append(
