@@ -316,6 +316,10 @@ def _extended_text(ext: ExtendedPrice, sym: str, hours: MarketHours | None) -> s
     )
 
 
+def _round(pct: float | None) -> float | None:
+    return None if pct is None else round(pct, 2)
+
+
 def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at is not None else None
 
@@ -342,9 +346,11 @@ def why_data(
         "delayed": quote.delayed,
         "threshold": threshold,
         "below_threshold": abs(move.pct) < threshold,
-        "benchmark": {"symbol": move.benchmark.symbol, "pct": move.benchmark.pct},
-        "market": ({"symbol": move.market.symbol, "pct": move.market.pct} if move.market else None),
-        "peers": dict(move.peers),
+        "benchmark": {"symbol": move.benchmark.symbol, "pct": _round(move.benchmark.pct)},
+        "market": (
+            {"symbol": move.market.symbol, "pct": _round(move.market.pct)} if move.market else None
+        ),
+        "peers": {s: _round(p) for s, p in move.peers.items()},
         "cause": exp.cause,
         "reason": exp.reason,
         "searched": exp.searched,
@@ -407,21 +413,32 @@ def why(
     as_of = as_of_text(quote, now, hours, params.stale_after)
     ext = _extended(market, sym, now) if extended_hours else None
     alert = build_alert([move], explanations, groups)
+    return _answer(alert, move, quote, as_of, ext, hours, params.default_threshold_pct)
+
+
+def _answer(
+    alert: Alert,
+    move: Move,
+    quote: Quote,
+    as_of: str,
+    ext: ExtendedPrice | None,
+    hours: MarketHours | None,
+    threshold: float,
+) -> Reply:
+    """The answer's sentence, its message (with the data's age in the footer) and its data."""
+    sym = move.symbol
     message = render_alert(alert)
-    small = abs(move.pct) < params.default_threshold_pct
-    note = " (below the alert threshold)" if small else ""
+    note = " (below the alert threshold)" if abs(move.pct) < threshold else ""
     figures = f"{move.price:,.2f} vs previous close {move.previous_close:,.2f}"
     lines = [
         f"Why {sym}? {sym} {fmt_pct(move.pct)}{note} {as_of} ({figures}). {message.cause_line}"
     ]
     fields = message.fields
     if ext is not None:
-        lines.append(_extended_text(ext, sym, hours) + ".")
-        fields = (
-            *fields,
-            Field(f"{ext.session.capitalize()}-market", _extended_text(ext, sym, hours)),
-        )
+        extended = _extended_text(ext, sym, hours)
+        lines.append(extended + ".")
+        fields = (*fields, Field(f"{ext.session.capitalize()}-market", extended))
     message = replace(message, fields=fields, footer=f"Data: {quote.source} · {as_of}")
-    data = why_data(alert, move, quote, as_of, ext, params.default_threshold_pct)
-    data["text"] = " ".join(lines)
-    return Reply(" ".join(lines), ephemeral=False, message=message, data=data)
+    text = " ".join(lines)
+    data = {**why_data(alert, move, quote, as_of, ext, threshold), "text": text}
+    return Reply(text, ephemeral=False, message=message, data=data)
