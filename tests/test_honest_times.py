@@ -373,3 +373,21 @@ def test_why_never_compares_with_a_benchmark_from_another_moment(
     assert answer["peers"] == {}
     at_close = why(capsys, "BABA", *bars, "--at", "2025-03-05T16:30")
     assert at_close["benchmark"]["pct"] == pytest.approx(7.13, abs=0.01)
+
+
+def test_bad_intraday_rows_are_skipped_with_a_reason_and_a_bad_header_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    bad_rows = tmp_path / "bad.csv"
+    bad_rows.write_text(SYNTHETIC.read_text() + "BABA,yesterday,1,1,1,1,1,synthetic\n")
+    code, _ = run_json(capsys, "replay", "--bars", str(DEMO_BARS / "BABA.csv"), str(bad_rows))
+    assert code == 0
+    assert any(
+        "bad.csv:14: skipped (datetime 'yesterday'" in r.getMessage() for r in caplog.records
+    )
+
+    no_time = tmp_path / "no_time.csv"
+    no_time.write_text("symbol,when,open,high,low,close,volume\nBABA,x,1,1,1,1,1\n")
+    assert main(["replay", "--bars", str(no_time)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing column(s) date" in err[0] and "datetime" in err[0]
