@@ -93,7 +93,7 @@ def npc_alert() -> tuple[Alert, Message]:
     store = Store("sqlite://")
     ctx, replay, _ = replay_context(settings, store, [DEMO_BARS], DEMO_NEWS)
     entries = [WatchEntry("bench", "c0", s, 5.0) for s in CHINA]
-    now = at("2025-03-05", "13:30")
+    now = at("2025-03-05", "16:00")
     quotes = replay.quotes([*CHINA, "KWEB", "SPY"], now)
     [delivery] = ctx.engine.process_tick(quotes, entries, {}, store, now, ctx.news).deliveries
     store.close()

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from bot.calendars import ExchangeHours
 from bot.charts import ChartMaker
 from bot.sources.news_file import NewsFile
-from bot.sources.replay import CLOSE_AT, Replay, load_bars
+from bot.sources.replay import CLOSE_AT, Replay, load_replay
 from bot.store import Store
 from config.loader import load_company_names, load_groups, load_macro_events
 from config.settings import Settings
@@ -80,7 +81,16 @@ class AppContext:
         """The /why answer at the current (real or simulated) time; blocking, run in a thread."""
         now = self.clock()
         history = self.history(now) if self.history else None
-        return commands.why(self.engine, symbol, self.market, self.news, now, history)
+        return commands.why(
+            self.engine,
+            symbol,
+            self.market,
+            self.news,
+            now,
+            history,
+            hours=ExchangeHours(self.settings.extended_hours),
+            extended_hours=self.settings.extended_hours,
+        )
 
     def requester(
         self, platform: str, channel: str, user: str, can_manage: bool
@@ -106,8 +116,7 @@ def replay_context(
     start_at: datetime | None = None,
 ) -> tuple[AppContext, Replay, SimulatedClock]:
     """An AppContext whose prices, news and clock come from a replay (tests, demos, try-outs)."""
-    loaded, _report = load_bars(bars)
-    replay = Replay(loaded)
+    replay, _report = load_replay(bars)
     first = replay.days[0]
     clock = SimulatedClock(start_at or datetime.combine(first, CLOSE_AT, tzinfo=replay.tz))
     news = NewsFile.load(news_file) if news_file else None

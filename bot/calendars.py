@@ -6,9 +6,10 @@ import logging
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import exchange_calendars as xcals
 import pandas as pd
@@ -135,3 +136,62 @@ def open_symbols(
         if kind != "closed":
             out[sym] = kind
     return out
+
+
+@lru_cache(maxsize=4096)
+def _bounds(mic: str, day: date) -> tuple[datetime, datetime] | None:
+    cal = calendar(mic)
+    label = pd.Timestamp(day)
+    with _quiet():
+        if not cal.first_session <= label <= cal.last_session or not cal.is_session(label):
+            return None
+        zone = ZoneInfo(str(cal.tz))
+        opens = cal.session_open(label).to_pydatetime().astimezone(zone)
+        closes = cal.session_close(label).to_pydatetime().astimezone(zone)
+    return opens, closes
+
+
+def in_break(symbol: str, at: datetime) -> bool:
+    """True while SYMBOL's exchange is in a mid-session break (lunch) at AT."""
+    mic = exchange_of(symbol)
+    if mic == ALWAYS_OPEN:
+        return False
+    cal = calendar(mic)
+    minute = _minute(at)
+    with _quiet():
+        if not cal.first_minute <= minute <= cal.last_minute:
+            return False
+        return bool(cal.is_break_minute(minute))
+
+
+def session_bounds(symbol: str, day: date) -> tuple[datetime, datetime] | None:
+    """Open and close of SYMBOL's regular session on DAY in exchange time, None if no session."""
+    mic = exchange_of(symbol)
+    if mic == ALWAYS_OPEN:
+        return None
+    return _bounds(mic, day)
+
+
+def exchange_zone(symbol: str) -> ZoneInfo:
+    """The time zone SYMBOL's exchange keeps (UTC for markets that never close)."""
+    mic = exchange_of(symbol)
+    if mic == ALWAYS_OPEN:
+        return ZoneInfo("UTC")
+    return ZoneInfo(str(calendar(mic).tz))
+
+
+class ExchangeHours:
+    """The core's view of market hours: which session a symbol is in, and its exchange zone."""
+
+    def __init__(self, extended_hours: bool = False) -> None:
+        self.extended_hours = extended_hours
+
+    def session(self, symbol: str, at: datetime) -> str:
+        """session_kind, or "break" while the exchange pauses mid-session (Hong Kong's lunch)."""
+        kind = session_kind(symbol, at, self.extended_hours)
+        if kind == "closed" and in_break(symbol, at):
+            return "break"
+        return kind
+
+    def zone(self, symbol: str) -> ZoneInfo:
+        return exchange_zone(symbol)

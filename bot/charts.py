@@ -38,7 +38,7 @@ ROLE_STYLE = {
     "benchmark": {"color": "#ff7f0e", "linewidth": 2.0, "linestyle": "--", "alpha": 1.0},
     "market": {"color": "#555555", "linewidth": 1.8, "linestyle": ":", "alpha": 1.0},
 }
-SPARSE_NOTE = "replayed daily bars: open, low/high and close as points, not an intraday path"
+SPARSE_NOTE = "few prices a session (e.g. daily closes): drawn as points, not an intraday path"
 
 
 def _style(series: ChartSeries, colour_index: int) -> dict[str, object]:

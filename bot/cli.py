@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rich.console import Console
 
 from bot.app import build_engine
+from bot.calendars import ExchangeHours, exchange_zone
 from bot.charts import ChartMaker, chart_filename, message_chart_context
 from bot.console import ConsoleNotifier, message_renderable
 from bot.logs import setup_logging
 from bot.replay_run import REPLAY_DESTINATION, Deliver, replay_entries, run_replay
 from bot.sources.news_file import NewsFile, NewsFileError
-from bot.sources.replay import BarsError, Replay, load_bars
+from bot.sources.replay import BarsError, Replay, load_replay
 from bot.store import Store, StoreError
 from config.loader import ConfigFileError
 from config.settings import Settings, SettingsError, load_settings
@@ -32,7 +35,10 @@ log = logging.getLogger("marketbot")
 EXIT_USAGE = 2
 SOURCES = ["replay", "yfinance"]
 SOURCE_HELP = "replay: answer from --bars CSV files; yfinance: live Yahoo prices and news"
-AT_HELP = "time on the replay clock, ISO 8601 (default: the end of the last replayed day)"
+AT_HELP = (
+    "time on the replay clock, ISO 8601; without a zone, the exchange's local time "
+    "(default: the end of the last replayed day)"
+)
 WATCH_ACTIONS = ["add", "remove", "list", "threshold", "mutes"]
 # Commands that run for long and log what they do at INFO; the rest only warn.
 LOG_LEVELS = {"run": logging.INFO}
@@ -56,7 +62,21 @@ def _time(text: str) -> datetime:
         raise argparse.ArgumentTypeError(
             f"'{text}' is not a time (e.g. 2025-03-05T14:00-05:00)"
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed  # a time without a zone is read in the symbol's exchange zone later
+
+
+def _zone(text: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a time zone (e.g. America/New_York)"
+        ) from None
+
+
+def in_exchange_zone(at: datetime, symbol: str) -> datetime:
+    """AT as given, or, when it has no zone, read in SYMBOL's exchange time zone."""
+    return at if at.tzinfo else at.replace(tzinfo=exchange_zone(symbol))
 
 
 def _pct(text: str) -> float:
@@ -116,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     _replay_parser(sub)
     _chart_parser(sub)
     _why_parser(sub)
+    _record_parser(sub)
     _status_parser(sub)
     _run_parser(sub)
     _discord_parser(sub)
@@ -128,7 +149,7 @@ def _replay_parser(sub: SubParsers) -> None:
     rp = _sub(
         sub,
         "replay",
-        "run the alert pipeline over daily or intraday bars, offline",
+        "run the alert pipeline over daily closes or intraday bars, offline",
         "  marketbot replay --bars bot/data/demo/bars --news bot/data/demo/news.jsonl\n"
         "  marketbot replay --bars bot/data/demo/bars --watch BABA,JD --from 2025-03-05 --json",
     )
@@ -141,6 +162,9 @@ def _replay_parser(sub: SubParsers) -> None:
     rp.add_argument("--to", dest="end", type=_date, help="last day, YYYY-MM-DD")
     rp.add_argument("--json", action="store_true", help="one JSON object per alert")
     rp.add_argument("--charts", type=Path, metavar="DIR", help="write each alert's chart here")
+    rp.add_argument(
+        "--bars-zone", type=_zone, help="zone of intraday bar times that carry no UTC offset"
+    )
 
 
 def _chart_parser(sub: SubParsers) -> None:
@@ -178,6 +202,27 @@ def _why_parser(sub: SubParsers) -> None:
     wp.add_argument("--source", choices=SOURCES, default="replay", help=SOURCE_HELP)
     _add_data_args(wp, bars_required=False)
     wp.add_argument("--at", type=_time, help=AT_HELP)
+    wp.add_argument("--json", action="store_true", help="print the answer as one JSON object")
+    wp.add_argument(
+        "--bars-zone", type=_zone, help="zone of intraday bar times that carry no UTC offset"
+    )
+
+
+def _record_parser(sub: SubParsers) -> None:
+    rec = _sub(
+        sub,
+        "record",
+        "record live quotes as 1-minute bars, to replay the day later",
+        "  marketbot record --symbols BABA,JD,KWEB --out recorded/ --minutes 390\n"
+        "  marketbot replay --bars recorded/ bot/data/demo/bars",
+    )
+    rec.add_argument("--symbols", required=True, help="comma-separated symbols")
+    rec.add_argument("--out", type=Path, required=True, help="folder for the CSV files")
+    rec.add_argument(
+        "--source", choices=["stream", "poll"], default="stream", help="Yahoo stream or polls"
+    )
+    rec.add_argument("--minutes", type=float, help="stop after this long (default: Ctrl-C)")
+    rec.add_argument("--every", type=float, default=60.0, help="poll: seconds between polls")
 
 
 def _status_parser(sub: SubParsers) -> None:
@@ -313,21 +358,20 @@ def _news(args: argparse.Namespace) -> NewsFile | None:
 
 def cmd_replay(args: argparse.Namespace, settings: Settings, out: Console) -> int:
     engine = engine_from_args(settings, args)
-    bars, report = load_bars(args.bars)
-    replay = Replay(bars)
+    replay, report = load_replay(args.bars, args.bars_zone)
     if args.watch:
         symbols, errors = parse_symbols(args.watch)
         if errors:
             raise CliError("--watch: " + " ".join(errors))
-        unknown = [s for s in symbols if s not in bars]
+        unknown = [s for s in symbols if s not in replay.symbols]
         if unknown:
             log.warning("no bars for %s: they cannot alert", ", ".join(unknown))
     else:
         symbols = replay.symbols
     store = Store(args.db or "sqlite://")
-    notifier = ConsoleNotifier(sys.stdout, as_json=args.json)
-    err = Console(stderr=True)
     threshold = args.threshold or settings.default_threshold_pct
+    notifier = ConsoleNotifier(sys.stdout, as_json=args.json, threshold=threshold)
+    err = Console(stderr=True)
     stats = run_replay(
         engine,
         replay,
@@ -360,7 +404,10 @@ def _plural(n: int, word: str) -> str:
 
 def _no_ticks(replay: Replay, start: date | None, end: date | None) -> str:
     """Why a replay had nothing to play: the asked range against the days the bars cover."""
-    first, last = replay.days[0], replay.days[-1]
+    days = replay.bar_days
+    if not days:
+        return "nothing replayed: the bars hold no usable day"
+    first, last = days[0], days[-1]
     if start and end and start > end:
         asked = f"--from {start} is after --to {end}"
     elif start or end:
@@ -368,7 +415,7 @@ def _no_ticks(replay: Replay, start: date | None, end: date | None) -> str:
     else:
         asked = "no day has a previous close to measure against"
     cover = f"{first} to {last}" if first != last else f"{first} only"
-    return f"nothing replayed: {asked}; the bars cover {cover} ({_plural(len(replay.days), 'day')})"
+    return f"nothing replayed: {asked}; the bars cover {cover} ({_plural(len(days), 'day')})"
 
 
 def _with_charts(
@@ -407,8 +454,9 @@ def cmd_chart(args: argparse.Namespace, settings: Settings, out: Console) -> int
         return _chart_live(args, engine, settings, symbol, out)
     if not args.bars:
         raise CliError("chart --source replay needs --bars PATH")
-    replay = Replay(load_bars(args.bars)[0])
-    now = args.at or datetime.combine(replay.days[-1], datetime.max.time(), tzinfo=replay.tz)
+    replay = load_replay(args.bars)[0]
+    at = in_exchange_zone(args.at, symbol) if args.at else None
+    now = at or datetime.combine(replay.days[-1], datetime.max.time(), tzinfo=replay.tz)
     threshold = args.threshold or settings.default_threshold_pct
     quotes = replay.quotes([symbol], now)
     if symbol not in quotes:
@@ -447,7 +495,7 @@ def _chart_live(
 
     _yahoo_answers(symbol)
     prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second)
-    now = args.at or datetime.now(UTC)
+    now = in_exchange_zone(args.at, symbol) if args.at else datetime.now(UTC)
     reply = commands.why(engine, symbol, prices, YahooNews(), now)
     if not reply.ok or reply.message is None:
         raise CliError(reply.text)
@@ -485,32 +533,95 @@ def _one_symbol(text: str) -> str:
 
 def cmd_why(args: argparse.Namespace, settings: Settings, out: Console) -> int:
     engine = engine_from_args(settings, args)
+    symbol = _one_symbol(args.symbol)
+    at = in_exchange_zone(args.at, symbol) if args.at else None
+    hours = ExchangeHours(settings.extended_hours)
     if args.source == "yfinance":
-        return _why_live(args, engine, settings, out)
+        from bot.sources.extended import YahooWithExtendedHours
+        from bot.sources.yahoo import YahooNews, YahooPrices
+
+        _yahoo_answers(symbol)
+        prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second)
+        now = at or datetime.now(UTC)
+        reply = commands.why(
+            engine,
+            symbol,
+            YahooWithExtendedHours(prices),
+            YahooNews(),
+            now,
+            hours=hours,
+            extended_hours=settings.extended_hours,
+        )
+        return _print_reply(reply, args.json, out)
     if not args.bars:
         raise CliError("why --source replay needs --bars PATH")
-    bars, _ = load_bars(args.bars)
-    replay = Replay(bars)
+    replay, _ = load_replay(args.bars, args.bars_zone)
+    if not replay.days:
+        raise CliError("the bars give no day with a previous close to answer from")
     last_day = replay.days[-1]
-    now = args.at or datetime.combine(last_day, datetime.max.time(), tzinfo=replay.tz)
+    now = at or datetime.combine(last_day, datetime.max.time(), tzinfo=replay.tz)
     history = replay.daily_returns(now.astimezone(replay.tz).date())
-    reply = commands.why(engine, args.symbol, replay, _news(args), now, history)
-    if reply.message is not None:
+    reply = commands.why(
+        engine,
+        symbol,
+        replay,
+        _news(args),
+        now,
+        history,
+        hours=hours,
+        extended_hours=settings.extended_hours,
+    )
+    return _print_reply(reply, args.json, out)
+
+
+def _print_reply(reply: commands.Reply, as_json: bool, out: Console) -> int:
+    if as_json:
+        data = dict(reply.data or {"ok": reply.ok, "text": reply.text})
+        print(json.dumps(data))
+    elif reply.message is not None:
+        out.print(reply.text, markup=False, highlight=False)
         out.print(message_renderable(reply.message))
     else:
-        out.print(reply.text)
+        out.print(reply.text, markup=False, highlight=False)
     return 0 if reply.ok else 1
 
 
-def _why_live(args: argparse.Namespace, engine: Engine, settings: Settings, out: Console) -> int:
-    from bot.sources.yahoo import YahooNews, YahooPrices
+def cmd_record(args: argparse.Namespace, settings: Settings, out: Console) -> int:
+    import asyncio
 
-    _yahoo_answers(_one_symbol(args.symbol))
-    prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second)
-    now = args.at or datetime.now(UTC)
-    reply = commands.why(engine, args.symbol, prices, YahooNews(), now)
-    out.print(message_renderable(reply.message) if reply.message else reply.text)
-    return 0 if reply.ok else 1
+    from bot.recorder import BarRecorder, record_poll, record_stream
+
+    symbols, errors = parse_symbols(args.symbols)
+    if errors or not symbols:
+        raise CliError("--symbols: " + (" ".join(errors) or "give at least one symbol"))
+    if args.minutes is not None and args.minutes <= 0:
+        raise CliError("--minutes must be above 0")
+    if args.every <= 0:
+        raise CliError("--every must be above 0")
+    try:
+        recorder = BarRecorder(args.out)
+    except OSError as exc:
+        raise CliError(f"--out {args.out}: {exc.strerror}") from None
+    duration = args.minutes * 60 if args.minutes is not None else None
+    if args.source == "poll":
+        from bot.sources.yahoo import YahooPrices
+
+        # 1-minute bars: the finest Yahoo gives, so each poll records that minute's price.
+        prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second, interval="1m")
+        job = record_poll(prices, symbols, recorder, args.every, duration)
+    else:
+        job = record_stream(symbols, recorder, duration)
+    try:
+        asyncio.run(job)
+    except KeyboardInterrupt:
+        recorder.flush()
+    out.print(
+        f"recorded {recorder.quotes} quotes as {recorder.written} 1-minute bars in "
+        f"{len(recorder.files)} files under {args.out}",
+        markup=False,
+        highlight=False,
+    )
+    return 0
 
 
 def cmd_watch(args: argparse.Namespace, settings: Settings, out: Console) -> int:
@@ -543,7 +654,7 @@ def _watch_validator(args: argparse.Namespace) -> commands.SymbolValidator | Non
     if args.action != "add" or args.no_check:
         return None
     if args.bars:
-        return KnownSymbols(load_bars(args.bars)[0])
+        return KnownSymbols(load_replay(args.bars)[0].symbols)
     return YahooSymbolCheck()
 
 
@@ -682,6 +793,7 @@ COMMANDS = {
     "watch": cmd_watch,
     "chart": cmd_chart,
     "status": cmd_status,
+    "record": cmd_record,
 }
 
 

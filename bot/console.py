@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 from rich.console import Console, Group
@@ -10,6 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from handlers.freshness import move_age_text, spread_note
 from handlers.models import Alert, Destination, Direction
 from handlers.render import Message, render_alert
 
@@ -18,8 +20,18 @@ def _round(pct: float | None) -> float | None:
     return None if pct is None else round(pct, 2)
 
 
-def alert_json(alert: Alert, destinations: tuple[Destination, ...] = ()) -> dict[str, Any]:
-    """The public JSON form of an alert (see DESIGN.md: at, symbols, moves, benchmark, ...)."""
+def alert_json(
+    alert: Alert,
+    destinations: tuple[Destination, ...] = (),
+    thresholds: Mapping[str, float | None] | None = None,
+) -> dict[str, Any]:
+    """The public JSON form of an alert (see DESIGN.md: at, symbols, moves, benchmark, ...).
+
+    Per symbol: `price`, `previous_close`, `quote_at` (when that price was real), `threshold`
+    (None when not known here), `sources`, `simulated` (time made up from a daily bar),
+    `closing` (the price is a session close) and `data_age` ("live", "as of close", ...).
+    """
+    thresholds = thresholds or {}
     return {
         "id": alert.id,
         "at": alert.at.isoformat(),
@@ -49,6 +61,15 @@ def alert_json(alert: Alert, destinations: tuple[Destination, ...] = ()) -> dict
         "source": alert.source,
         "delayed": alert.delayed,
         "destinations": [str(d) for d in destinations],
+        "price": {m.symbol: m.price for m in alert.moves},
+        "previous_close": {m.symbol: m.previous_close for m in alert.moves},
+        "quote_at": {m.symbol: m.at.isoformat() for m in alert.moves},
+        "threshold": {m.symbol: thresholds.get(m.symbol) for m in alert.moves},
+        "sources": {m.symbol: m.source for m in alert.moves},
+        "simulated": {m.symbol: m.simulated for m in alert.moves},
+        "closing": {m.symbol: m.closing for m in alert.moves},
+        "data_age": {m.symbol: move_age_text(m) for m in alert.moves},
+        "timing_note": spread_note(alert.moves) or None,
     }
 
 
@@ -77,14 +98,28 @@ def message_renderable(message: Message) -> Panel:
 class ConsoleNotifier:
     """Prints deliveries: panels for people, JSON lines for programs."""
 
-    def __init__(self, stream: TextIO, as_json: bool = False) -> None:
+    def __init__(
+        self,
+        stream: TextIO,
+        as_json: bool = False,
+        threshold: float | None = None,
+        thresholds: Mapping[str, float] | None = None,
+    ) -> None:
+        # The threshold each symbol alerts at: its own, else the one for every symbol.
+        self.threshold = threshold
+        self.thresholds = dict(thresholds or {})
         self.as_json = as_json
         self.stream = stream
         self.console = Console(file=stream, width=110, soft_wrap=False)
 
+    def thresholds_of(self, alert: Alert) -> dict[str, float | None]:
+        return {s: self.thresholds.get(s, self.threshold) for s in alert.symbols}
+
     def send(self, alert: Alert, destinations: tuple[Destination, ...]) -> None:
         if self.as_json:
-            self.stream.write(json.dumps(alert_json(alert, destinations)) + "\n")
+            self.stream.write(
+                json.dumps(alert_json(alert, destinations, self.thresholds_of(alert))) + "\n"
+            )
             self.stream.flush()
             return
         self.console.print(message_renderable(render_alert(alert)))

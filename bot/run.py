@@ -142,6 +142,7 @@ def build_context(settings: Settings, store: Store, options: RunOptions) -> Runn
         ctx.use_outbox, ctx.wake_outbox = True, worker.wake
         return Running(ctx, options, worker, replay=(replay, clock))
     else:
+        from bot.sources.extended import YahooWithExtendedHours
         from bot.sources.yahoo import YahooNews, YahooPrices
 
         prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second)
@@ -150,7 +151,8 @@ def build_context(settings: Settings, store: Store, options: RunOptions) -> Runn
             settings=settings,
             engine=engine,
             store=store,
-            market=prices,
+            # /why shows Yahoo's pre/post-market price apart when extended hours are on.
+            market=YahooWithExtendedHours(prices) if settings.extended_hours else prices,
             news=YahooNews(),
             charts=ChartMaker(
                 prices, engine.groups, settings.default_threshold_pct, LIVE_CHART_TZ, "yfinance"

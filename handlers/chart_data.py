@@ -16,7 +16,9 @@ PricePoint = tuple[datetime, float]
 MAX_SUBJECTS = 10
 MAX_PEERS = 2
 OVERNIGHT = timedelta(hours=2)
-# Points further apart than this (a replay's open, low/high, close) are not an intraday path.
+# Points further apart than this (e.g. one close a day) are not an intraday path.
+# Fewer session prices than this are points (a daily close), never a path.
+MIN_PATH_POINTS = 3
 SPARSE_GAP = timedelta(minutes=20)
 
 
@@ -75,9 +77,12 @@ def rebase(points: Sequence[PricePoint]) -> tuple[tuple[datetime, float], ...]:
 
 
 def is_sparse(points: Sequence[tuple[datetime, float]]) -> bool:
-    """True when the session's prices (after the previous close) are far apart as a rule."""
-    gaps = sorted(b[0] - a[0] for a, b in pairwise(points[1:]))
-    return bool(gaps) and gaps[len(gaps) // 2] > SPARSE_GAP
+    """True when the session's prices (after the previous close) are too few or far apart."""
+    session = points[1:]
+    if len(session) < MIN_PATH_POINTS:
+        return True
+    gaps = sorted(b[0] - a[0] for a, b in pairwise(session))
+    return gaps[len(gaps) // 2] > SPARSE_GAP
 
 
 def chart_symbols(

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any, Protocol
 
 from handlers.detect import detect_moves
+from handlers.freshness import age_text, exchange_time, move_age_text
 from handlers.group import build_alert
-from handlers.models import Destination, Quote, WatchEntry
+from handlers.models import Alert, Destination, Move, Quote, WatchEntry
 from handlers.pipeline import Engine, NewsProvider
-from handlers.render import Message, fmt_pct, render_alert
+from handlers.render import Field, Message, fmt_pct, render_alert
 from handlers.symbols import SymbolError, normalize_symbol, parse_symbols
 
 WATCH_HELP = (
@@ -137,6 +138,14 @@ class WatchStore(Protocol):
     def mutes(self, dest: Destination, now: datetime) -> dict[str, datetime]: ...
 
 
+class MarketHours(Protocol):
+    """Exchange hours, known at the edge: the session a symbol is in, and its time zone."""
+
+    def session(self, symbol: str, at: datetime) -> str: ...
+
+    def zone(self, symbol: str) -> tzinfo: ...
+
+
 class QuoteProvider(Protocol):
     """Anything that can give current quotes for a set of symbols."""
 
@@ -165,6 +174,8 @@ class Reply:
     ok: bool = True
     ephemeral: bool = True
     message: Message | None = None
+    # The answer as plain data (for `why --json`); None where a command has none.
+    data: Mapping[str, Any] | None = None
 
 
 WHY_PEERS = 6
@@ -436,6 +447,144 @@ def unmute(store: WatchStore, who: Requester, symbol: str) -> Reply:
     return Reply(f"{sym} unmuted.", ephemeral=False)
 
 
+def _refusal(sym: str, text: str) -> Reply:
+    return Reply(text, ok=False, data={"symbol": sym, "ok": False, "text": text})
+
+
+def _for_answer(quote: Quote, now: datetime, hours: MarketHours | None) -> Quote:
+    """A quote an answer may use: the stale rule guards alerts only; a closed market's last
+    regular price is its session's close."""
+    # A lunch break is not a close: the session's last price is not its closing price yet.
+    closed = hours is not None and hours.session(quote.symbol, now) not in ("regular", "break")
+    closing = quote.closing or (quote.session == "regular" and closed)
+    return replace(quote, stale=False, closing=closing)
+
+
+def _same_moment(quotes: Mapping[str, Quote], sym: str, window: timedelta) -> dict[str, Quote]:
+    """The benchmark and peer quotes taken within WINDOW of SYM's: an answer never compares
+    a price with one from another moment (yesterday's close with this morning's price)."""
+    main = quotes.get(sym)
+    if main is None:
+        return dict(quotes)
+    return {s: q for s, q in quotes.items() if s == sym or abs(q.at - main.at) <= window}
+
+
+def _local(at: datetime, sym: str, hours: MarketHours | None) -> datetime:
+    return at.astimezone(hours.zone(sym)) if hours is not None else at
+
+
+def as_of_text(
+    quote: Quote, now: datetime, hours: MarketHours | None, stale_after: timedelta
+) -> str:
+    """'as of Fri 2025-03-07 16:00 EST close', 'live', '20 min delayed (as of ...)'."""
+    local = exchange_time(_local(quote.at, quote.symbol, hours))
+    age = now - quote.at
+    if quote.simulated:
+        return f"as of {local} (daily bar, time simulated)"
+    now_session = hours.session(quote.symbol, now) if hours is not None else None
+    if quote.closing:
+        trading = now_session in ("regular", "break")
+        during = "; no price yet from the session under way" if trading else ""
+        return f"as of {local} close{during}"
+    session = f"{quote.session}-market " if quote.session != "regular" else ""
+    text = age_text(age, delayed=quote.delayed)
+    if now_session == "break":
+        return f"{session}as of {local} (market on its midday break; {text})"
+    if age > stale_after:
+        return f"{session}as of {local} ({text})"
+    return f"{session}{text} (as of {local})" if text != "live" else f"{session}live"
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendedPrice:
+    """A pre- or post-market price, judged against the regular close it follows."""
+
+    session: str
+    price: float
+    at: datetime
+    reference: float
+    reference_at: datetime | None
+
+    @property
+    def pct(self) -> float:
+        return (self.price / self.reference - 1.0) * 100.0
+
+
+def _extended(market: QuoteProvider, sym: str, now: datetime) -> ExtendedPrice | None:
+    lookup = getattr(market, "extended_quote", None)
+    quote = lookup(sym, now) if callable(lookup) else None
+    if not isinstance(quote, Quote) or quote.session == "regular" or not quote.previous_close:
+        return None
+    return ExtendedPrice(
+        quote.session, quote.price, quote.at, quote.previous_close, quote.previous_close_at
+    )
+
+
+def _extended_text(ext: ExtendedPrice, sym: str, hours: MarketHours | None) -> str:
+    ref = "the regular close" if ext.session == "post" else "the previous regular close"
+    ref_at = f" ({exchange_time(_local(ext.reference_at, sym, hours))})" if ext.reference_at else ""
+    return (
+        f"{ext.session.capitalize()}-market {ext.price:,.2f} at "
+        f"{exchange_time(_local(ext.at, sym, hours))}: {fmt_pct(ext.pct)} vs {ref} "
+        f"{ext.reference:,.2f}{ref_at}"
+    )
+
+
+def _round(pct: float | None) -> float | None:
+    return None if pct is None else round(pct, 2)
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+def why_data(
+    alert: Alert, move: Move, quote: Quote, as_of: str, ext: ExtendedPrice | None, threshold: float
+) -> dict[str, Any]:
+    """The /why answer as plain data (what `marketbot why --json` prints)."""
+    exp = alert.explanations[move.symbol]
+    return {
+        "symbol": move.symbol,
+        "ok": True,
+        "pct": round(move.pct, 2),
+        "price": move.price,
+        "previous_close": move.previous_close,
+        "quote_at": _iso(quote.at),
+        "previous_close_at": _iso(quote.previous_close_at),
+        "as_of": as_of,
+        "data_age": move_age_text(move),
+        "closing": quote.closing,
+        "simulated": quote.simulated,
+        "session": quote.session,
+        "source": quote.source,
+        "delayed": quote.delayed,
+        "threshold": threshold,
+        "below_threshold": abs(move.pct) < threshold,
+        "benchmark": {"symbol": move.benchmark.symbol, "pct": _round(move.benchmark.pct)},
+        "market": (
+            {"symbol": move.market.symbol, "pct": _round(move.market.pct)} if move.market else None
+        ),
+        "peers": {s: _round(p) for s, p in move.peers.items()},
+        "cause": exp.cause,
+        "reason": exp.reason,
+        "searched": exp.searched,
+        "news": [{"title": n.item.title, "kind": n.kind, "url": n.item.url} for n in exp.news],
+        "context": [{"id": e.id, "title": e.title, "kind": e.kind} for e in exp.context],
+        "extended": (
+            {
+                "session": ext.session,
+                "price": ext.price,
+                "at": ext.at.isoformat(),
+                "reference_close": ext.reference,
+                "reference_close_at": _iso(ext.reference_at),
+                "pct": round(ext.pct, 2),
+            }
+            if ext
+            else None
+        ),
+    }
+
+
 def why(
     engine: Engine,
     symbol: str,
@@ -443,30 +592,67 @@ def why(
     news: NewsProvider | None,
     now: datetime,
     history: Mapping[str, Sequence[float]] | None = None,
+    *,
+    hours: MarketHours | None = None,
+    extended_hours: bool = False,
 ) -> Reply:
-    """The /why answer: the move, its market, the news looked at, and the macro context."""
+    """The /why answer at any hour: the move of the latest session (live, or as of its close),
+    its market, the news looked at, the macro context, and pre/post-market apart."""
     try:
         sym = normalize_symbol(symbol)
     except SymbolError as exc:
         return Reply(str(exc), ok=False)
     groups = engine.groups
+    params = engine.params
     # A few peers are enough to say "its peers moved too", and each one costs a request.
     peers = groups.peers_of(sym)[:WHY_PEERS]
     wanted = sorted({sym, groups.benchmark_of(sym), groups.default_benchmark, *peers})
-    quotes = market.quotes(wanted, now)
-    moves, skips = detect_moves(
-        quotes, [sym], engine.groups, now, engine.params.stale_after, history
-    )
+    quotes = {s: _for_answer(q, now, hours) for s, q in market.quotes(wanted, now).items()}
+    quotes = _same_moment(quotes, sym, params.stale_after)
+    moves, skips = detect_moves(quotes, [sym], groups, now, timedelta.max, history)
     move = moves.get(sym)
+    if sym not in quotes:
+        return _refusal(
+            sym, f"No usable price for {sym}: the price source has none (is the symbol right?)."
+        )
     if move is None:
         reason = skips[0].reason if skips else "no quote"
-        return Reply(f"No usable price for {sym} right now ({reason}).", ok=False)
+        return _refusal(sym, f"No usable price for {sym} ({reason}).")
     explanations, _ = engine.explain([move], quotes, news)
     if sym not in explanations:
-        return Reply(f"{sym} {fmt_pct(move.pct)}: the data looks wrong, so no answer is given.")
-    alert = build_alert([move], explanations, engine.groups)
+        return _refusal(
+            sym, f"{sym} {fmt_pct(move.pct)}: the data looks wrong, so no answer is given."
+        )
+    quote = quotes[sym]
+    as_of = as_of_text(quote, now, hours, params.stale_after)
+    ext = _extended(market, sym, now) if extended_hours else None
+    alert = build_alert([move], explanations, groups)
+    return _answer(alert, move, quote, as_of, ext, hours, params.default_threshold_pct)
+
+
+def _answer(
+    alert: Alert,
+    move: Move,
+    quote: Quote,
+    as_of: str,
+    ext: ExtendedPrice | None,
+    hours: MarketHours | None,
+    threshold: float,
+) -> Reply:
+    """The answer's sentence, its message (with the data's age in the footer) and its data."""
+    sym = move.symbol
     message = render_alert(alert)
-    small = abs(move.pct) < engine.params.default_threshold_pct
-    note = " (below the alert threshold)" if small else ""
-    text = f"Why {sym}? {sym} {fmt_pct(move.pct)}{note}. {message.cause_line}"
-    return Reply(text, ephemeral=False, message=message)
+    note = " (below the alert threshold)" if abs(move.pct) < threshold else ""
+    figures = f"{move.price:,.2f} vs previous close {move.previous_close:,.2f}"
+    lines = [
+        f"Why {sym}? {sym} {fmt_pct(move.pct)}{note} {as_of} ({figures}). {message.cause_line}"
+    ]
+    fields = message.fields
+    if ext is not None:
+        extended = _extended_text(ext, sym, hours)
+        lines.append(extended + ".")
+        fields = (*fields, Field(f"{ext.session.capitalize()}-market", extended))
+    message = replace(message, fields=fields, footer=f"Data: {quote.source} · {as_of}")
+    text = " ".join(lines)
+    data = {**why_data(alert, move, quote, as_of, ext, threshold), "text": text}
+    return Reply(text, ephemeral=False, message=message, data=data)

@@ -113,6 +113,9 @@ def detect_moves(
             zscore=volatility_zscore(pct, history.get(sym, ())),
             delayed=quote.delayed,
             session=quote.session,
+            simulated=quote.simulated,
+            closing=quote.closing,
+            age_s=max(0.0, (now - quote.at).total_seconds()),
         )
     return moves, skips
 

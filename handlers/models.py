@@ -42,6 +42,10 @@ class Quote:
     stale: bool = False
     session: Session = "regular"
     previous_close_at: datetime | None = None
+    # The time was made up from a daily bar, not observed (say so wherever it is shown).
+    simulated: bool = False
+    # The price is a session's closing price ("as of close"), not a quote during trading.
+    closing: bool = False
 
     @property
     def change_pct(self) -> float | None:
@@ -88,6 +92,10 @@ class Move:
     zscore: float | None = None
     delayed: bool = False
     session: Session = "regular"
+    simulated: bool = False
+    closing: bool = False
+    # How old the quote was when the move was detected, in seconds.
+    age_s: float = 0.0
 
     @property
     def direction(self) -> Direction:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from handlers.freshness import moves_age_text, spread_note
 from handlers.models import Alert, Cause, Direction, Explanation, MacroEvent, Move
 
 CAUSE_LABELS: dict[Cause, str] = {
@@ -153,9 +154,9 @@ def render_alert(alert: Alert) -> Message:
     )
     if alert.escalated:
         headline = f"move widened: {', '.join(alert.escalated)}; " + headline
-    footer = f"Data: {alert.source} · {fmt_time(alert.at)}" + (
-        " · delayed" if alert.delayed else ""
-    )
+    if note := spread_note(alert.moves):
+        headline = f"{headline}; {note}" if headline else note
+    footer = f"Data: {alert.source} · {fmt_time(alert.at)} · {moves_age_text(alert.moves)}"
     return Message(
         title=title,
         direction=alert.direction,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from handlers.models import Quote
@@ -30,3 +32,22 @@ def quotes(moves: Mapping[str, float], when: datetime, prev: float = 100.0) -> d
         )
         for sym, pct in moves.items()
     }
+
+
+def last_minute_bars(folder: Path, day: str, daily: Path) -> Path:
+    """A 1-minute bar at 15:58 New York per symbol of the DAILY bars folder, at DAY's real close.
+
+    A poller only asks while the market is open, and a daily replay has the close only at
+    16:00; this bar gives every symbol its real closing price a minute before the close.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"last-minute-{day}.csv"
+    lines = ["symbol,datetime,open,high,low,close,volume"]
+    for path in sorted(daily.glob("*.csv")):
+        with path.open(newline="") as handle:
+            for row in csv.DictReader(handle):
+                if row["date"] == day:
+                    c = row["close"]
+                    lines.append(f"{row['symbol']},{day}T15:58:00-05:00,{c},{c},{c},{c},0")
+    out.write_text("\n".join(lines) + "\n")
+    return out

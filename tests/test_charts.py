@@ -129,7 +129,7 @@ def test_replay_writes_alert_charts(tmp_path: Path, capsys: pytest.CaptureFixtur
     )
     assert code == 0
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert files == ["2025-03-05T1330-up-BABA-JD-PDD-TCEHY-BIDU.png"]
+    assert files == ["2025-03-05T1600-up-BABA-JD-TCEHY-PDD-BIDU.png"]
     assert _decode((tmp_path / files[0]).read_bytes()).shape[:2] == (675, 1200)
 
 

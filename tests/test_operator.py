@@ -260,7 +260,16 @@ def test_6_empty_csv_and_one_alert(tmp_path: Path) -> None:
     (tmp_path / "empty.csv").write_text("")
     proc = cli(tmp_path, "replay", "--bars", "empty.csv")
     assert proc.returncode == 2 and "empty.csv: the file is empty" in one_error_line(proc)
-    args = ("--news", str(DEMO_NEWS), "--watch", "JD", "--from", "2025-03-06", "--to", "2025-03-06")
+    args = (
+        "--news",
+        str(DEMO_NEWS),
+        "--watch",
+        "BABA",
+        "--from",
+        "2025-03-05",
+        "--to",
+        "2025-03-05",
+    )
     proc = cli(tmp_path, "replay", "--bars", str(DEMO_BARS), *args)
     assert proc.returncode == 0 and ": 1 alert" in proc.stderr and "1 alerts" not in proc.stderr
 
@@ -362,7 +371,20 @@ def test_10_group_chart_has_every_alerted_symbol_and_the_right_footer(
 ) -> None:
     replay = Replay(load_bars([DEMO_BARS])[0])
     groups = load_groups()
-    npc, jd = demo_alerts
+    (npc,) = demo_alerts
+    # JD closed +0.4 % on its results day (03-06, inside the NPC event's dates): alert at 0.3 %.
+    jd_alerts: list[Alert] = []
+    run_replay(
+        build_engine(Settings()),
+        replay,
+        replay_entries(["JD"], 0.3),
+        Store("sqlite://"),
+        lambda alert, _dest: jd_alerts.append(alert),
+        NewsFile.load(DEMO_NEWS),
+        date(2025, 3, 6),
+        date(2025, 3, 6),
+    )
+    (jd,) = jd_alerts
     assert set(npc.symbols) >= {"BABA", "JD", "PDD", "TCEHY", "BIDU"}
     spec = alert_chart(npc, replay, groups, 5.0, "America/New_York", "replay")
     assert spec is not None
@@ -384,12 +406,12 @@ def test_10_peers_get_colours_of_their_own_and_replay_points_are_not_joined() ->
     assert spec is not None
     colours = [str(style["color"]) for style in series_styles(spec)]
     assert len(set(colours)) == len(colours), colours
-    assert spec.sparse  # four prices a day: drawn as points
+    assert spec.sparse  # one close a day: drawn as points
     subject = spec.series[0]
-    # the previous close sits at the session's first price: a step at the open, not a 09:00 point
+    # the previous close sits at the session's first price (here the close), not a point the
+    # evening before
     assert subject.points[0][0] == subject.points[1][0]
-    assert subject.points[0][1] == 0.0 and subject.points[0][0].hour == 9
-    assert subject.points[0][0].minute == 30
+    assert subject.points[0][1] == 0.0 and subject.points[0][0].hour == 16
     five_minutes = [(at - timedelta(days=1), 100.0)] + [
         (at.replace(hour=10) + timedelta(minutes=5 * i), 100.0 + i) for i in range(20)
     ]

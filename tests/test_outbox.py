@@ -58,7 +58,7 @@ def _alert_deliveries(store: Store, channels: int) -> list[Delivery]:
     settings = load_settings(db_url="sqlite://")
     ctx, replay, _ = replay_context(settings, Store("sqlite://"), [DEMO_BARS], DEMO_NEWS)
     entries = [WatchEntry("test", f"c{i}", s, 5.0) for i in range(channels) for s in CHINA]
-    now = at("2025-03-05", "13:30")
+    now = at("2025-03-05", "16:00")
     quotes = replay.quotes([*CHINA, "KWEB", "SPY"], now)
     result = ctx.engine.process_tick(quotes, entries, {}, store, now, ctx.news)
     assert len(result.deliveries) == 1
@@ -173,7 +173,7 @@ async def test_runner_with_outbox_enqueues_and_wakes(store: Store) -> None:
     store.add_watch([WatchEntry("test", "c1", s, 5.0) for s in CHINA])
     woken: list[bool] = []
     ctx.use_outbox, ctx.wake_outbox = True, lambda: woken.append(True)
-    now = at("2025-03-05", "13:30")
+    now = at("2025-03-05", "16:00")
     deliveries = await process_tick(ctx, replay.quotes([*CHINA, "KWEB", "SPY"], now), now)
     assert len(deliveries) == 1 and woken == [True]
     assert store.outbox_counts() == {"pending": 1}

@@ -288,7 +288,7 @@ def npc_alert() -> tuple[Alert, Message]:
     ctx, replay, _ = replay_context(
         load_settings(db_url="sqlite://"), store, [DEMO_BARS], DEMO_NEWS
     )
-    now = at("2025-03-05", "13:30")
+    now = at("2025-03-05", "16:00")
     entries = [WatchEntry("x", "c", s, 5.0) for s in CHINA]
     quotes = replay.quotes([*CHINA, "KWEB", "SPY"], now)
     [delivery] = ctx.engine.process_tick(quotes, entries, {}, store, now, ctx.news).deliveries

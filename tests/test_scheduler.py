@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from config.settings import load_settings
 from handlers.models import Alert, Quote, WatchEntry
 from handlers.render import Message
 from tests.conftest import DEMO_BARS, DEMO_NEWS
-from tests.helpers import at
+from tests.helpers import at, last_minute_bars
 
 CHINA = ["BABA", "JD", "TCEHY", "PDD", "BIDU"]
 
@@ -50,7 +51,12 @@ def _setup(
 ) -> tuple[Poller, CountingPrices, RecordingNotifier, SimulatedClock]:
     settings = load_settings(db_url="sqlite://")
     store = Store("sqlite://")
-    ctx, replay, clock = replay_context(settings, store, [DEMO_BARS], DEMO_NEWS, start_at=now)
+    # A daily replay prices 2025-03-05 only at its 16:00 close, when a poller no longer asks;
+    # a 15:58 bar at the real close lets the open market see it.
+    closing = last_minute_bars(Path(tempfile.mkdtemp()), "2025-03-05", DEMO_BARS)
+    ctx, replay, clock = replay_context(
+        settings, store, [DEMO_BARS, closing], DEMO_NEWS, start_at=now
+    )
     store.add_watch(
         WatchEntry("test", f"chan-{i}", sym, 5.0) for i in range(channels) for sym in CHINA
     )
@@ -61,7 +67,7 @@ def _setup(
 
 
 async def test_one_fetch_per_cycle_whatever_the_channels() -> None:
-    poller, prices, notifier, _ = _setup(at("2025-03-05", "13:30"), channels=5)
+    poller, prices, notifier, _ = _setup(at("2025-03-05", "15:59"), channels=5)
     deliveries = await poller.poll_once()
     assert len(prices.calls) == 1
     fetched = set(prices.calls[0])
@@ -83,7 +89,7 @@ async def test_no_fetch_while_the_market_is_closed() -> None:
 
 
 async def test_job_errors_are_logged_and_the_scheduler_goes_on(caplog: object) -> None:
-    poller, prices, notifier, _ = _setup(at("2025-03-05", "13:30"), channels=1, fail_first=1)
+    poller, prices, notifier, _ = _setup(at("2025-03-05", "15:59"), channels=1, fail_first=1)
     scheduler = build_scheduler(poller, interval_seconds=0.05)
     job = scheduler.get_job(POLL_JOB_ID)
     assert job is not None
@@ -103,7 +109,7 @@ async def test_job_errors_are_logged_and_the_scheduler_goes_on(caplog: object) -
 
 
 async def test_company_names_fill_gaps_but_config_wins(tmp_path: Path) -> None:
-    poller, *_ = _setup(at("2025-03-05", "13:30"), channels=1)
+    poller, *_ = _setup(at("2025-03-05", "15:59"), channels=1)
 
     class Names:
         def company_names(self, symbols: Sequence[str]) -> Mapping[str, str]:
@@ -119,7 +125,7 @@ async def test_company_names_fill_gaps_but_config_wins(tmp_path: Path) -> None:
 async def test_daily_history_job_feeds_zscores() -> None:
     from bot.scheduler import HistoryCache, refresh_history
 
-    poller, _, _notifier, _ = _setup(at("2025-03-05", "13:30"), channels=1)
+    poller, _, _notifier, _ = _setup(at("2025-03-05", "15:59"), channels=1)
 
     class Daily:
         def __init__(self) -> None:
