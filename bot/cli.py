@@ -229,7 +229,8 @@ def _chart_live(
     args: argparse.Namespace, engine: Engine, settings: Settings, symbol: str, out: Console
 ) -> int:
     from bot.run import LIVE_CHART_TZ
-    from bot.sources.yahoo import YahooNews, YahooPrices
+    from bot.sources.yahoo import YahooPrices
+    from bot.sources.yahoo_news import YahooNews
 
     prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second)
     now = args.at or datetime.now(UTC)
@@ -275,7 +276,8 @@ def cmd_why(args: argparse.Namespace, settings: Settings, out: Console) -> int:
 
 
 def _why_live(args: argparse.Namespace, engine: Engine, settings: Settings, out: Console) -> int:
-    from bot.sources.yahoo import YahooNews, YahooPrices
+    from bot.sources.yahoo import YahooPrices
+    from bot.sources.yahoo_news import YahooNews
 
     prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second)
     now = args.at or datetime.now(UTC)

@@ -108,7 +108,8 @@ def build_context(settings: Settings, store: Store, options: RunOptions) -> Runn
         ctx.use_outbox, ctx.wake_outbox = True, worker.wake
         return Running(ctx, options, worker, replay=(replay, clock))
     else:
-        from bot.sources.yahoo import YahooNews, YahooPrices
+        from bot.sources.yahoo import YahooPrices
+        from bot.sources.yahoo_news import YahooNews
 
         prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second)
         engine = build_engine(settings)
