@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -11,19 +12,21 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bot.app import build_engine
+from bot.app import build_engine, live_sources, recorded_sources
 from bot.charts import ChartMaker, chart_filename
 from bot.console import ConsoleNotifier, message_renderable
 from bot.logs import setup_logging
 from bot.replay_run import REPLAY_DESTINATION, Deliver, replay_entries, run_replay
-from bot.sources.news_file import NewsFile, NewsFileError
+from bot.sources.news_file import NewsFileError
+from bot.sources.recorded import RecordedEvidenceError
 from bot.sources.replay import BarsError, Replay, load_bars
 from bot.store import Store, StoreError
 from config.loader import ConfigFileError
 from config.settings import Settings, SettingsError, load_settings
 from handlers import commands
+from handlers.evidence import evidence_json
 from handlers.models import Alert, Destination
-from handlers.pipeline import Engine
+from handlers.pipeline import Engine, NewsProvider
 from handlers.symbols import SymbolError, parse_symbols
 
 log = logging.getLogger("marketbot")
@@ -91,6 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(wp, bars_required=False)
     wp.add_argument("--at", type=_time, help="time on the replay clock (ISO 8601)")
 
+    ep = sub.add_parser("evidence", help="what each evidence source found for a symbol")
+    ep.add_argument("symbol")
+    ep.add_argument("--at", type=_time, help="end of the window (default: now)")
+    ep.add_argument("--json", action="store_true", help="one JSON object")
+    ep.add_argument("--news", type=Path, help="news JSONL file instead of the live sources")
+    ep.add_argument("--evidence", nargs="+", type=Path, default=[], help="recorded evidence")
+    ep.add_argument("--macro-events", type=Path, help=argparse.SUPPRESS)
+    ep.add_argument("--groups", type=Path, help="symbol groups YAML")
+
     sub.add_parser("status", help="what the running bot last reported, and pending deliveries")
 
     run = sub.add_parser("run", help="run the bot on Discord and/or Slack")
@@ -121,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_data_args(p: argparse.ArgumentParser, bars_required: bool = True) -> None:
     p.add_argument("--bars", nargs="+", type=Path, required=bars_required, help="CSV files/folders")
     p.add_argument("--news", type=Path, help="news JSONL file")
+    p.add_argument(
+        "--evidence", nargs="+", type=Path, default=[], help="recorded evidence JSONL files"
+    )
     p.add_argument("--macro-events", type=Path, help="macro events YAML")
     p.add_argument("--groups", type=Path, help="symbol groups YAML")
 
@@ -131,8 +146,11 @@ def engine_from_args(settings: Settings, args: argparse.Namespace) -> Engine:
     )
 
 
-def _news(args: argparse.Namespace) -> NewsFile | None:
-    return NewsFile.load(args.news) if getattr(args, "news", None) else None
+def _news(args: argparse.Namespace, settings: Settings | None = None) -> NewsProvider | None:
+    """The replay's evidence: its news file and recorded evidence files, or None."""
+    return recorded_sources(
+        settings or load_settings(), getattr(args, "news", None), getattr(args, "evidence", [])
+    )
 
 
 def cmd_replay(args: argparse.Namespace, settings: Settings, out: Console) -> int:
@@ -158,7 +176,7 @@ def cmd_replay(args: argparse.Namespace, settings: Settings, out: Console) -> in
         replay_entries(symbols, args.threshold),
         store,
         _with_charts(notifier.send, args, engine, replay, threshold, err),
-        _news(args),
+        _news(args, settings),
         args.start,
         args.end,
         progress_to=None if args.json else err,
@@ -213,7 +231,7 @@ def cmd_chart(args: argparse.Namespace, settings: Settings, out: Console) -> int
         raise CliError(f"no replayed prices for {symbol} at or before {now.isoformat()}")
     peers = replay.quotes(list(engine.groups.peers_of(symbol)), now)
     peer_moves = {s: q.change_pct for s, q in peers.items() if q.change_pct is not None}
-    reply = commands.why(engine, symbol, replay, _news(args), now)
+    reply = commands.why(engine, symbol, replay, _news(args, settings), now)
     context = [c.title for c in reply.message.context] if reply.message else []
     charts = ChartMaker(replay, engine.groups, threshold, str(replay.tz), "replay")
     png = charts.for_symbol(symbol, now, context, peer_moves)
@@ -230,11 +248,10 @@ def _chart_live(
 ) -> int:
     from bot.run import LIVE_CHART_TZ
     from bot.sources.yahoo import YahooPrices
-    from bot.sources.yahoo_news import YahooNews
 
     prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second)
     now = args.at or datetime.now(UTC)
-    reply = commands.why(engine, symbol, prices, YahooNews(), now)
+    reply = commands.why(engine, symbol, prices, live_sources(settings, engine), now)
     if not reply.ok or reply.message is None:
         raise CliError(reply.text)
     threshold = args.threshold or settings.default_threshold_pct
@@ -267,7 +284,7 @@ def cmd_why(args: argparse.Namespace, settings: Settings, out: Console) -> int:
     last_day = replay.days[-1]
     now = args.at or datetime.combine(last_day, datetime.max.time(), tzinfo=replay.tz)
     history = replay.daily_returns(now.astimezone(replay.tz).date())
-    reply = commands.why(engine, args.symbol, replay, _news(args), now, history)
+    reply = commands.why(engine, args.symbol, replay, _news(args, settings), now, history)
     if reply.message is not None:
         out.print(message_renderable(reply.message))
     else:
@@ -277,13 +294,28 @@ def cmd_why(args: argparse.Namespace, settings: Settings, out: Console) -> int:
 
 def _why_live(args: argparse.Namespace, engine: Engine, settings: Settings, out: Console) -> int:
     from bot.sources.yahoo import YahooPrices
-    from bot.sources.yahoo_news import YahooNews
 
     prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second)
     now = args.at or datetime.now(UTC)
-    reply = commands.why(engine, args.symbol, prices, YahooNews(), now)
+    reply = commands.why(engine, args.symbol, prices, live_sources(settings, engine), now)
     out.print(message_renderable(reply.message) if reply.message else reply.text)
     return 0 if reply.ok else 1
+
+
+def cmd_evidence(args: argparse.Namespace, settings: Settings, out: Console) -> int:
+    from bot.evidence_view import evidence_table, gather_one
+
+    engine = engine_from_args(settings, args)
+    symbol = _one_symbol(args.symbol)
+    until = args.at or datetime.now(UTC)
+    recorded = _news(args, settings) if (args.news or args.evidence) else None
+    provider = recorded or live_sources(settings, engine)
+    evidence, verdict = gather_one(engine, provider, symbol, until)
+    if args.json:
+        print(json.dumps(evidence_json(evidence, verdict)))
+    else:
+        out.print(evidence_table(evidence, verdict))
+    return 0
 
 
 def cmd_watch(args: argparse.Namespace, settings: Settings, out: Console) -> int:
@@ -367,6 +399,7 @@ COMMANDS = {
     "why": cmd_why,
     "watch": cmd_watch,
     "chart": cmd_chart,
+    "evidence": cmd_evidence,
     "status": cmd_status,
 }
 
@@ -391,6 +424,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ConfigFileError,
         BarsError,
         NewsFileError,
+        RecordedEvidenceError,
         StoreError,
         SymbolError,
     ) as exc:

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.app import AppContext, SimulatedClock, build_engine, replay_context
+from bot.app import AppContext, SimulatedClock, build_engine, live_sources, replay_context
 from bot.charts import ChartMaker
 from bot.leader import Leadership, lead_when_elected
 from bot.outbox import OutboxWorker, release_claims
@@ -109,7 +109,6 @@ def build_context(settings: Settings, store: Store, options: RunOptions) -> Runn
         return Running(ctx, options, worker, replay=(replay, clock))
     else:
         from bot.sources.yahoo import YahooPrices
-        from bot.sources.yahoo_news import YahooNews
 
         prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second)
         engine = build_engine(settings)
@@ -118,7 +117,7 @@ def build_context(settings: Settings, store: Store, options: RunOptions) -> Runn
             engine=engine,
             store=store,
             market=prices,
-            news=YahooNews(),
+            news=live_sources(settings, engine),
             charts=ChartMaker(
                 prices, engine.groups, settings.default_threshold_pct, LIVE_CHART_TZ, "yfinance"
             ),

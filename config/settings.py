@@ -63,6 +63,30 @@ class Settings(BaseSettings):
     stream_silence_seconds: float = Field(90, gt=0, description="poll when the stream is quiet")
     extended_hours: bool = Field(False, description="alert on pre- and post-market quotes")
     log_json: bool = False
+    # Evidence behind every "why" (bot/evidence.py): which sources, and one deadline for all.
+    evidence_sources: list[str] = Field(
+        default_factory=lambda: [
+            "yahoo_news",
+            "sec_filings",
+            "earnings",
+            "market_news",
+            "economic_calendar",
+            "article_leads",
+        ],
+        description="evidence sources to ask, concurrently",
+    )
+    evidence_deadline_seconds: float = Field(6.0, gt=0, description="one deadline, all sources")
+    sec_user_agent: str | None = Field(
+        None, description="'Your Name you@example.com': the SEC requires it; unset disables EDGAR"
+    )
+    sec_www_url: str = "https://www.sec.gov"
+    sec_data_url: str = "https://data.sec.gov"
+    market_news_symbols: list[str] = Field(
+        default_factory=list, description="extra market symbols whose news is macro evidence"
+    )
+    article_timeout_seconds: float = Field(4.0, gt=0)
+    article_max_bytes: int = Field(1_000_000, ge=10_000)
+    article_allow_private: bool = Field(False, description="tests only: fetch local addresses")
 
     discord_token: SecretStr | None = Field(
         None, validation_alias=AliasChoices("DISCORD_TOKEN", "MARKETBOT_DISCORD_TOKEN")

@@ -12,8 +12,9 @@ from typing import Literal, Protocol, runtime_checkable
 from handlers.models import ItemKind, NewsItem, NewsSearch
 from handlers.news import classify_item
 
-# "company" sources can rule company news out; "market" sources only give macro context.
-SourceScope = Literal["company", "market"]
+# "company" sources can rule company news out; "market" sources only give macro context;
+# "lead" adds article leads to items found by the others.
+SourceScope = Literal["company", "market", "lead"]
 # A source that did not even try (not configured, no filings for this exchange) starts its
 # error with this; anything else is a failure of a source that should have answered.
 NOT_CHECKED = "not checked"
