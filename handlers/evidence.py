@@ -18,6 +18,7 @@ SourceScope = Literal["company", "market", "lead"]
 # A source that did not even try (not configured, no filings for this exchange) starts its
 # error with this; anything else is a failure of a source that should have answered.
 NOT_CHECKED = "not checked"
+MAX_ERROR_CHARS = 90
 # 8-K items that are a company's own news (results, deals, officers, other events, ...).
 MATERIAL_8K_ITEMS = frozenset(
     {"1.01", "1.02", "1.03", "2.01", "2.02", "2.05", "2.06", "3.01", "4.02", "5.01", "5.02"}
@@ -176,7 +177,10 @@ def _failure(s: SourceSearch) -> str:
     if not s.checked:
         reason = s.search.error[len(NOT_CHECKED) :].lstrip(" :;,-")
         return f"{s.name} not checked" + (f" ({reason})" if reason else "")
-    return f"{s.name} unreachable ({s.search.error})" if s.search.error else f"{s.name} failed"
+    error = s.search.error
+    if len(error) > MAX_ERROR_CHARS:
+        error = error[: MAX_ERROR_CHARS - 1].rstrip() + "…"
+    return f"{s.name} unreachable ({error})" if error else f"{s.name} failed"
 
 
 def describe_evidence(evidence: Evidence | None, n_company: int) -> str:

@@ -56,11 +56,14 @@ def check_address(url: str, allow_private: bool) -> None:
             raise FetchRefused(f"{parts.hostname} is a private or local address")
 
 
-def first_paragraphs(text: str, max_chars: int) -> str:
-    """The opening paragraphs of extracted text, whole paragraphs up to MAX_CHARS."""
+def first_paragraphs(text: str, max_chars: int, title: str = "") -> str:
+    """The opening paragraphs of extracted text, whole paragraphs up to MAX_CHARS.
+
+    The headline itself, when the extractor kept it, is not part of the lead.
+    """
     out: list[str] = []
     for para in (p.strip() for p in text.splitlines()):
-        if not para:
+        if not para or (not out and para.casefold() == title.strip().casefold()):
             continue
         if out and sum(len(p) + 1 for p in out) + len(para) > max_chars:
             break
@@ -104,7 +107,7 @@ class ArticleLeads:
         company = self.companies.get(symbol)
         wanted = [i for i in items if needs_lead(symbol, i, company)][: self.max_per_symbol]
         limit = min(self.timeout_s, timeout_s)
-        jobs = {i.url: self._pool.submit(self.lead, i.url, limit) for i in wanted if i.url}
+        jobs = {i.url: self._pool.submit(self.lead, i.url, limit, i.title) for i in wanted if i.url}
         wait(jobs.values(), timeout=limit)
         out: list[NewsItem] = []
         failures: list[str] = []
@@ -123,7 +126,7 @@ class ArticleLeads:
             error = f"{len(failures)} of {len(wanted)} articles not read ({failures[0]})"
         return out, error
 
-    def lead(self, url: str, timeout_s: float) -> str | Exception:
+    def lead(self, url: str, timeout_s: float, title: str = "") -> str | Exception:
         """The article's lead, fetched at most once per URL (callers of a URL in flight wait)."""
         with self._lock:
             if url in self._cache:
@@ -137,7 +140,7 @@ class ArticleLeads:
             event.wait(timeout_s)
             return self._cache.get(url, TimeoutError("timed out"))
         try:
-            result: str | Exception = self._fetch(url, timeout_s)
+            result: str | Exception = self._fetch(url, timeout_s, title)
         except (FetchRefused, requests.RequestException, ValueError) as exc:
             log.info("article lead for %s not fetched: %s", url[:120], exc)
             result = exc if isinstance(exc, FetchRefused) else FetchRefused(_short(exc))
@@ -147,7 +150,7 @@ class ArticleLeads:
         event.set()
         return result
 
-    def _fetch(self, url: str, timeout_s: float) -> str:
+    def _fetch(self, url: str, timeout_s: float, title: str) -> str:
         for _ in range(MAX_REDIRECTS + 1):
             check_address(url, self.allow_private)
             self.fetches += 1
@@ -165,7 +168,7 @@ class ArticleLeads:
                     raise FetchRefused(f"HTTP {response.status_code}")
                 html = self._read(response)
             text = trafilatura.extract(html, include_comments=False, include_tables=False)
-            return first_paragraphs(text or "", self.max_chars)
+            return first_paragraphs(text or "", self.max_chars, title)
         raise FetchRefused("too many redirects")
 
     def _read(self, response: requests.Response) -> str:

@@ -149,7 +149,9 @@ class EdgarFilings:
             return NewsSearch(sym, since, until, (), self.name, ok=False, error=error)
 
         if not self.user_agent:
-            return fail(f"{NOT_CHECKED}: set sec_user_agent (your name and e-mail) to enable it")
+            return fail(
+                f"{NOT_CHECKED}: set MARKETBOT_SEC_USER_AGENT (name and e-mail) to enable it"
+            )
         if any(c in sym for c in ".^=") or sym.endswith("-USD"):
             return fail(f"{NOT_CHECKED}: no filings source for {sym}'s exchange")
         try:
