@@ -9,6 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Protocol
 
 from handlers.evidence import (
+    NOT_CHECKED,
     Evidence,
     EvidenceQuery,
     EvidenceSource,
@@ -101,13 +102,15 @@ class Gatherer:
         jobs: dict[str, Future[tuple[list[NewsItem], str]]] = {}
         for q in queries:
             items = Evidence.of(q.symbol, q.since, q.until, found[q.symbol]).items
-            if left > 0:
+            if items and left > 0:
                 jobs[q.symbol] = self._pool.submit(leads.enrich, q.symbol, items, left)
         wait(jobs.values(), timeout=max(0.0, left))
         scope: SourceScope = "lead"
         for q in queries:
             job = jobs.get(q.symbol)
-            if job is None or not job.done():
+            if job is None and left > 0:
+                search = _failed(q, leads.name, f"{NOT_CHECKED}: no item to read")
+            elif job is None or not job.done():
                 error = f"timed out after {self.deadline_s:g} s"
                 search = _failed(q, leads.name, error)
             elif job.exception() is not None:

@@ -188,7 +188,8 @@ def describe_evidence(evidence: Evidence | None, n_company: int) -> str:
     if evidence is None:
         return "news was not searched (no news source configured)"
     company = evidence.company_searches
-    failed = [s for s in evidence.searches if not s.search.ok]
+    # A lead fetcher with nothing to read is no gap in the evidence.
+    failed = [s for s in evidence.searches if not s.search.ok and (s.scope != "lead" or s.checked)]
     answered = [s for s in company if s.search.ok]
     n = len([i for i in evidence.items if evidence.since <= i.published <= evidence.until])
     where = ", ".join(s.name for s in answered)
