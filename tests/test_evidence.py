@@ -187,9 +187,9 @@ def test_evidence_command_with_every_source_unreachable(tmp_path: Path) -> None:
         env[var] = closed  # Yahoo's hosts through a proxy that is not there
     env.pop("NO_PROXY", None)
     env.pop("no_proxy", None)
+    command = [sys.executable, "-m", "bot.cli", "evidence", "BABA", "--json"]
     done = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "evidence", "BABA", "--json"]
-        + ["--at", "2025-03-05T16:00-05:00"],
+        [*command, "--at", "2025-03-05T16:00-05:00"],
         cwd=ROOT,
         env=env,
         capture_output=True,
