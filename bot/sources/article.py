@@ -98,7 +98,7 @@ class ArticleLeads:
         self._cache: dict[str, str | Exception] = {}
         self._inflight: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(8, thread_name_prefix="article")
+        self._pool = ThreadPoolExecutor(16, thread_name_prefix="article")
 
     def enrich(
         self, symbol: str, items: Sequence[NewsItem], timeout_s: float

@@ -35,7 +35,7 @@ class MarketNews:
         self._cache: dict[tuple[str, datetime, datetime], tuple[float, NewsSearch]] = {}
         self._locks: dict[tuple[str, datetime, datetime], threading.Lock] = {}
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(4, thread_name_prefix="market-news")
+        self._pool = ThreadPoolExecutor(16, thread_name_prefix="market-news")
 
     def search(self, symbol: str, since: datetime, until: datetime) -> NewsSearch:
         others = [s for s in dict.fromkeys(self.symbols_for(symbol)) if s != symbol]
