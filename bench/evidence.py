@@ -86,7 +86,7 @@ def _fake_yahoo(article_base: str, when: datetime) -> FakeYahoo:
 
 def _sec_routes() -> dict[str, Reply]:
     tickers = {str(i): {"cik_str": 1000 + i, "ticker": s, "title": s} for i, s in enumerate(ALERT)}
-    empty = {"form": [], "acceptanceDateTime": [], "accessionNumber": [], "items": []}
+    empty: dict[str, list[str]] = {"form": [], "acceptanceDateTime": [], "items": []}
     routes = {"/files/company_tickers.json": Reply.json(tickers)}
     for i in range(len(ALERT)):
         body = {"cik": f"{1000 + i:010d}", "name": "Sample", "filings": {"recent": empty}}
