@@ -186,8 +186,12 @@ def explain_move(
     catalysts = [e for e in events_here if e.kind == "catalyst"]
     shared, market = shared_move(move, params)
     with_market = bool(shared or sector_news) and not company_news
-    stories = found_context(news, found, shared_stories) if with_market else []
+    # A catalyst written into the macro events file overrides what the day's evidence found.
+    looking = with_market and not catalysts
+    stories = found_context(news, found, shared_stories) if looking else []
     verified = bool(company_news) or (found is not None and found.company_ruled_out)
+    releases = {f"found:{item_id(n.item)}" for n in news if n.item.evidence == "economic"}
+    headline = next((e for e in stories if e.id not in releases), None)
 
     cause: Cause
     if company_news:
@@ -198,10 +202,11 @@ def explain_move(
         if catalysts:
             cause = "macro"
             reason = f"moved with its market ({what}) as {catalysts[0].title}"
-        elif stories:
+        elif headline is not None:
             cause = "macro"
-            reason = f"moved with its market ({what}); the day's macro news: {stories[0].title}"
+            reason = f"moved with its market ({what}); the day's macro news: {headline.title}"
         else:
+            # A scheduled release alone is context, not proof that it moved the market.
             cause = "sector"
             reason = f"moved with its market ({what})"
     elif any(move.symbol in e.symbols for e in catalysts):

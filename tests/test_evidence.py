@@ -12,16 +12,22 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from bot.evidence import Gatherer
+from bot.sources.recorded import RecordedSource
+from bot.store import Store
+from config.loader import load_groups
 from handlers.evidence import (
     NOT_CHECKED,
     Evidence,
+    SourceScope,
     SourceSearch,
     describe_evidence,
     merge_items,
 )
-from handlers.models import NewsItem, NewsSearch
+from handlers.models import Alert, NewsItem, NewsSearch, WatchEntry
+from handlers.pipeline import Engine, EngineParams
 from tests.conftest import ROOT
-from tests.helpers import at
+from tests.helpers import at, quotes
 from tests.local_http import closed_port
 
 CHINA = {"BABA", "JD", "TCEHY", "PDD", "BIDU"}
@@ -210,3 +216,43 @@ def test_evidence_command_with_every_source_unreachable(tmp_path: Path) -> None:
     assert sources["SEC filings"]["error"] == "cannot connect to the SEC"
     assert "company news cannot be ruled out" in answer["verdict"]
     assert "Yahoo news unreachable" in answer["verdict"]
+
+
+def _engine_alert(sources: list[RecordedSource]) -> Alert:
+    engine = Engine(load_groups(), [], EngineParams(default_threshold_pct=5.0))
+    now = at("2025-03-05", "16:00")
+    moves = {"BABA": 8.6, "JD": 6.9, "PDD": 6.0, "KWEB": 7.1, "SPY": 1.1}
+    watch = [WatchEntry("test", "c1", s) for s in ("BABA", "JD", "PDD")]
+    gatherer = Gatherer(sources, deadline_s=2.0)
+    result = engine.process_tick(quotes(moves, now), watch, {}, Store("sqlite://"), now, gatherer)
+    [delivery] = result.deliveries
+    return delivery.alert
+
+
+def _recorded(name: str, scope: SourceScope, *items: NewsItem) -> RecordedSource:
+    return RecordedSource(name, scope, [(frozenset(), i) for i in items])
+
+
+def test_benchmark_news_ranks_first_and_a_release_alone_is_only_context() -> None:
+    when = at("2025-03-05", "08:00")
+    own = NewsItem("Sample: stocks rise as inflation cools", when, id="own")
+    market = NewsItem("Sample: China stimulus pledge lifts Hong Kong stocks", when, id="mkt")
+    release = NewsItem(
+        "CN Sample CPI (Feb): actual 0.1, expected 0.3", when, id="econ:1", evidence="economic"
+    )
+    company = _recorded("Yahoo news", "company")
+    company.items = [(frozenset({"BABA"}), own)]
+
+    alert = _engine_alert([company, _recorded("market news", "market", market)])
+    only_release = _engine_alert(
+        [_recorded("Yahoo news", "company"), _recorded("economic calendar", "market", release)]
+    )
+    nothing = _engine_alert([_recorded("Yahoo news", "company")])
+
+    assert alert.cause == "macro" and alert.verified
+    assert [c.title for c in alert.context][:1] == [market.title]
+    assert alert.context[0].at == when and alert.context[0].id == "found:mkt"
+    assert only_release.cause == "sector" and [c.title for c in only_release.context] == [
+        release.title
+    ]
+    assert nothing.cause == "sector" and nothing.context == ()
