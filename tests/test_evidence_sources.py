@@ -77,7 +77,7 @@ JD_FILINGS = [
     {
         "accessionNumber": "0001104659-25-000001",
         "filingDate": "2025-03-06",
-        "acceptanceDateTime": "2025-03-06T10:31:00.000Z",
+        "acceptanceDateTime": "2025-03-06T11:31:00.000Z",
         "form": "6-K",
         "primaryDocument": "sample-6k.htm",
         "primaryDocDescription": "Sample: report of a foreign private issuer",
@@ -123,7 +123,7 @@ def test_edgar_finds_the_6k_of_the_window_with_its_link(sec: Served) -> None:
     assert result.ok, result.error
     [filing] = result.items
     assert filing.form == "6-K" and filing.evidence == "filing"
-    assert filing.published == datetime(2025, 3, 6, 10, 31, tzinfo=UTC)
+    assert filing.published == datetime(2025, 3, 6, 11, 31, tzinfo=UTC)
     assert filing.url == f"{sec.base}/Archives/edgar/data/1549802/000110465925000001/sample-6k.htm"
     assert evidence_kind("JD", filing, None)[0] == "company"
     assert all(headers.get("User-Agent") == UA for _, headers in sec.seen)
@@ -152,6 +152,20 @@ def test_edgar_reads_8k_items_and_caches_the_ticker_map(sec: Served) -> None:
     assert evidence_kind("BABA", exhibits, None)[0] == "other"
     assert [p for p, _ in sec.seen].count("/files/company_tickers.json") == 1
     assert source.bucket.rate <= 10
+
+
+def test_edgar_acceptance_time_read_as_utc_or_as_the_new_york_clock() -> None:
+    from bot.sources.edgar import NEW_YORK, acceptance_times
+
+    utc_or_wall = acceptance_times("2025-03-05T17:10:00.000Z")
+    only_wall = acceptance_times("2025-03-06T05:45:00.000Z")  # 00:45 in New York if UTC
+
+    assert utc_or_wall == [
+        datetime(2025, 3, 5, 17, 10, tzinfo=UTC),
+        datetime(2025, 3, 5, 17, 10, tzinfo=NEW_YORK),
+    ]
+    assert only_wall == [datetime(2025, 3, 6, 5, 45, tzinfo=NEW_YORK)]
+    assert acceptance_times("garbage") == []
 
 
 def test_edgar_says_what_it_did_not_check(sec: Served) -> None:

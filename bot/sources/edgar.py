@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import requests
 
@@ -23,6 +24,8 @@ TICKER_MAP_TTL_S = 24 * 3600.0
 # The SEC's fair-access rule: at most 10 requests a second per user agent.
 MAX_REQUESTS_PER_S = 10.0
 FORMS = ("8-K", "8-K/A", "6-K", "6-K/A")
+NEW_YORK = ZoneInfo("America/New_York")
+EDGAR_OPENS, EDGAR_CLOSES = 6, 22  # hours, New York time
 ITEM_NAMES = {
     "1.01": "material agreement",
     "1.02": "end of a material agreement",
@@ -56,6 +59,26 @@ def _parse_time(text: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def acceptance_times(text: Any) -> list[datetime]:
+    """The instants an acceptanceDateTime may mean, likeliest first.
+
+    The field ends in 'Z', but for some filers it holds the New York wall clock instead of UTC
+    (the convention is the filer's; nothing in the string tells). EDGAR accepts filings from
+    06:00 to 22:00 New York time, so a UTC reading outside those hours is the wall clock;
+    otherwise both readings stay possible, UTC first.
+    """
+    parsed = _parse_time(text)
+    if parsed is None:
+        return []
+    if not isinstance(text, str) or not text.endswith("Z"):
+        return [parsed]
+    wall = parsed.replace(tzinfo=NEW_YORK)
+    local = parsed.astimezone(NEW_YORK)
+    if not EDGAR_OPENS <= local.hour < EDGAR_CLOSES:
+        return [wall]
+    return [parsed, wall]
+
+
 def describe_items(form: str, items: tuple[str, ...]) -> str:
     named = [f"{i} {ITEM_NAMES[i]}" if i in ITEM_NAMES else i for i in items]
     return f"{form} ({', '.join(named)})" if named else form
@@ -83,8 +106,9 @@ def parse_submissions(
     for i, form in enumerate(columns["form"]):
         if form not in FORMS:
             continue
-        accepted = _parse_time(col("acceptanceDateTime", i))
-        if accepted is None or not since <= accepted <= until:
+        readings = acceptance_times(col("acceptanceDateTime", i))
+        accepted = next((t for t in readings if since <= t <= until), None)
+        if accepted is None:
             continue
         raw_items = col("items", i)
         items = tuple(p.strip() for p in str(raw_items or "").split(",") if p.strip())
