@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--bars", nargs="+", type=Path, default=[], help="replay: CSV files/folders")
     run.add_argument("--news", type=Path, help="replay: news JSONL file")
     run.add_argument(
+        "--evidence", nargs="+", type=Path, default=[], help="replay: recorded evidence files"
+    )
+    run.add_argument(
         "--speed", type=float, default=3600.0, help="replay: simulated seconds per real second"
     )
     run.add_argument("--from", dest="start", type=_date, help="replay: first day")
@@ -359,6 +362,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings, out: Console) -> int:
             source=args.source,
             bars=args.bars,
             news=args.news,
+            evidence=args.evidence,
             speed=args.speed,
             start=args.start,
             end=args.end,

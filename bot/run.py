@@ -46,6 +46,7 @@ class RunOptions:
     source: str = "yfinance"
     bars: list[Path] = field(default_factory=list)
     news: Path | None = None
+    evidence: list[Path] = field(default_factory=list)
     speed: float = 3600.0
     start: date | None = None
     end: date | None = None
@@ -103,7 +104,9 @@ def build_context(settings: Settings, store: Store, options: RunOptions) -> Runn
     if options.source == "replay":
         if not options.bars:
             raise RunError("--source replay needs --bars PATH")
-        ctx, replay, clock = replay_context(settings, store, options.bars, options.news)
+        ctx, replay, clock = replay_context(
+            settings, store, options.bars, options.news, evidence_files=options.evidence
+        )
         worker = outbox_worker(ctx)
         ctx.use_outbox, ctx.wake_outbox = True, worker.wake
         return Running(ctx, options, worker, replay=(replay, clock))

@@ -23,6 +23,16 @@ TOML_ENV = "MARKETBOT_CONFIG"
 DEFAULT_TOML = "marketbot.toml"
 
 
+EVIDENCE_SOURCES = (
+    "yahoo_news",
+    "sec_filings",
+    "earnings",
+    "market_news",
+    "economic_calendar",
+    "article_leads",
+)
+
+
 class SettingsError(Exception):
     """A setting that cannot be used, with a message naming the field and the fix."""
 
@@ -65,14 +75,7 @@ class Settings(BaseSettings):
     log_json: bool = False
     # Evidence behind every "why" (bot/evidence.py): which sources, and one deadline for all.
     evidence_sources: list[str] = Field(
-        default_factory=lambda: [
-            "yahoo_news",
-            "sec_filings",
-            "earnings",
-            "market_news",
-            "economic_calendar",
-            "article_leads",
-        ],
+        default_factory=lambda: list(EVIDENCE_SOURCES),
         description="evidence sources to ask, concurrently",
     )
     evidence_deadline_seconds: float = Field(6.0, gt=0, description="one deadline, all sources")
@@ -107,6 +110,16 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("SLACK_API_URL", "MARKETBOT_SLACK_API_URL"),
         description="Slack Web API base (tests and proxies point it elsewhere)",
     )
+
+    @field_validator("evidence_sources")
+    @classmethod
+    def _known_sources(cls, value: list[str]) -> list[str]:
+        unknown = [v for v in value if v not in EVIDENCE_SOURCES]
+        if unknown:
+            raise ValueError(
+                f"unknown {', '.join(unknown)}; choose from {', '.join(EVIDENCE_SOURCES)}"
+            )
+        return value
 
     @field_validator("company_names")
     @classmethod

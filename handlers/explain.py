@@ -116,10 +116,18 @@ def describe_search(search: NewsSearch | None, n_company: int) -> str:
     return describe_evidence(_as_evidence(search), n_company)
 
 
+def fmt_when(at: datetime) -> str:
+    label = at.tzname() or ""
+    return at.strftime("%Y-%m-%d %H:%M") + (f" {label}" if label else "")
+
+
 def event_from_item(item: NewsItem) -> MacroEvent:
     """A macro story found in the day's evidence, as a context entry with source, time, link."""
     day = item.published.date()
-    summary = item.summary or item.lead
+    source = item.publisher or item.source
+    found = f"Found in the day's evidence: {source or 'a source'}, {fmt_when(item.published)}"
+    # Never empty: some platforms refuse an empty field, and the source and time belong shown.
+    summary = item.summary or item.lead or found
     if len(summary) > MAX_CONTEXT_SUMMARY:
         summary = summary[: MAX_CONTEXT_SUMMARY - 1].rstrip() + "…"
     return MacroEvent(
@@ -129,7 +137,7 @@ def event_from_item(item: NewsItem) -> MacroEvent:
         end=day,
         summary=summary,
         links=(item.url,) if item.url else (),
-        source=item.publisher or item.source,
+        source=source,
         at=item.published,
     )
 

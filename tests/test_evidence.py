@@ -256,3 +256,11 @@ def test_benchmark_news_ranks_first_and_a_release_alone_is_only_context() -> Non
         release.title
     ]
     assert nothing.cause == "sector" and nothing.context == ()
+
+
+def test_unknown_evidence_source_names_are_refused_with_the_choices() -> None:
+    from config.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match="unknown twitter; choose from yahoo_news"):
+        load_settings(evidence_sources=["yahoo_news", "twitter"])
+    assert load_settings(evidence_sources=[]).evidence_sources == []
