@@ -363,3 +363,46 @@ def test_gatherer_asks_every_source_at_once_and_reports_the_late_one(
     assert line.startswith("SEC filings unreachable (timed out after 0.5 s)")
     assert "company news cannot be ruled out" in line
     gatherer.close()
+
+
+def test_why_with_every_source_unreachable_says_what_was_not_checked() -> None:
+    from bot.store import Store
+    from config.loader import load_groups
+    from handlers.models import WatchEntry
+    from handlers.pipeline import Engine, EngineParams
+    from handlers.render import render_alert
+    from tests.helpers import quotes
+    from tests.yahoo_fake import EscapeGuard, guarded_session_factory
+
+    nowhere = guarded_session_factory(EscapeGuard())()  # every request: connection refused
+    closed = closed_port()
+    gatherer = Gatherer(
+        [
+            YahooNews(nowhere),
+            EdgarFilings(UA, closed, closed),
+            EarningsCalendar(nowhere),
+            MarketNews(YahooNews(nowhere), lambda s: ["KWEB", "SPY"]),
+            EconomicCalendar(lambda s: "CN", nowhere),
+        ],
+        deadline_s=5.0,
+        leads=ArticleLeads(),
+    )
+    engine = Engine(load_groups(), [], EngineParams(default_threshold_pct=5.0))
+    now = at("2025-03-05", "16:00")
+    moves = {"BABA": 8.6, "JD": 6.9, "KWEB": 7.1, "SPY": 1.1}
+    watch = [WatchEntry("test", "c1", s) for s in ("BABA", "JD")]
+
+    result = engine.process_tick(quotes(moves, now), watch, {}, Store("sqlite://"), now, gatherer)
+
+    [delivery] = result.deliveries
+    alert = delivery.alert
+    assert not alert.verified and alert.context == ()
+    searched = alert.explanations["BABA"].searched
+    assert "Yahoo news unreachable" in searched
+    assert "SEC filings unreachable (cannot connect to the SEC)" in searched
+    assert "earnings calendar unreachable" in searched
+    assert searched.endswith("company news cannot be ruled out")
+    message = render_alert(alert)
+    assert "(unverified)" in message.cause_line
+    assert "no company-specific news" not in message.cause_line
+    gatherer.close()
