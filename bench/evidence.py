@@ -111,10 +111,11 @@ def gather_bench(rounds: int = ROUNDS) -> list[EvidenceBench]:
     results: list[EvidenceBench] = []
     until = datetime(2025, 3, 5, 16, 0, tzinfo=NY)
     sec_served = Served(_sec_routes(), delay_s=LATENCY_S)
-    articles = Served({f"/{s}": Reply.text(ARTICLE, 200, "text/html") for s in ALERT})
+    pages = {f"/{s}": Reply.text(ARTICLE, 200, "text/html") for s in [*ALERT, "x"]}
+    articles = Served(pages)
     articles.delay_s = LATENCY_S
-    with offline_yfinance(), serve(sec_served) as sec, serve(articles) as pages:
-        fake = _fake_yahoo(pages.base, until - timedelta(hours=3))
+    with offline_yfinance(), serve(sec_served) as sec, serve(articles) as site:
+        fake = _fake_yahoo(site.base, until - timedelta(hours=3))
         gatherer = _gatherer(fake, sec)
         times: list[float] = []
         requests: list[int] = []
@@ -124,11 +125,11 @@ def gather_bench(rounds: int = ROUNDS) -> list[EvidenceBench]:
             now = until + timedelta(minutes=k)
             queries = [EvidenceQuery(s, now - timedelta(hours=23), now) for s in ALERT]
             gatherer.leads = ArticleLeads(allow_private=True)  # each alert's articles are new
-            seen = len(fake.seen) + len(sec.seen) + len(pages.seen)
+            seen = len(fake.seen) + len(sec.seen) + len(site.seen)
             start = time.perf_counter()
             found = gatherer.gather(queries)
             times.append(time.perf_counter() - start)
-            requests.append(len(fake.seen) + len(sec.seen) + len(pages.seen) - seen)
+            requests.append(len(fake.seen) + len(sec.seen) + len(site.seen) - seen)
             timed_out += sum(
                 "timed out" in s.search.error for ev in found.values() for s in ev.searches
             )

@@ -72,6 +72,18 @@ def first_paragraphs(text: str, max_chars: int, title: str = "") -> str:
     return joined if len(joined) <= max_chars else joined[: max_chars - 1].rstrip() + "…"
 
 
+_warmed = threading.Event()
+_warm_lock = threading.Lock()
+
+
+def warm_extractor() -> None:
+    """trafilatura's first extraction loads its models of a page (~0.6 s); pay it once, early."""
+    with _warm_lock:
+        if not _warmed.is_set():
+            trafilatura.extract("<html><body><article><p>warm up</p></article></body></html>")
+            _warmed.set()
+
+
 class ArticleLeads:
     """Fetches each article once (cached by URL) with a timeout, a size cap and address checks."""
 
@@ -99,6 +111,8 @@ class ArticleLeads:
         self._inflight: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(16, thread_name_prefix="article")
+        # While the sources search, so that the first lead does not wait for it.
+        self._pool.submit(warm_extractor)
 
     def enrich(
         self, symbol: str, items: Sequence[NewsItem], timeout_s: float
