@@ -40,7 +40,14 @@ def alert_json(alert: Alert, destinations: tuple[Destination, ...] = ()) -> dict
         "causes": {s: e.cause for s, e in alert.explanations.items()},
         "evidence": {s: e.reason for s, e in alert.explanations.items()},
         "news": [
-            {"title": n.item.title, "kind": n.kind, "url": n.item.url, "symbol_checked": s}
+            {
+                "title": n.item.title,
+                "kind": n.kind,
+                "url": n.item.url,
+                "symbol_checked": s,
+                "evidence": n.item.evidence,
+                "source": n.item.source or None,
+            }
             for s, e in alert.explanations.items()
             for n in e.news
         ],
