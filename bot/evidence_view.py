@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from rich.table import Table
 from rich.text import Text
@@ -28,7 +29,7 @@ def window_start(symbol: str, until: datetime, fallback_hours: float) -> datetim
             minute = pd.Timestamp(until).tz_convert("UTC").floor("min")
             if cal.first_minute < minute <= cal.last_minute:
                 close: datetime = cal.previous_close(minute).to_pydatetime()
-                return close.astimezone(until.tzinfo)
+                return close.astimezone(ZoneInfo(str(cal.tz)))
     except Exception as exc:  # no calendar for this exchange: the look-back will do
         log.info("no exchange calendar for %s: %s", symbol, exc)
     return until - timedelta(hours=fallback_hours)
@@ -53,6 +54,7 @@ def gather_one(
 ) -> tuple[Evidence, str]:
     """SYMBOL's evidence from the previous close to UNTIL, and its verdict."""
     since = window_start(symbol, until, engine.params.news_fallback_hours)
+    until = until.astimezone(since.tzinfo)  # both ends in the exchange's time
     query = EvidenceQuery(symbol, since, until)
     found = gather_from(provider, [query]).get(symbol)
     evidence = found or Evidence.of(symbol, since, until, [])
@@ -70,7 +72,10 @@ def evidence_table(evidence: Evidence, verdict: str) -> Table:
     for column in ("source", "ok", "items", "found / error"):
         table.add_column(column, overflow="fold")
     for s in evidence.searches:
-        found = "\n".join(f"{i.published:%m-%d %H:%M} {i.title}" for i in s.search.items[:5])
+        zone = evidence.since.tzinfo
+        found = "\n".join(
+            f"{i.published.astimezone(zone):%m-%d %H:%M} {i.title}" for i in s.search.items[:5]
+        )
         detail = found if s.search.ok else s.search.error
         # External text as Text: rich would read "[...]" in a headline as markup.
         table.add_row(

@@ -264,3 +264,28 @@ def test_unknown_evidence_source_names_are_refused_with_the_choices() -> None:
     with pytest.raises(SettingsError, match="unknown twitter; choose from yahoo_news"):
         load_settings(evidence_sources=["yahoo_news", "twitter"])
     assert load_settings(evidence_sources=[]).evidence_sources == []
+
+
+def test_evidence_table_names_each_source_and_keeps_headlines_inert(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    news = tmp_path / "news.jsonl"
+    item = {
+        "title": "Sample: [bold red]China[/bold red] stocks rally as Beijing keeps its target",
+        "providerPublishTime": "2025-03-05T02:40:00Z",
+        "relatedTickers": ["BABA"],
+    }
+    news.write_text(json.dumps(item) + "\n")
+
+    code = main(["evidence", "BABA", "--news", str(news), "--at", "2025-03-05T16:00-05:00"])
+
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "[/bold" in out  # shown as typed, not read as markup
+    flat = " ".join(out.split())
+    assert "news file news.jsonl" in flat and "no company-specific news in 1 item" in flat
+    assert "EST" in flat  # the window in the exchange's own time
+
+    assert main(["evidence", "BABA", "--news", str(news), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert [s["name"] for s in answer["sources"]] == ["news file news.jsonl"]
