@@ -116,7 +116,7 @@ def live_sources(settings: Settings, engine: Engine, session: object = None) -> 
     from bot.sources.earnings import EarningsCalendar
     from bot.sources.econ_calendar import EconomicCalendar
     from bot.sources.edgar import EdgarFilings
-    from bot.sources.market_news import MarketNews
+    from bot.sources.market_news import MarketNews, TopicNews
     from bot.sources.yahoo_news import YahooNews
 
     wanted = set(settings.evidence_sources)
@@ -140,7 +140,15 @@ def live_sources(settings: Settings, engine: Engine, session: object = None) -> 
     if "earnings" in wanted:
         sources.append(EarningsCalendar(session))
     if "market_news" in wanted:
-        sources.append(MarketNews(YahooNews(session), market_symbols))
+        topics = settings.market_news_topics
+
+        def topics_for(symbol: str) -> list[str]:
+            return topics.get(groups.region_of(symbol), [])
+
+        market = MarketNews(
+            YahooNews(session), market_symbols, topics=TopicNews(session), topics_for=topics_for
+        )
+        sources.append(market)
     if "economic_calendar" in wanted:
         sources.append(EconomicCalendar(groups.region_of, session))
     leads = None

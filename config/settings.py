@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     market_news_symbols: list[str] = Field(
         default_factory=list, description="extra market symbols whose news is macro evidence"
     )
+    market_news_topics: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='region -> Yahoo news searches, e.g. {"CN": ["China economy"]}',
+    )
     article_timeout_seconds: float = Field(4.0, gt=0)
     article_max_bytes: int = Field(1_000_000, ge=10_000)
     article_allow_private: bool = Field(False, description="tests only: fetch local addresses")

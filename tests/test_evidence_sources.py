@@ -406,3 +406,34 @@ def test_why_with_every_source_unreachable_says_what_was_not_checked() -> None:
     assert "(unverified)" in message.cause_line
     assert "no company-specific news" not in message.cause_line
     gatherer.close()
+
+
+def test_market_news_asks_benchmarks_and_region_topics_once_per_window(yahoo: FakeYahoo) -> None:
+    from bot.sources.market_news import TopicNews
+
+    yahoo.searches["China economy"] = Reply.json(
+        search_body([_flat("t1", "Sample: China's factory activity picks up", PREV_CLOSE, [])], "X")
+    )
+    yahoo.searches["KWEB"] = Reply.json(
+        search_body([_flat("k1", "Sample: KWEB inflows jump", PREV_CLOSE, ["KWEB"])], "KWEB")
+    )
+    session = FakeSession(yahoo)
+    source = MarketNews(
+        YahooNews(session),
+        lambda s: ["KWEB"],
+        topics=TopicNews(session),
+        topics_for=lambda s: ["China economy"],
+    )
+    window = (PREV_CLOSE - timedelta(hours=1), NEXT_MIDDAY)
+
+    baba = source.search("BABA", *window)
+    source.search("JD", *window)
+
+    assert baba.ok and baba.source == "news of KWEB, China economy"
+    assert sorted(i.title for i in baba.items) == [
+        "Sample: China's factory activity picks up",
+        "Sample: KWEB inflows jump",
+    ]
+    assert {i.source for i in baba.items} == {"market news"}
+    queries = [r.params["q"] for r in yahoo.seen if r.path == "/v1/finance/search"]
+    assert sorted(queries) == ["China economy", "KWEB"]  # JD reused BABA's answers
