@@ -14,7 +14,8 @@ import discord.http
 from bench.yahoo import NOW, YAHOO_LATENCY_S, offline_yfinance, reset_yfinance, serving_fake
 from bot.app import AppContext, build_engine
 from bot.discord_bot import create_discord_bot, serve_discord
-from bot.sources.yahoo import YahooNews, YahooPrices
+from bot.sources.yahoo import YahooPrices
+from bot.sources.yahoo_news import YahooNews
 from bot.store import Store
 from config.settings import load_settings
 from tests.fake_discord import TOKEN, FakeDiscord, opt

@@ -20,7 +20,8 @@ import yfinance as yf
 from bot.app import AppContext, build_engine
 from bot.scheduler import Poller
 from bot.sources import yahoo
-from bot.sources.yahoo import YahooNews, YahooPrices
+from bot.sources.yahoo import YahooPrices
+from bot.sources.yahoo_news import YahooNews
 from bot.store import Store
 from config.settings import load_settings
 from handlers import commands

@@ -1,4 +1,4 @@
-"""Wiring shared by every front end: settings, engine, store, market data, news and the clock."""
+"""Wiring shared by every front end: settings, engine, store, market data, evidence, the clock."""
 
 from __future__ import annotations
 
@@ -10,13 +10,16 @@ from typing import Protocol
 
 from bot.calendars import ExchangeHours
 from bot.charts import ChartMaker
+from bot.evidence import Gatherer
 from bot.sources.news_file import NewsFile
+from bot.sources.recorded import load_recorded
 from bot.sources.replay import CLOSE_AT, Replay, load_replay
 from bot.store import Store
 from config.loader import load_company_names, load_groups, load_macro_events
 from config.settings import Settings
 from handlers import commands
-from handlers.models import Alert
+from handlers.evidence import EvidenceSource, NewsSearcher, SourceScope
+from handlers.models import Alert, NewsSearch
 from handlers.pipeline import Engine, NewsProvider
 from handlers.render import Message
 
@@ -56,6 +59,7 @@ class AppContext:
     engine: Engine
     store: Store
     market: commands.QuoteProvider
+    # The evidence gatherer (every configured source at once), or one plain news provider.
     news: NewsProvider | None
     clock: Callable[[], datetime] = utc_now
     history: HistoryProvider | None = None
@@ -108,18 +112,96 @@ def build_engine(
     return Engine(groups, events, settings.engine_params(), companies)
 
 
+class Named:
+    """A plain news provider (a news file, a test feed) given a name and scope as a source."""
+
+    def __init__(self, news: NewsSearcher, name: str, scope: SourceScope = "company") -> None:
+        self.news = news
+        self.name = name
+        self.scope: SourceScope = scope
+
+    def search(self, symbol: str, since: datetime, until: datetime) -> NewsSearch:
+        return self.news.search(symbol, since, until)
+
+
+def live_sources(settings: Settings, engine: Engine, session: object = None) -> Gatherer:
+    """The gatherer over the live sources named in settings.evidence_sources."""
+    from bot.sources.article import ArticleLeads
+    from bot.sources.earnings import EarningsCalendar
+    from bot.sources.econ_calendar import EconomicCalendar
+    from bot.sources.edgar import EdgarFilings
+    from bot.sources.market_news import MarketNews, TopicNews
+    from bot.sources.yahoo_news import YahooNews
+
+    wanted = set(settings.evidence_sources)
+    groups = engine.groups
+    yahoo = YahooNews(session)
+
+    def market_symbols(symbol: str) -> list[str]:
+        return [
+            groups.benchmark_of(symbol),
+            groups.default_benchmark,
+            *settings.market_news_symbols,
+        ]
+
+    sources: list[EvidenceSource] = []
+    if "yahoo_news" in wanted:
+        sources.append(yahoo)
+    if "sec_filings" in wanted:
+        sources.append(
+            EdgarFilings(settings.sec_user_agent, settings.sec_www_url, settings.sec_data_url)
+        )
+    if "earnings" in wanted:
+        sources.append(EarningsCalendar(session))
+    if "market_news" in wanted:
+        topics = settings.market_news_topics
+
+        def topics_for(symbol: str) -> list[str]:
+            return topics.get(groups.region_of(symbol), [])
+
+        market = MarketNews(
+            YahooNews(session), market_symbols, topics=TopicNews(session), topics_for=topics_for
+        )
+        sources.append(market)
+    if "economic_calendar" in wanted:
+        sources.append(EconomicCalendar(groups.region_of, session))
+    leads = None
+    if "article_leads" in wanted:
+        leads = ArticleLeads(
+            engine.companies,
+            timeout_s=settings.article_timeout_seconds,
+            max_bytes=settings.article_max_bytes,
+            allow_private=settings.article_allow_private,
+        )
+    return Gatherer(sources, settings.evidence_deadline_seconds, leads)
+
+
+def recorded_sources(
+    settings: Settings, news_file: Path | None, evidence_files: Sequence[Path] = ()
+) -> NewsProvider | None:
+    """What a replay knows: the news file and/or recorded evidence files; None without any."""
+    news = NewsFile.load(news_file) if news_file else None
+    if not evidence_files:
+        return news  # one plain provider needs no threads
+    sources: list[EvidenceSource] = list(load_recorded(list(evidence_files)))
+    if news is not None:
+        sources.insert(0, Named(news, news.source))
+    return Gatherer(sources, settings.evidence_deadline_seconds)
+
+
 def replay_context(
     settings: Settings,
     store: Store,
     bars: Sequence[Path],
     news_file: Path | None = None,
     start_at: datetime | None = None,
+    evidence_files: Sequence[Path] = (),
 ) -> tuple[AppContext, Replay, SimulatedClock]:
     """An AppContext whose prices, news and clock come from a replay (tests, demos, try-outs)."""
     replay, _report = load_replay(bars)
     first = replay.days[0]
     clock = SimulatedClock(start_at or datetime.combine(first, CLOSE_AT, tzinfo=replay.tz))
-    news = NewsFile.load(news_file) if news_file else None
+    news = recorded_sources(settings, news_file, evidence_files)
 
     def history(now: datetime) -> Mapping[str, Sequence[float]]:
         return replay.daily_returns(now.astimezone(replay.tz).date())

@@ -14,20 +14,22 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rich.console import Console
 
-from bot.app import build_engine
+from bot.app import build_engine, live_sources, recorded_sources
 from bot.calendars import ExchangeHours, exchange_zone
 from bot.charts import ChartMaker, chart_filename, message_chart_context
 from bot.console import ConsoleNotifier, message_renderable
 from bot.logs import setup_logging
 from bot.replay_run import REPLAY_DESTINATION, Deliver, replay_entries, run_replay
-from bot.sources.news_file import NewsFile, NewsFileError
+from bot.sources.news_file import NewsFileError
+from bot.sources.recorded import RecordedEvidenceError
 from bot.sources.replay import BarsError, Replay, load_replay
 from bot.store import Store, StoreError
 from config.loader import ConfigFileError
 from config.settings import Settings, SettingsError, load_settings
 from handlers import commands
+from handlers.evidence import evidence_json
 from handlers.models import Alert, Destination
-from handlers.pipeline import Engine
+from handlers.pipeline import Engine, NewsProvider
 from handlers.symbols import SymbolError, parse_symbols
 
 log = logging.getLogger("marketbot")
@@ -137,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     _chart_parser(sub)
     _why_parser(sub)
     _record_parser(sub)
+    _evidence_parser(sub)
     _status_parser(sub)
     _run_parser(sub)
     _discord_parser(sub)
@@ -225,6 +228,27 @@ def _record_parser(sub: SubParsers) -> None:
     rec.add_argument("--every", type=float, default=60.0, help="poll: seconds between polls")
 
 
+def _evidence_parser(sub: SubParsers) -> None:
+    ep = _sub(
+        sub,
+        "evidence",
+        "what each evidence source found for a symbol, and what failed",
+        "  marketbot evidence BABA --json\n"
+        "  marketbot evidence BABA --at 2025-03-05T16:00 --news bot/data/demo/news.jsonl",
+    )
+    ep.add_argument("symbol", help="ticker as Yahoo writes it, e.g. BABA, 0700.HK, BRK-B")
+    ep.add_argument(
+        "--at", type=_time, help="end of the window; without a zone, exchange time (default: now)"
+    )
+    ep.add_argument("--json", action="store_true", help="one JSON object")
+    ep.add_argument("--news", type=Path, help="news JSONL file instead of the live sources")
+    ep.add_argument(
+        "--evidence", nargs="+", type=Path, default=[], help="recorded evidence JSONL files"
+    )
+    ep.add_argument("--macro-events", type=Path, help=argparse.SUPPRESS)
+    ep.add_argument("--groups", type=Path, help="symbol groups YAML (default: setting groups_file)")
+
+
 def _status_parser(sub: SubParsers) -> None:
     sp = _sub(
         sub,
@@ -258,6 +282,9 @@ def _run_parser(sub: SubParsers) -> None:
     )
     run.add_argument("--bars", nargs="+", type=Path, default=[], help="replay: CSV files/folders")
     run.add_argument("--news", type=Path, help="replay: news JSONL file")
+    run.add_argument(
+        "--evidence", nargs="+", type=Path, default=[], help="replay: recorded evidence files"
+    )
     run.add_argument(
         "--speed", type=float, default=3600.0, help="replay: simulated seconds per real second"
     )
@@ -344,6 +371,9 @@ def _add_data_args(p: argparse.ArgumentParser, bars_required: bool = True) -> No
         help="macro events YAML replacing the shipped one (default: setting macro_events_file)",
     )
     p.add_argument("--groups", type=Path, help="symbol groups YAML (default: setting groups_file)")
+    p.add_argument(
+        "--evidence", nargs="+", type=Path, default=[], help="recorded evidence JSONL files"
+    )
 
 
 def engine_from_args(settings: Settings, args: argparse.Namespace) -> Engine:
@@ -352,8 +382,11 @@ def engine_from_args(settings: Settings, args: argparse.Namespace) -> Engine:
     )
 
 
-def _news(args: argparse.Namespace) -> NewsFile | None:
-    return NewsFile.load(args.news) if getattr(args, "news", None) else None
+def _news(args: argparse.Namespace, settings: Settings | None = None) -> NewsProvider | None:
+    """The replay's evidence: its news file and recorded evidence files, or None."""
+    return recorded_sources(
+        settings or load_settings(), getattr(args, "news", None), getattr(args, "evidence", [])
+    )
 
 
 def cmd_replay(args: argparse.Namespace, settings: Settings, out: Console) -> int:
@@ -378,7 +411,7 @@ def cmd_replay(args: argparse.Namespace, settings: Settings, out: Console) -> in
         replay_entries(symbols, args.threshold),
         store,
         _with_charts(notifier.send, args, engine, replay, threshold, err),
-        _news(args),
+        _news(args, settings),
         args.start,
         args.end,
         progress_to=None if args.json else err,
@@ -463,7 +496,7 @@ def cmd_chart(args: argparse.Namespace, settings: Settings, out: Console) -> int
         raise CliError(f"no replayed prices for {symbol} at or before {now.isoformat()}")
     peers = replay.quotes(list(engine.groups.peers_of(symbol)), now)
     peer_moves = {s: q.change_pct for s, q in peers.items() if q.change_pct is not None}
-    reply = commands.why(engine, symbol, replay, _news(args), now)
+    reply = commands.why(engine, symbol, replay, _news(args, settings), now)
     context = message_chart_context(reply.message) if reply.message else []
     charts = ChartMaker(replay, engine.groups, threshold, str(replay.tz), "replay")
     png = charts.for_symbol(symbol, now, context, peer_moves)
@@ -491,12 +524,12 @@ def _chart_live(
     args: argparse.Namespace, engine: Engine, settings: Settings, symbol: str, out: Console
 ) -> int:
     from bot.run import LIVE_CHART_TZ
-    from bot.sources.yahoo import YahooNews, YahooPrices
+    from bot.sources.yahoo import YahooPrices
 
     _yahoo_answers(symbol)
     prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second)
     now = in_exchange_zone(args.at, symbol) if args.at else datetime.now(UTC)
-    reply = commands.why(engine, symbol, prices, YahooNews(), now)
+    reply = commands.why(engine, symbol, prices, live_sources(settings, engine), now)
     if not reply.ok or reply.message is None:
         raise CliError(reply.text)
     threshold = args.threshold or settings.default_threshold_pct
@@ -538,7 +571,7 @@ def cmd_why(args: argparse.Namespace, settings: Settings, out: Console) -> int:
     hours = ExchangeHours(settings.extended_hours)
     if args.source == "yfinance":
         from bot.sources.extended import YahooWithExtendedHours
-        from bot.sources.yahoo import YahooNews, YahooPrices
+        from bot.sources.yahoo import YahooPrices
 
         _yahoo_answers(symbol)
         prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second)
@@ -547,7 +580,7 @@ def cmd_why(args: argparse.Namespace, settings: Settings, out: Console) -> int:
             engine,
             symbol,
             YahooWithExtendedHours(prices),
-            YahooNews(),
+            live_sources(settings, engine),
             now,
             hours=hours,
             extended_hours=settings.extended_hours,
@@ -565,7 +598,7 @@ def cmd_why(args: argparse.Namespace, settings: Settings, out: Console) -> int:
         engine,
         symbol,
         replay,
-        _news(args),
+        _news(args, settings),
         now,
         history,
         hours=hours,
@@ -621,6 +654,22 @@ def cmd_record(args: argparse.Namespace, settings: Settings, out: Console) -> in
         markup=False,
         highlight=False,
     )
+    return 0
+
+
+def cmd_evidence(args: argparse.Namespace, settings: Settings, out: Console) -> int:
+    from bot.evidence_view import evidence_table, gather_one
+
+    engine = engine_from_args(settings, args)
+    symbol = _one_symbol(args.symbol)
+    until = in_exchange_zone(args.at, symbol) if args.at else datetime.now(UTC)
+    recorded = _news(args, settings) if (args.news or args.evidence) else None
+    provider = recorded or live_sources(settings, engine)
+    evidence, verdict = gather_one(engine, provider, symbol, until)
+    if args.json:
+        print(json.dumps(evidence_json(evidence, verdict)))
+    else:
+        out.print(evidence_table(evidence, verdict))
     return 0
 
 
@@ -739,6 +788,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings, out: Console) -> int:
             source=args.source,
             bars=args.bars,
             news=args.news,
+            evidence=args.evidence,
             speed=args.speed,
             start=args.start,
             end=args.end,
@@ -792,6 +842,7 @@ COMMANDS = {
     "why": cmd_why,
     "watch": cmd_watch,
     "chart": cmd_chart,
+    "evidence": cmd_evidence,
     "status": cmd_status,
     "record": cmd_record,
 }
@@ -820,6 +871,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ConfigFileError,
         BarsError,
         NewsFileError,
+        RecordedEvidenceError,
         StoreError,
         SymbolError,
     ) as exc:

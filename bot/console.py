@@ -12,8 +12,8 @@ from rich.table import Table
 from rich.text import Text
 
 from handlers.freshness import move_age_text, spread_note
-from handlers.models import Alert, Destination, Direction
-from handlers.render import Message, render_alert
+from handlers.models import Alert, Destination, Direction, MacroEvent
+from handlers.render import Message, fmt_time, render_alert
 
 
 def _round(pct: float | None) -> float | None:
@@ -52,11 +52,19 @@ def alert_json(
         "causes": {s: e.cause for s, e in alert.explanations.items()},
         "evidence": {s: e.reason for s, e in alert.explanations.items()},
         "news": [
-            {"title": n.item.title, "kind": n.kind, "url": n.item.url, "symbol_checked": s}
+            {
+                "title": n.item.title,
+                "kind": n.kind,
+                "url": n.item.url,
+                "symbol_checked": s,
+                "evidence": n.item.evidence,
+                "source": n.item.source or None,
+            }
             for s, e in alert.explanations.items()
             for n in e.news
         ],
-        "context": [{"id": e.id, "title": e.title, "kind": e.kind} for e in alert.context],
+        "verified": alert.verified,
+        "context": [context_json(e) for e in alert.context],
         "escalated": list(alert.escalated),
         "source": alert.source,
         "delayed": alert.delayed,
@@ -73,6 +81,20 @@ def alert_json(
     }
 
 
+def context_json(event: MacroEvent) -> dict[str, Any]:
+    """A context entry as DESIGN.md has it: {id, title, summary?, source?, url?} (+ kind, at)."""
+    out: dict[str, Any] = {"id": event.id, "title": event.title, "kind": event.kind}
+    if event.summary:
+        out["summary"] = event.summary
+    if event.source:
+        out["source"] = event.source
+    if event.links:
+        out["url"] = event.links[0]
+    if event.at is not None:
+        out["at"] = event.at.isoformat()
+    return out
+
+
 def message_renderable(message: Message) -> Panel:
     """A rich Panel drawn from the neutral message parts."""
     colour = "green" if message.direction == Direction.UP else "red"
@@ -87,7 +109,10 @@ def message_renderable(message: Message) -> Panel:
         body.append(Text(f"[{link.kind}] {link.title}" + (f" <{link.url}>" if link.url else "")))
     for ctx in message.context:
         label = "Context" if ctx.kind == "catalyst" else "Background"
-        body.append(Text(f"{label}: {ctx.title}", style="cyan"))
+        found = " · ".join(
+            p for p in (ctx.source, fmt_time(ctx.at) if ctx.at else "", ctx.url or "") if p
+        )
+        body.append(Text(f"{label}: {ctx.title}" + (f" ({found})" if found else ""), style="cyan"))
         if ctx.summary:
             body.append(Text(ctx.summary, style="dim"))
     for line in message.evidence:

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.app import AppContext, SimulatedClock, build_engine, replay_context
+from bot.app import AppContext, SimulatedClock, build_engine, live_sources, replay_context
 from bot.charts import ChartMaker
 from bot.leader import Leadership, lead_when_elected
 from bot.outbox import OutboxWorker, release_claims
@@ -47,6 +47,7 @@ class RunOptions:
     source: str = "yfinance"
     bars: list[Path] = field(default_factory=list)
     news: Path | None = None
+    evidence: list[Path] = field(default_factory=list)
     speed: float = 3600.0
     start: date | None = None
     end: date | None = None
@@ -136,14 +137,16 @@ def build_context(settings: Settings, store: Store, options: RunOptions) -> Runn
     if options.source == "replay":
         if not options.bars:
             raise RunError("--source replay needs --bars PATH")
-        ctx, replay, clock = replay_context(settings, store, options.bars, options.news)
+        ctx, replay, clock = replay_context(
+            settings, store, options.bars, options.news, evidence_files=options.evidence
+        )
         ctx.symbols = KnownSymbols(replay.symbols)
         worker = outbox_worker(ctx, options.platforms)
         ctx.use_outbox, ctx.wake_outbox = True, worker.wake
         return Running(ctx, options, worker, replay=(replay, clock))
     else:
         from bot.sources.extended import YahooWithExtendedHours
-        from bot.sources.yahoo import YahooNews, YahooPrices
+        from bot.sources.yahoo import YahooPrices
 
         prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second)
         engine = build_engine(settings)
@@ -153,7 +156,7 @@ def build_context(settings: Settings, store: Store, options: RunOptions) -> Runn
             store=store,
             # /why shows Yahoo's pre/post-market price apart when extended hours are on.
             market=YahooWithExtendedHours(prices) if settings.extended_hours else prices,
-            news=YahooNews(),
+            news=live_sources(settings, engine),
             charts=ChartMaker(
                 prices, engine.groups, settings.default_threshold_pct, LIVE_CHART_TZ, "yfinance"
             ),

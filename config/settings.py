@@ -32,6 +32,16 @@ DOTENV = ".env"
 OTHER_ENV = frozenset({TOML_ENV, "MARKETBOT_TEST_PG", "MARKETBOT_BIN"})
 
 
+EVIDENCE_SOURCES = (
+    "yahoo_news",
+    "sec_filings",
+    "earnings",
+    "market_news",
+    "economic_calendar",
+    "article_leads",
+)
+
+
 class SettingsError(Exception):
     """A setting that cannot be used, with a message naming the field and the fix."""
 
@@ -103,6 +113,27 @@ class Settings(BaseSettings):
     stream_silence_seconds: float = Field(90, gt=0, description="poll when the stream is quiet")
     extended_hours: bool = Field(False, description="alert on pre- and post-market quotes")
     log_json: bool = Field(False, description="logs of `marketbot run` as JSON lines")
+    # Evidence behind every "why" (bot/evidence.py): which sources, and one deadline for all.
+    evidence_sources: list[str] = Field(
+        default_factory=lambda: list(EVIDENCE_SOURCES),
+        description="evidence sources to ask, concurrently",
+    )
+    evidence_deadline_seconds: float = Field(6.0, gt=0, description="one deadline, all sources")
+    sec_user_agent: str | None = Field(
+        None, description="'Your Name you@example.com': the SEC requires it; unset disables EDGAR"
+    )
+    sec_www_url: str = Field("https://www.sec.gov", description="SEC site (ticker map)")
+    sec_data_url: str = Field("https://data.sec.gov", description="SEC data API (filings)")
+    market_news_symbols: list[str] = Field(
+        default_factory=list, description="extra market symbols whose news is macro evidence"
+    )
+    market_news_topics: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='region -> Yahoo news searches, e.g. {"CN": ["China economy"]}',
+    )
+    article_timeout_seconds: float = Field(4.0, gt=0, description="one article fetch, at most")
+    article_max_bytes: int = Field(1_000_000, ge=10_000, description="article size cap, bytes")
+    article_allow_private: bool = Field(False, description="tests only: fetch local addresses")
 
     discord_token: SecretStr | None = Field(
         None,
@@ -138,6 +169,16 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: object) -> object:
         # `DISCORD_TOKEN=` copied from .env.example means "not set", not an empty token.
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("evidence_sources")
+    @classmethod
+    def _known_sources(cls, value: list[str]) -> list[str]:
+        unknown = [v for v in value if v not in EVIDENCE_SOURCES]
+        if unknown:
+            raise ValueError(
+                f"unknown {', '.join(unknown)}; choose from {', '.join(EVIDENCE_SOURCES)}"
+            )
+        return value
 
     @field_validator("company_names")
     @classmethod

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from handlers.evidence import (
+    Evidence,
+    describe_evidence,
+    evidence_kind,
+    item_id,
+    single_source,
+    story_key,
+)
 from handlers.groups import GroupIndex
 from handlers.models import (
     Cause,
@@ -13,11 +22,13 @@ from handlers.models import (
     Explanation,
     MacroEvent,
     Move,
+    NewsItem,
     NewsSearch,
 )
-from handlers.news import classify_headline
 
-_KIND_ORDER = {"company": 0, "sector": 1, "macro": 2, "other": 3}
+_KIND_ORDER = {"company": 0, "sector": 1, "macro": 2, "other": 3, "unknown": 4}
+MAX_FOUND_CONTEXT = 3
+MAX_CONTEXT_SUMMARY = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,69 +83,138 @@ def shared_move(move: Move, params: ExplainParams) -> tuple[bool, str]:
     return bench_with or enough_peers, "; ".join(parts)
 
 
-def classify_news(
-    symbol: str, search: NewsSearch | None, company: str | None
+def classify_evidence(
+    symbol: str, evidence: Evidence | None, company: str | None
 ) -> tuple[ClassifiedNews, ...]:
-    """Classify the items of a news search for SYMBOL, most relevant kinds first."""
-    if search is None:
+    """Classify every item of SYMBOL's evidence in its window, most relevant kinds first."""
+    if evidence is None:
         return ()
     classified = [
-        ClassifiedNews(
-            item,
-            classify_headline(symbol, item.title, company, item.summary, item.related),
-        )
-        for item in search.items
-        if search.since <= item.published <= search.until
+        ClassifiedNews(item, *evidence_kind(symbol, item, company))
+        for item in evidence.items
+        if evidence.since <= item.published <= evidence.until
     ]
     classified.sort(key=lambda c: (_KIND_ORDER[c.kind], -c.item.published.timestamp()))
     return tuple(classified)
 
 
-def _items(n: int) -> str:
-    return f"{n} item" if n == 1 else f"{n} items"
+def classify_news(
+    symbol: str, search: NewsSearch | None, company: str | None
+) -> tuple[ClassifiedNews, ...]:
+    """Classify the items of one news search for SYMBOL, most relevant kinds first."""
+    return classify_evidence(symbol, _as_evidence(search), company)
+
+
+def _as_evidence(found: Evidence | NewsSearch | None) -> Evidence | None:
+    if isinstance(found, NewsSearch):
+        return single_source(found.source, found)
+    return found
 
 
 def describe_search(search: NewsSearch | None, n_company: int) -> str:
     """'no company-specific news in 7 items since …', or why news was not searched."""
-    if search is None:
-        return "news was not searched (no news source configured)"
-    if not search.ok:
-        return f"news search failed ({search.error}); company news cannot be ruled out"
-    label = search.since.tzname() or ""
-    since = search.since.strftime("%Y-%m-%d %H:%M") + (f" {label}" if label else "")
-    n = sum(1 for i in search.items if search.since <= i.published <= search.until)
-    if n_company:
-        return f"{n_company} company-specific of {_items(n)} from {search.source} since {since}"
-    return f"no company-specific news in {_items(n)} from {search.source} since {since}"
+    return describe_evidence(_as_evidence(search), n_company)
+
+
+def fmt_when(at: datetime) -> str:
+    label = at.tzname() or ""
+    return at.strftime("%Y-%m-%d %H:%M") + (f" {label}" if label else "")
+
+
+def event_from_item(item: NewsItem) -> MacroEvent:
+    """A macro story found in the day's evidence, as a context entry with source, time, link."""
+    day = item.published.date()
+    source = item.publisher or item.source
+    found = f"Found in the day's evidence: {source or 'a source'}, {fmt_when(item.published)}"
+    # Never empty: some platforms refuse an empty field, and the source and time belong shown.
+    summary = item.summary or item.lead or found
+    if len(summary) > MAX_CONTEXT_SUMMARY:
+        summary = summary[: MAX_CONTEXT_SUMMARY - 1].rstrip() + "…"
+    return MacroEvent(
+        id=f"found:{item_id(item)}",
+        title=item.title,
+        start=day,
+        end=day,
+        summary=summary,
+        links=(item.url,) if item.url else (),
+        source=source,
+        at=item.published,
+    )
+
+
+def found_context(
+    news: Sequence[ClassifiedNews], evidence: Evidence | None, shared_stories: Set[str]
+) -> list[MacroEvent]:
+    """The day's macro stories in the evidence, best first.
+
+    A macro headline in the benchmark's or the market's news, or in several moving symbols'
+    news, ranks first; a scheduled economic release of the window next; a macro headline in
+    the symbol's own news only last.
+    """
+    if evidence is None:
+        return []
+    market_keys = {
+        story_key(i) for s in evidence.searches if s.scope == "market" for i in s.search.items
+    }
+    ranked: list[tuple[int, float, MacroEvent]] = []
+    for cn in news:
+        if cn.kind != "macro":
+            continue
+        key = story_key(cn.item)
+        if cn.item.evidence == "economic":
+            rank = 1
+        elif key in market_keys or key in shared_stories:
+            rank = 0
+        else:
+            rank = 2
+        ranked.append((rank, -cn.item.published.timestamp(), event_from_item(cn.item)))
+    ranked.sort(key=lambda r: (r[0], r[1]))
+    return [event for _, _, event in ranked[:MAX_FOUND_CONTEXT]]
 
 
 def explain_move(
     move: Move,
-    search: NewsSearch | None,
+    evidence: Evidence | NewsSearch | None,
     events: Sequence[MacroEvent],
     groups: GroupIndex,
     params: ExplainParams,
     company: str | None = None,
+    shared_stories: Set[str] = frozenset(),
 ) -> Explanation:
-    """Say why MOVE happened: company news first, then a shared move, macro, or unexplained."""
-    news = classify_news(move.symbol, search, company)
+    """Say why MOVE happened: company news first, then a shared move, macro, or unexplained.
+
+    SHARED_STORIES are the story keys found in the evidence of several moving symbols.
+    """
+    found = _as_evidence(evidence)
+    news = classify_evidence(move.symbol, found, company)
     company_news = [n for n in news if n.kind == "company"]
     sector_news = [n for n in news if n.kind == "sector"]
-    searched = describe_search(search, len(company_news))
+    searched = describe_evidence(found, len(company_news))
     events_here = matching_events(move, events, groups)
     catalysts = [e for e in events_here if e.kind == "catalyst"]
     shared, market = shared_move(move, params)
+    with_market = bool(shared or sector_news) and not company_news
+    # A catalyst written into the macro events file overrides what the day's evidence found.
+    looking = with_market and not catalysts
+    stories = found_context(news, found, shared_stories) if looking else []
+    verified = bool(company_news) or (found is not None and found.company_ruled_out)
+    releases = {f"found:{item_id(n.item)}" for n in news if n.item.evidence == "economic"}
+    headline = next((e for e in stories if e.id not in releases), None)
 
     cause: Cause
     if company_news:
         cause = "company"
         reason = company_news[0].item.title
-    elif shared or sector_news:
+    elif with_market:
         what = market or "sector news"
         if catalysts:
             cause = "macro"
             reason = f"moved with its market ({what}) as {catalysts[0].title}"
+        elif headline is not None:
+            cause = "macro"
+            reason = f"moved with its market ({what}); the day's macro news: {headline.title}"
         else:
+            # A scheduled release alone is context, not proof that it moved the market.
             cause = "sector"
             reason = f"moved with its market ({what})"
     elif any(move.symbol in e.symbols for e in catalysts):
@@ -148,11 +228,20 @@ def explain_move(
         cause=cause,
         reason=reason,
         news=news,
-        search=search,
-        context=tuple(events_here),
+        search=found.as_search() if found is not None else None,
+        context=(*catalysts, *stories, *(e for e in events_here if e.kind != "catalyst")),
         company=company,
         searched=searched,
+        verified=verified,
     )
+
+
+def shared_stories(evidence: Mapping[str, Evidence]) -> frozenset[str]:
+    """Story keys that appear in the evidence of two or more symbols."""
+    counts: Counter[str] = Counter()
+    for ev in evidence.values():
+        counts.update({story_key(i) for i in ev.items})
+    return frozenset(key for key, n in counts.items() if n >= 2)
 
 
 def news_window_start(

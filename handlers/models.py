@@ -168,6 +168,10 @@ class MacroEvent:
     groups: tuple[str, ...] = ()
     links: tuple[str, ...] = ()
     kind: Literal["catalyst", "backdrop"] = "catalyst"
+    # Set when the event was found in the day's evidence (a headline, a scheduled release)
+    # rather than written into the macro events file: who reported it and when.
+    source: str = ""
+    at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +201,9 @@ class Explanation:
     # How sure the verdict is (0..1); below the configured levels the alert says "likely" or
     # "unclear" instead of stating the cause.
     confidence: float = 1.0
+    # False when company news could not be ruled out (no source, or one failed): the cause
+    # is then what the prices say, unverified by the news.
+    verified: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +283,11 @@ class Alert:
     @property
     def delayed(self) -> bool:
         return any(m.delayed for m in self.moves)
+
+    @property
+    def verified(self) -> bool:
+        """True when every explanation rests on news that was searched successfully."""
+        return all(e.verified for e in self.explanations.values())
 
     @property
     def source(self) -> str:

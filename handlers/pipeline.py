@@ -6,7 +6,6 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from handlers.dedupe import (
     AlertLog,
@@ -16,7 +15,8 @@ from handlers.dedupe import (
     drop_already_alerted,
 )
 from handlers.detect import Skip, ThresholdPolicy, detect_moves, find_triggers
-from handlers.explain import ExplainParams, explain_move, news_window_start
+from handlers.evidence import EvidenceGatherer, EvidenceQuery, NewsSearcher, gather_from
+from handlers.explain import ExplainParams, explain_move, news_window_start, shared_stories
 from handlers.group import group_alerts
 from handlers.groups import GroupIndex
 from handlers.models import (
@@ -25,7 +25,6 @@ from handlers.models import (
     Explanation,
     MacroEvent,
     Move,
-    NewsSearch,
     Quote,
     WatchEntry,
 )
@@ -33,10 +32,8 @@ from handlers.models import (
 log = logging.getLogger(__name__)
 
 
-class NewsProvider(Protocol):
-    """Anything that can say which news exists for a symbol in a time window."""
-
-    def search(self, symbol: str, since: datetime, until: datetime) -> NewsSearch: ...
+# A single news source (searched symbol by symbol) or a gatherer asking every source at once.
+NewsProvider = NewsSearcher | EvidenceGatherer
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,21 +75,22 @@ class Engine:
         """Explain each distinct triggered symbol; drop split-sized jumps with no news."""
         explanations: dict[str, Explanation] = {}
         skips: list[Skip] = []
+        first: dict[str, Move] = {}
         for move in moves:
-            if move.symbol in explanations:
-                continue
-            quote = quotes.get(move.symbol)
-            since = news_window_start(
-                quote.previous_close_at if quote else None, move.at, self.params.news_fallback_hours
-            )
-            search = news.search(move.symbol, since, move.at) if news else None
+            first.setdefault(move.symbol, move)
+        unique = list(first.values())
+        queries = [self._query(move, quotes.get(move.symbol)) for move in unique]
+        evidence = gather_from(news, queries)  # every symbol and source at once
+        stories = shared_stories(evidence)
+        for move in unique:
             exp = explain_move(
                 move,
-                search,
+                evidence.get(move.symbol),
                 self.events,
                 self.groups,
                 self.params.explain,
                 self.companies.get(move.symbol),
+                stories,
             )
             if abs(move.pct) >= self.params.split_jump_pct and exp.cause != "company":
                 reason = f"{move.pct:+.1f} % with no company news looks like a split or bad data"
@@ -101,6 +99,12 @@ class Engine:
                 continue
             explanations[move.symbol] = exp
         return explanations, skips
+
+    def _query(self, move: Move, quote: Quote | None) -> EvidenceQuery:
+        since = news_window_start(
+            quote.previous_close_at if quote else None, move.at, self.params.news_fallback_hours
+        )
+        return EvidenceQuery(move.symbol, since, move.at)
 
     def process_tick(
         self,

@@ -45,6 +45,13 @@ class ContextItem:
     summary: str
     links: tuple[str, ...] = ()
     kind: str = "catalyst"
+    # Where a context entry found in the day's evidence came from, and when.
+    source: str = ""
+    at: datetime | None = None
+
+    @property
+    def url(self) -> str | None:
+        return self.links[0] if self.links else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +116,11 @@ def _peers_line(alert: Alert) -> str:
 
 
 def _context_items(events: tuple[MacroEvent, ...]) -> tuple[ContextItem, ...]:
-    ordered = sorted(events, key=lambda e: (e.kind != "catalyst", e.start))
-    return tuple(ContextItem(e.id, e.title, e.summary, e.links, e.kind) for e in ordered)
+    # Stable: catalysts first, each kind in the order the explain stage ranked them.
+    ordered = sorted(events, key=lambda e: e.kind != "catalyst")
+    return tuple(
+        ContextItem(e.id, e.title, e.summary, e.links, e.kind, e.source, e.at) for e in ordered
+    )
 
 
 def _evidence(explanations: dict[str, Explanation]) -> tuple[str, ...]:
@@ -125,17 +135,29 @@ def _news_links(alert: Alert) -> tuple[Link, ...]:
     )
 
 
+def _no_news(alert: Alert, n_company: int) -> str:
+    """What the news says about the alert's symbols, never more than was searched."""
+    if alert.verified:
+        return "no company-specific news" if n_company == 0 else f"{n_company} with company news"
+    if all(e.search is None for e in alert.explanations.values()):
+        return "news was not searched, so company news cannot be ruled out"
+    return "company news could not be ruled out: not every source answered"
+
+
 def cause_sentence(alert: Alert) -> str:
-    """The one-line answer to 'why is it moving?'."""
+    """The one-line answer to 'why is it moving?'; 'unverified' when news could not rule out."""
     label = CAUSE_LABELS[alert.cause]
     n_company = sum(1 for e in alert.explanations.values() if e.cause == "company")
     if alert.cause == "company":
         exp = next(iter(alert.explanations.values()))
         return f"{label}: {exp.reason}"
-    no_news = "no company-specific news" if n_company == 0 else f"{n_company} with company news"
+    if not alert.verified:
+        label += " (unverified)"
+    no_news = _no_news(alert, n_company)
     catalysts = [e for e in alert.context if e.kind == "catalyst"]
     if alert.cause == "macro" and catalysts:
-        return f"{label}: {catalysts[0].title} ({no_news}; moved with peers)"
+        found = f" — {catalysts[0].source}" if catalysts[0].source else ""
+        return f"{label}: {catalysts[0].title}{found} ({no_news}; moved with peers)"
     if alert.cause == "sector":
         return f"{label}: the group moved together ({no_news})"
     return f"{label}: {no_news}, and the market around it did not move the same way"

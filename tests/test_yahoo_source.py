@@ -25,10 +25,10 @@ from bot.sources.yahoo import (
     Backoff,
     BarPoint,
     TokenBucket,
-    YahooNews,
     YahooPrices,
     quote_from_points,
 )
+from bot.sources.yahoo_news import YahooNews
 from bot.store import Store
 from config.loader import load_groups, load_macro_events
 from handlers.commands import QuoteProvider

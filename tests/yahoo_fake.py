@@ -47,6 +47,7 @@ class Reply:
     status: int
     body: bytes
     content_type: str = "application/json;charset=utf-8"
+    headers: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def json(cls, payload: Any, status: int = 200) -> Reply:
@@ -286,6 +287,66 @@ def info_body(symbol: str) -> dict[str, Any]:
     }
 
 
+def earnings_page(rows: Sequence[tuple[str, str, str, str, str]], symbol: str) -> Reply:
+    """finance.yahoo.com/calendar/earnings: an HTML page with one table of results dates.
+
+    ROWS are (company, 'March 6, 2025 at 6 AM EST', estimate, reported, surprise) with '-'
+    for a figure not known yet. No table at all when there are no rows, as Yahoo does.
+    """
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in (
+            "Symbol",
+            "Company",
+            "Earnings Date",
+            "EPS Estimate",
+            "Reported EPS",
+            "Surprise (%)",
+        )
+    )
+    body = "".join(
+        f"<tr><td>{symbol}</td>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>"
+        for row in rows
+    )
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>" if rows else ""
+    html = f"<html><head><title>Earnings</title></head><body><main>{table}</main></body></html>"
+    return Reply.text(html, 200, "text/html; charset=utf-8")
+
+
+ECONOMIC_COLUMNS = (
+    ("Event", "STRING"),
+    ("Country Code", "STRING"),
+    ("Event Time", "DATEONLY_MS"),
+    ("For", "STRING"),
+    ("Actual", "NUMBER"),
+    ("Market Expectation", "NUMBER"),
+    ("Prior to This", "NUMBER"),
+    ("Revised from", "NUMBER"),
+)
+
+
+def visualization_body(
+    columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]
+) -> dict[str, Any]:
+    """A /v1/finance/visualization answer (Calendars, earnings screener): columns and rows."""
+    return {
+        "finance": {
+            "result": [
+                {
+                    "total": len(rows),
+                    "documents": [
+                        {
+                            "columns": [{"label": label, "type": kind} for label, kind in columns],
+                            "rows": [list(r) for r in rows],
+                        }
+                    ],
+                }
+            ],
+            "error": None,
+        }
+    }
+
+
 Handler = Callable[[Recorded], Reply]
 
 
@@ -298,6 +359,9 @@ class FakeYahoo(BaseAdapter):
     ticker_news: dict[str, Reply] = field(default_factory=dict)
     searches: dict[str, Reply] = field(default_factory=dict)
     infos: dict[str, Reply] = field(default_factory=dict)
+    # finance.yahoo.com/calendar/earnings?symbol=X (an HTML page) and the visualization API.
+    earnings_pages: dict[str, Reply] = field(default_factory=dict)
+    visualization: Reply | None = None
     # Path prefix -> reply that wins over everything (429s, 500s, garbage).
     overrides: dict[str, Reply] = field(default_factory=dict)
     delay_s: float = 0.0
@@ -364,6 +428,11 @@ class FakeYahoo(BaseAdapter):
             return self.searches.get(rec.params.get("q", ""), Reply.json(search_body([], "")))
         if rec.path.startswith("/v10/finance/quoteSummary/"):
             return self.infos.get(rec.symbol, Reply.json({"quoteSummary": {"result": None}}, 404))
+        if rec.path.startswith("/calendar/earnings"):
+            page = earnings_page([], rec.params.get("symbol", ""))
+            return self.earnings_pages.get(rec.params.get("symbol", ""), page)
+        if rec.path == "/v1/finance/visualization":
+            return self.visualization or Reply.json(visualization_body([], []))
         if rec.path.startswith("/v7/finance/quote"):
             return Reply.json({"quoteResponse": {"result": [], "error": None}})
         if rec.path.startswith("/ws/fundamentals-timeseries/"):

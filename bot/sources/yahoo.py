@@ -21,8 +21,7 @@ import yfinance as yf
 from yfinance.data import YfData
 from yfinance.exceptions import YFRateLimitError
 
-from bot.sources.yahoo_news import parse_news
-from handlers.models import NewsItem, NewsSearch, Quote
+from handlers.models import Quote
 from handlers.symbols import SymbolError, normalize_symbol
 
 log = logging.getLogger(__name__)
@@ -33,7 +32,6 @@ SOURCE = "yfinance"
 # Yahoo has no batch chart endpoint: yf.download asks per symbol, these many at once.
 MAX_DOWNLOAD_THREADS = 8
 DOWNLOAD_POOL = "marketbot-yahoo"
-NEWS_SOURCE = "Yahoo Finance"
 INTRADAY_INTERVALS: dict[str, timedelta] = {
     "1m": timedelta(minutes=1),
     "2m": timedelta(minutes=2),
@@ -615,131 +613,8 @@ def _company_name(info: Any) -> str | None:
     return None
 
 
-class YahooNews:
-    """News for a symbol from Yahoo's ticker news feed and its search, parsed and deduplicated."""
-
-    def __init__(
-        self,
-        session: requests.Session | Any | None = None,
-        count: int = 20,
-        timeout_s: float = 15.0,
-        max_backoff_s: float = 900.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if not 1 <= count <= 100:
-            raise ValueError(f"count must be between 1 and 100, not {count!r}")
-        self._session = session
-        self.count = count
-        self.timeout_s = timeout_s
-        self.backoff = Backoff(max_backoff_s, clock)
-        configure_yfinance()
-
-    @property
-    def session(self) -> Any:
-        return self._session if self._session is not None else shared_session()
-
-    def search(self, symbol: str, since: datetime, until: datetime) -> NewsSearch:
-        """Items published in [SINCE, UNTIL]; ok=False when news cannot be ruled out."""
-        try:
-            sym = normalize_symbol(symbol)
-        except SymbolError as exc:
-            return NewsSearch(symbol, since, until, (), NEWS_SOURCE, ok=False, error=str(exc))
-        if waiting := self.backoff.remaining():
-            error = f"rate limited by Yahoo; retrying in {waiting:.0f} s"
-            return NewsSearch(sym, since, until, (), NEWS_SOURCE, ok=False, error=error)
-        feed, feed_error, found, search_error = self._gather(sym)
-        # An empty ticker feed is also what yfinance returns for an error page, so only a
-        # search that answered properly (or a feed with items) rules news out.
-        if search_error is not None and not feed:
-            error = "; ".join(
-                f"{name}: {err}"
-                for name, err in (("ticker news", feed_error), ("search", search_error))
-                if err
-            )
-            if feed == [] and feed_error is None:
-                error = f"ticker news: empty; {error}"
-            log.warning("yahoo: news for %s unavailable: %s", sym, error)
-            return NewsSearch(sym, since, until, (), NEWS_SOURCE, ok=False, error=error)
-        items = merge_news([*parse_news(feed or []), *parse_news(found or [])])
-        in_window = tuple(i for i in items if since <= i.published <= until)
-        return NewsSearch(sym, since, until, in_window, _source_label(feed_error, search_error))
-
-    def _gather(
-        self, sym: str
-    ) -> tuple[list[Any] | None, str | None, list[Any] | None, str | None]:
-        """Raw items and errors from the ticker feed, then from search; backs off on a 429."""
-        feed, feed_error = self._fetch("ticker news", partial(self._ticker_news, sym))
-        found: list[Any] | None = None
-        search_error: str | None = RATE_LIMITED  # after a 429, asking again would prolong it
-        if feed_error != RATE_LIMITED:
-            found, search_error = self._fetch("search", partial(self._search_news, sym))
-        if RATE_LIMITED in (feed_error, search_error):
-            delay = self.backoff.engage()
-            log.warning("yahoo: news rate limited (HTTP 429); no news requests for %.0f s", delay)
-        else:
-            self.backoff.reset()
-        return feed, feed_error, found, search_error
-
-    def _fetch(
-        self, what: str, call: Callable[[], list[Any]]
-    ) -> tuple[list[Any] | None, str | None]:
-        """The raw items from one feed, or None and why it failed."""
-        try:
-            raw = run_with_timeout(call, self.timeout_s, what)
-        except YFRateLimitError:
-            return None, RATE_LIMITED
-        except Exception as exc:
-            return None, describe_error(exc)
-        if not isinstance(raw, list):
-            return None, f"unexpected answer ({type(raw).__name__}, not a list)"
-        return raw, None
-
-    def _ticker_news(self, symbol: str) -> list[Any]:
-        # A fresh Ticker: yfinance keeps the first news it fetched on the instance for good.
-        news: list[Any] = yf.Ticker(symbol, session=self.session).get_news(
-            count=self.count, tab="news"
-        )
-        return news
-
-    def _search_news(self, symbol: str) -> list[Any]:
-        # Search goes through yfinance's process-wide response cache; without clearing it the
-        # same query would return the first answer for the life of the process.
-        forget_cached_responses()
-        result = yf.Search(
-            symbol, news_count=self.count, session=self.session, timeout=self.timeout_s
-        )
-        response = result.response
-        if not isinstance(response, Mapping) or not isinstance(response.get("news"), list):
-            raise YahooAnswerError("Yahoo's search answer has no news list")
-        news: list[Any] = response["news"]
-        return news
-
-
 def forget_cached_responses() -> None:
     """Clear yfinance's in-memory GET cache (Search, tz lookups, past price ranges)."""
     cache_clear = getattr(YfData.cache_get, "cache_clear", None)
     if callable(cache_clear):
         cache_clear()
-
-
-def merge_news(items: Iterable[NewsItem]) -> list[NewsItem]:
-    """Items once each (same id or same title), newest first."""
-    seen: set[str] = set()
-    out: list[NewsItem] = []
-    for item in sorted(items, key=lambda i: i.published, reverse=True):
-        keys = {f"title:{' '.join(item.title.lower().split())}"}
-        if item.id:
-            keys.add(f"id:{item.id}")
-        if keys & seen:
-            continue
-        seen |= keys
-        out.append(item)
-    return out
-
-
-def _source_label(feed_error: str | None, search_error: str | None) -> str:
-    if feed_error:
-        return f"{NEWS_SOURCE} search (ticker news failed: {feed_error})"
-    if search_error:
-        return f"{NEWS_SOURCE} ticker news (search failed: {search_error})"
-    return f"{NEWS_SOURCE} ticker news + search"
