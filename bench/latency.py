@@ -295,7 +295,9 @@ class Streamer:
 
 
 async def run_streaming(
-    n: int = CROSSINGS, spacing: float = STREAM_SPACING_S, batch_seconds: float = 0.5
+    n: int = CROSSINGS,
+    spacing: float = STREAM_SPACING_S,
+    batch_seconds: float = QuoteStream.batch_seconds,
 ) -> tuple[list[LatencyResult], EngineStats]:
     with tempfile.TemporaryDirectory() as tmp:
         async with rig(Path(tmp) / "latency.db", n) as r:
@@ -322,7 +324,8 @@ async def run_streaming(
                     task.cancel()
                     await asyncio.gather(task, return_exceptions=True)
             setup = (
-                f"QuoteStream batches every {batch_seconds:g} s; a crossing every ~{spacing:g} s"
+                f"QuoteStream: idle -> at once, else one batch per {batch_seconds:g} s; "
+                f"a crossing every ~{spacing:g} s"
             )
             stats = EngineStats("streaming", r.news.searches, ticks)
             return latencies(r, "streaming", setup), stats

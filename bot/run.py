@@ -110,7 +110,11 @@ def build_context(settings: Settings, store: Store, options: RunOptions) -> Runn
     else:
         from bot.sources.yahoo import YahooNews, YahooPrices
 
-        prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second)
+        prices = YahooPrices(
+            requests_per_second=settings.yahoo_requests_per_second,
+            batch_size=settings.yahoo_batch_size,
+            charts_on_demand=True,
+        )
         engine = build_engine(settings)
         ctx = AppContext(
             settings=settings,
@@ -170,9 +174,12 @@ async def _feed(running: Running) -> None:
         )
         running.feed_state = f"replay finished ({sent} alerts); answering commands"
         await asyncio.Event().wait()
-    poller = Poller(ctx, running.prices, extended_hours=ctx.settings.extended_hours)
+    # The poll asks batched v7 quotes; 5-minute charts are downloaded only to draw one.
+    batched = getattr(running.prices, "batched", None)
+    feed = batched() if callable(batched) else running.prices
+    poller = Poller(ctx, feed, extended_hours=ctx.settings.extended_hours)
     running.poller = poller
-    if ctx.settings.stream_quotes:
+    if ctx.settings.price_feed == "stream" or ctx.settings.stream_quotes:
         stream = QuoteStream(
             lambda: wanted_symbols(ctx),
             lambda quotes: _process_streamed(ctx, quotes),

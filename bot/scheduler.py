@@ -25,6 +25,8 @@ NAMES_JOB_ID = "refresh-company-names"
 HISTORY_JOB_ID = "refresh-daily-history"
 # Before the Asian and US sessions open; also run once at start.
 HISTORY_HOUR_UTC = 0
+# bot.sources.yahoo.QUOTE_SOURCE, not imported: that would load yfinance for a replay too.
+QUOTE_SOURCE = "yahoo-quote"
 ALERT_LOG_KEEP = timedelta(days=14)
 
 
@@ -116,6 +118,9 @@ class Poller:
 
 
 def _with_session(quote: Quote, session: str) -> Quote:
+    """The calendar's session for a chart quote; a v7 quote knows its own session."""
+    if quote.source == QUOTE_SOURCE:
+        return quote
     if session in ("pre", "post") and quote.session != session:
         return dataclasses.replace(quote, session=session)  # type: ignore[arg-type]
     return quote

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -58,7 +59,11 @@ class Settings(BaseSettings):
     discord_requests_per_second: int = Field(50, ge=1, description="Discord's global limit")
     slack_posts_per_minute: int = Field(600, ge=60, description="chat.postMessage per workspace")
     pacing_margin: float = Field(0.05, ge=0, lt=0.5, description="stay this share under limits")
-    stream_quotes: bool = Field(False, description="stream quotes; polling becomes the fallback")
+    stream_quotes: bool = Field(False, description="legacy: price_feed=stream does this now")
+    price_feed: Literal["stream", "poll"] = Field(
+        "stream", description="stream quotes with batched polling as fallback, or only poll"
+    )
+    yahoo_batch_size: int = Field(150, ge=1, le=500, description="symbols per v7 quote request")
     stream_url: str = "wss://streamer.finance.yahoo.com/?version=2"
     stream_silence_seconds: float = Field(90, gt=0, description="poll when the stream is quiet")
     extended_hours: bool = Field(False, description="alert on pre- and post-market quotes")
