@@ -184,6 +184,7 @@ async def _feed(running: Running) -> None:
             lambda: wanted_symbols(ctx),
             lambda quotes: _process_streamed(ctx, quotes),
             url=ctx.settings.stream_url,
+            previous_close=getattr(running.prices, "previous_close", None),
         )
         running.stream = stream
         poller.stream_healthy = lambda: _stream_healthy(stream, ctx.settings)
@@ -194,6 +195,7 @@ async def _feed(running: Running) -> None:
         ctx.settings.poll_interval_seconds,
         names=running.prices,
         history=(running.prices, history),
+        references=feed if running.stream is not None else None,
     )
     running.scheduler.start()
     running.feed_state = "polling"

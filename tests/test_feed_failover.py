@@ -12,8 +12,8 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from bot.app import AppContext, build_engine
 from bot.runner import wanted_symbols
-from bot.scheduler import Poller, process_streamed
-from bot.sources.stream import QuoteStream
+from bot.scheduler import Poller, process_streamed, refresh_previous_closes
+from bot.sources.stream import QuoteStream, quote_from_message
 from bot.sources.yahoo import YahooPrices
 from bot.store import Store
 from config.settings import load_settings
@@ -117,3 +117,23 @@ async def test_stream_drop_hands_over_to_batched_polling_without_losing_or_doubl
     assert recorder.symbols() == ["LX001", "LX002"]  # each crossing alerted exactly once
     assert len(fake.quote_requests()) == 2 and not any(r.is_chart for r in fake.seen)
     assert store.recent_alerts(NOW - timedelta(hours=1))  # the sent-log survives in the store
+
+
+async def test_previous_closes_come_from_one_daily_batch_not_every_poll() -> None:
+    settings = load_settings(db_url="sqlite://")
+    store = Store("sqlite://")
+    store.add_watch(WatchEntry("test", "c1", s, 5.0) for s in ("LX001", "LX002"))
+    fake = FakeYahoo()
+    for sym in ("LX001", "LX002", "SPY"):
+        fake.quotes[sym] = quote_entry(sym, 101.0, PREV, NOW - timedelta(minutes=1))
+    prices = YahooPrices(FakeSession(fake), requests_per_second=1000)
+    ctx = AppContext(settings, build_engine(settings), store, prices, None, clock=lambda: NOW)  # type: ignore[arg-type]
+
+    assert await refresh_previous_closes(ctx, prices.batched()) == 3
+
+    assert len(fake.quote_requests()) == 1
+    streamed = quote_from_message(
+        {"id": "LX002", "price": 107.0, "time": str(int(NOW.timestamp() * 1000))},
+        prices.batched().previous_close,
+    )
+    assert streamed is not None and streamed.change_pct == pytest.approx(7.0)

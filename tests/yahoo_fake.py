@@ -409,8 +409,12 @@ class FakeYahoo(BaseAdapter):
     quote_limit_after: int | None = None
     # Path prefix -> reply that wins over everything (429s, 500s, garbage).
     overrides: dict[str, Reply] = field(default_factory=dict)
+    # Builds the 5-minute chart of a symbol not in charts (benchmarks of thousands of symbols).
+    chart_for: Callable[[str], Reply] | None = None
     delay_s: float = 0.0
     seen: list[Recorded] = field(default_factory=list)
+    # Body sizes of the answers, in the order of seen.
+    sizes: list[int] = field(default_factory=list)
     jar: requests.cookies.RequestsCookieJar | None = None
 
     def __post_init__(self) -> None:
@@ -442,9 +446,14 @@ class FakeYahoo(BaseAdapter):
         )
         with self._lock:
             self.seen.append(rec)
+            index = len(self.seen) - 1
         if self.delay_s:
             self._release.wait(self.delay_s)
-        return _response(request, self._route(rec))
+        reply = self._route(rec)
+        with self._lock:
+            self.sizes.extend([0] * (len(self.seen) - len(self.sizes)))
+            self.sizes[index] = len(reply.body)
+        return _response(request, reply)
 
     def close(self) -> None:
         pass
@@ -463,6 +472,8 @@ class FakeYahoo(BaseAdapter):
         if rec.is_chart and rec.params.get("interval") == "1d" and rec.params.get("range") != "1d":
             return self.daily_charts.get(rec.symbol, Reply.json(NOT_FOUND_CHART, 404))
         if rec.is_chart:
+            if rec.symbol not in self.charts and self.chart_for is not None:
+                return self.chart_for(rec.symbol)
             return self.charts.get(rec.symbol, Reply.json(NOT_FOUND_CHART, 404))
         if rec.path == "/xhr/ncp":
             symbols = json.loads(rec.body or b"{}").get("serviceConfig", {}).get("s", [])

@@ -24,14 +24,25 @@ MARKET_HOURS: dict[int, Session] = {0: "pre", 1: "regular", 2: "post", 3: "post"
 
 OnQuotes = Callable[[Mapping[str, Quote]], Awaitable[None]]
 WantedSymbols = Callable[[], Awaitable[set[str]]]
+PreviousCloses = Callable[[str], float | None]
 
 
-def quote_from_message(message: Mapping[str, Any]) -> Quote | None:
-    """A Quote from one decoded PricingData dict, or None when it cannot be trusted."""
+def quote_from_message(
+    message: Mapping[str, Any], reference: PreviousCloses | None = None
+) -> Quote | None:
+    """A Quote from one decoded PricingData dict, or None when it cannot be trusted.
+
+    The previous close is the message's own, else REFERENCE's (the day's batched quotes),
+    else the price less the message's change.
+    """
     symbol = str(message.get("id") or "").upper()
     try:
         price = float(message.get("price", 0.0))
         previous = float(message.get("previous_close", 0.0)) or None
+        if previous is None and reference is not None:
+            previous = reference(symbol)
+        if previous is None and message.get("change"):
+            previous = (price - float(message["change"])) or None
         millis = int(message.get("time", 0))
         hours = int(message.get("market_hours", 0))
     except (TypeError, ValueError):
@@ -81,6 +92,7 @@ class QuoteStream:
     gather_seconds: float = 0.05
     resubscribe_seconds: float = 10.0
     max_backoff_seconds: float = 60.0
+    previous_close: PreviousCloses | None = None
     state: StreamState = field(default_factory=StreamState)
     _latest: dict[str, Quote] = field(default_factory=dict)
     _dirty: set[str] = field(default_factory=set)
@@ -96,7 +108,7 @@ class QuoteStream:
         if "error" in message:
             log.info("undecodable stream message skipped: %s", message["error"])
             return
-        quote = quote_from_message(message)
+        quote = quote_from_message(message, self.previous_close)
         if quote is None:
             return
         self.state.messages += 1

@@ -588,6 +588,11 @@ class YahooPrices:
             QUOTE_URL, params=params, timeout=self.timeout_s
         )
 
+    def previous_close(self, symbol: str) -> float | None:
+        """The previous close of SYMBOL's latest quote (streamed quotes lacking one use it)."""
+        quote = self._last.get(symbol)
+        return quote.previous_close if quote is not None else None
+
     def quotes(self, symbols: Sequence[str], now: datetime) -> dict[str, Quote]:
         """QuoteProvider: the same as fetch_quotes."""
         return self.fetch_quotes(symbols, now)
@@ -790,6 +795,9 @@ class BatchedQuotes:
 
     def fetch_quotes(self, symbols: Sequence[str], now: datetime) -> dict[str, Quote]:
         return self.prices.batch_quotes(symbols, now)
+
+    def previous_close(self, symbol: str) -> float | None:
+        return self.prices.previous_close(symbol)
 
     def company_names(self, symbols: Sequence[str]) -> dict[str, str]:
         return self.prices.company_names(symbols)
