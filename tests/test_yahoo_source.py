@@ -903,3 +903,21 @@ def test_charts_on_demand_download_one_chart_for_an_alerted_symbol_once(
 def test_bad_batch_size_is_refused() -> None:
     with pytest.raises(ValueError, match="batch_size"):
         YahooPrices(batch_size=0)
+
+
+def test_daily_history_of_many_symbols_keeps_to_one_token_per_request(
+    fake: FakeYahoo, clock: FakeClock
+) -> None:
+    from tests.yahoo_fake import daily_chart
+
+    days = load_days()
+    symbols = [f"H{i:03d}" for i in range(120)]
+    for sym in symbols:
+        fake.daily_charts[sym] = Reply.json(daily_chart(sym, days["BABA"]))
+        fake.charts[sym] = fake.charts["BABA"]  # yfinance's time-zone probe asks this one
+    source = prices(fake, clock, requests_per_second=10)
+
+    returns = source.daily_returns(symbols)
+
+    assert len(returns) == 120
+    assert sum(clock.slept) == pytest.approx((120 - 10) / 10)  # the bucket's burst, then 10/s

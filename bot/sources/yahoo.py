@@ -35,6 +35,8 @@ QUOTE_URL = "https://query1.finance.yahoo.com/v7/finance/quote"
 # Symbols per v7 quote request: Yahoo answers for many at once (a URL of ~1,500 characters).
 DEFAULT_BATCH_SIZE = 150
 MAX_BATCH_SIZE = 500
+# Symbols per daily-history download (yf.download asks one chart per symbol).
+HISTORY_CHUNK = 50
 # A quote stamped further ahead than this is from a broken clock, not from the future.
 FUTURE_TOLERANCE = timedelta(minutes=2)
 # Yahoo has no batch chart endpoint: yf.download asks per symbol, these many at once.
@@ -694,23 +696,38 @@ class YahooPrices:
         """Close-to-close daily returns in percent over about three months, for z-scores.
 
         Only sessions that ended before BEFORE count (today's move must not dilute its own
-        z-score). One batched daily download (a daily job, not the poll); failures give {}.
+        z-score). Daily downloads of HISTORY_CHUNK symbols, one token per symbol (a daily job,
+        not the poll); a failed chunk is logged and left out, a 429 stops the rest.
         """
-        wanted = normalize_all(symbols)
-        if not wanted or self.backoff.remaining():
-            return {}
-        self._bucket.acquire()
+        out: dict[str, list[float]] = {}
+        for chunk in batches(normalize_all(symbols), HISTORY_CHUNK):
+            if self.backoff.remaining():
+                log.warning("yahoo: rate limited; daily history stops at %d symbol(s)", len(out))
+                break
+            out.update(self._daily_chunk(chunk, before))
+        return out
+
+    def _daily_chunk(self, chunk: list[str], before: datetime | None) -> dict[str, list[float]]:
+        # One chart request per symbol: one token each, so thousands of symbols keep to the
+        # request budget instead of bursting (the poll's batches take their turns between).
+        for _ in chunk:
+            self._bucket.acquire()
         try:
-            frame, _ = run_with_timeout(
-                partial(self._download, wanted, period="3mo", interval="1d"),
+            frame, messages = run_with_timeout(
+                partial(self._download, chunk, period="3mo", interval="1d"),
                 self.timeout_s,
                 "daily history download",
             )
+        except YFRateLimitError:
+            self._rate_limited([])
+            return {}
         except Exception as exc:
             log.warning("yahoo: daily history not refreshed: %s", describe_error(exc))
             return {}
+        if is_rate_limited(messages):
+            self._rate_limited([])
         out: dict[str, list[float]] = {}
-        for sym in wanted:
+        for sym in chunk:
             closes = [
                 p.close
                 for p in frame_points(frame, sym)
