@@ -58,7 +58,8 @@ def run_yahoo(out: Console) -> dict[str, Any]:
     counts, latency = yahoo.main()
     out.print(
         _table(
-            "5. Yahoo requests per poll cycle; goal: grows with unique symbols, not channels",
+            "5. Yahoo requests per poll cycle (batched v7 quotes); goal: grows with unique "
+            "symbols, not channels",
             ["watched symbols", "channels", "HTTP requests", "chart requests"],
             [[c.symbols, c.channels, c.requests, c.chart_requests] for c in counts],
         )

@@ -99,6 +99,8 @@ class RequestCount:
 def requests_per_cycle(symbols: int, channels: int) -> RequestCount:
     """HTTP requests one poll makes for CHANNELS channels all watching SYMBOLS symbols."""
     fake = serving_fake()
+    for sym in fake.charts:
+        fake.quotes[sym] = quote_entry(sym, 101.0, 100.0, NOW - timedelta(minutes=1))
     settings = load_settings(db_url="sqlite://")
     store = Store("sqlite://")
     store.add_watch(
@@ -106,7 +108,7 @@ def requests_per_cycle(symbols: int, channels: int) -> RequestCount:
     )
     prices = YahooPrices(FakeSession(fake), requests_per_second=1000)
     ctx = AppContext(settings, build_engine(settings), store, prices, None, clock=lambda: NOW)
-    poller = Poller(ctx, prices)
+    poller = Poller(ctx, prices.batched())  # as `marketbot run` polls: batched v7 quotes
     asyncio.run(poller.poll_once())  # first poll also fetches cookie, crumb and timezones
     before = len(fake.seen)
     asyncio.run(poller.poll_once())
