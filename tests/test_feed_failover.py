@@ -137,3 +137,14 @@ async def test_previous_closes_come_from_one_daily_batch_not_every_poll() -> Non
         prices.batched().previous_close,
     )
     assert streamed is not None and streamed.change_pct == pytest.approx(7.0)
+
+
+def test_the_feed_setting_defaults_to_streaming_and_refuses_other_values() -> None:
+    from config.settings import SettingsError
+
+    assert load_settings(db_url="sqlite://").price_feed == "stream"
+    assert load_settings(db_url="sqlite://", price_feed="poll").price_feed == "poll"
+    with pytest.raises(SettingsError, match="price_feed"):
+        load_settings(db_url="sqlite://", price_feed="carrier-pigeon")
+    with pytest.raises(SettingsError, match="yahoo_batch_size"):
+        load_settings(db_url="sqlite://", yahoo_batch_size=0)
