@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import shutil
 import statistics
 import tempfile
@@ -10,7 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from unittest import mock
 from zoneinfo import ZoneInfo
 
@@ -34,6 +36,7 @@ from tests.yahoo_fake import (
     guarded_session_factory,
     intraday_chart,
     load_days,
+    quote_entry,
 )
 
 NY = ZoneInfo("America/New_York")
@@ -97,6 +100,8 @@ class RequestCount:
 def requests_per_cycle(symbols: int, channels: int) -> RequestCount:
     """HTTP requests one poll makes for CHANNELS channels all watching SYMBOLS symbols."""
     fake = serving_fake()
+    for sym in fake.charts:
+        fake.quotes[sym] = quote_entry(sym, 101.0, 100.0, NOW - timedelta(minutes=1))
     settings = load_settings(db_url="sqlite://")
     store = Store("sqlite://")
     store.add_watch(
@@ -104,7 +109,7 @@ def requests_per_cycle(symbols: int, channels: int) -> RequestCount:
     )
     prices = YahooPrices(FakeSession(fake), requests_per_second=1000)
     ctx = AppContext(settings, build_engine(settings), store, prices, None, clock=lambda: NOW)
-    poller = Poller(ctx, prices)
+    poller = Poller(ctx, prices.batched())  # as `marketbot run` polls: batched v7 quotes
     asyncio.run(poller.poll_once())  # first poll also fetches cookie, crumb and timezones
     before = len(fake.seen)
     asyncio.run(poller.poll_once())
@@ -153,3 +158,72 @@ def main() -> tuple[list[RequestCount], list[WhyLatency]]:
         counts = [requests_per_cycle(s, c) for s in (1, 2, 4) for c in (1, 10, 100)]
         latency = why_latency()
     return counts, latency
+
+
+# --- Yahoo at scale: batched v7 quotes vs today's per-symbol chart download ------------------
+
+SCALE_SIZES = (100, 1_000, 5_000)
+BUCKET_RATE = 2.0  # the default yahoo_requests_per_second
+
+
+@dataclass
+class CycleCost:
+    method: str
+    symbols: int
+    requests: int
+    kilobytes: float
+    quotes: int
+    seconds: float
+
+    @property
+    def symbols_per_request(self) -> float:
+        return self.symbols / self.requests if self.requests else 0.0
+
+    @property
+    def bucket_floor_s(self) -> float:
+        """Computed, not measured: the least time these requests take at BUCKET_RATE a second
+        (one token each, the first free)."""
+        return max(0, self.requests - 1) / BUCKET_RATE
+
+
+def scale_symbols(n: int) -> list[str]:
+    return [f"S{i:04d}" for i in range(n)]
+
+
+def scale_fake(symbols: list[str], delay_s: float = 0.0) -> FakeYahoo:
+    """v7 quotes for every symbol and, built when asked, its 5-minute chart (BABA's path)."""
+    fake = FakeYahoo(delay_s=delay_s)
+    quoted_at = NOW - timedelta(minutes=1)
+    for i, sym in enumerate(symbols):
+        fake.quotes[sym] = quote_entry(sym, 100.0 + (i % 13) * 0.1, 100.0, quoted_at)
+    template = json.dumps(intraday_chart("ZZZZ", load_days()["BABA"])).encode()
+
+    def chart(sym: str) -> Reply:
+        return Reply(200, template.replace(b'"ZZZZ"', json.dumps(sym).encode()))
+
+    fake.chart_for = chart
+    return fake
+
+
+def measure_cycle(method: str, n: int, rate: float = 1000.0, delay_s: float = 0.0) -> CycleCost:
+    """The second of two cycles (the first also fetches cookie, crumb and timezones)."""
+    symbols = scale_symbols(n)
+    fake = scale_fake(symbols, delay_s)
+    prices = YahooPrices(FakeSession(fake), requests_per_second=rate, timeout_s=600.0)
+    fetch = prices.batch_quotes if method == "v7" else prices.fetch_quotes
+    fetch(symbols, NOW)
+    before = len(fake.seen)
+    start = time.perf_counter()
+    got = fetch(symbols, NOW)
+    seconds = time.perf_counter() - start
+    sizes = fake.sizes[before:]
+    return CycleCost(method, n, len(fake.seen) - before, sum(sizes) / 1024, len(got), seconds)
+
+
+def scale_main() -> tuple[list[CycleCost], CycleCost]:
+    """Requests and bytes per cycle at each size, both ways; one 5,000-symbol cycle at 2/s."""
+    logging.getLogger("bot.sources.yahoo").setLevel(logging.ERROR)
+    with offline_yfinance():
+        costs = [measure_cycle(method, n) for n in SCALE_SIZES for method in ("v7", "chart")]
+        timed = measure_cycle("v7", SCALE_SIZES[-1], BUCKET_RATE, YAHOO_LATENCY_S)
+    return costs, timed

@@ -148,7 +148,11 @@ def build_context(settings: Settings, store: Store, options: RunOptions) -> Runn
         from bot.sources.extended import YahooWithExtendedHours
         from bot.sources.yahoo import YahooPrices
 
-        prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second)
+        prices = YahooPrices(
+            requests_per_second=settings.yahoo_requests_per_second,
+            batch_size=settings.yahoo_batch_size,
+            charts_on_demand=True,
+        )
         engine = build_engine(settings)
         ctx = AppContext(
             settings=settings,
@@ -210,13 +214,17 @@ async def _feed(running: Running) -> None:
         )
         running.feed_state = f"replay finished ({sent} alerts); answering commands"
         await asyncio.Event().wait()
-    poller = Poller(ctx, running.prices, extended_hours=ctx.settings.extended_hours)
+    # The poll asks batched v7 quotes; 5-minute charts are downloaded only to draw one.
+    batched = getattr(running.prices, "batched", None)
+    feed = batched() if callable(batched) else running.prices
+    poller = Poller(ctx, feed, extended_hours=ctx.settings.extended_hours)
     running.poller = poller
-    if ctx.settings.stream_quotes:
+    if ctx.settings.price_feed == "stream" or ctx.settings.stream_quotes:
         stream = QuoteStream(
             lambda: wanted_symbols(ctx),
             lambda quotes: _process_streamed(ctx, quotes),
             url=ctx.settings.stream_url,
+            previous_close=getattr(running.prices, "previous_close", None),
         )
         running.stream = stream
         poller.stream_healthy = lambda: _stream_healthy(stream, ctx.settings)
@@ -227,6 +235,7 @@ async def _feed(running: Running) -> None:
         ctx.settings.poll_interval_seconds,
         names=running.prices,
         history=(running.prices, history),
+        references=feed if running.stream is not None else None,
     )
     running.scheduler.start()
     running.feed_state = "polling"

@@ -23,8 +23,11 @@ POLL_JOB_ID = "poll-prices"
 PRUNE_JOB_ID = "prune-alert-log"
 NAMES_JOB_ID = "refresh-company-names"
 HISTORY_JOB_ID = "refresh-daily-history"
+REFERENCES_JOB_ID = "refresh-previous-closes"
 # Before the Asian and US sessions open; also run once at start.
 HISTORY_HOUR_UTC = 0
+# bot.sources.yahoo.QUOTE_SOURCE, not imported: that would load yfinance for a replay too.
+QUOTE_SOURCE = "yahoo-quote"
 ALERT_LOG_KEEP = timedelta(days=14)
 
 
@@ -116,6 +119,9 @@ class Poller:
 
 
 def _with_session(quote: Quote, session: str) -> Quote:
+    """The calendar's session for a chart quote; a v7 quote knows its own session."""
+    if quote.source == QUOTE_SOURCE:
+        return quote
     if session in ("pre", "post") and quote.session != session:
         return dataclasses.replace(quote, session=session)  # type: ignore[arg-type]
     return quote
@@ -158,11 +164,27 @@ async def refresh_history(ctx: AppContext, source: HistorySource, cache: History
     return len(found)
 
 
+async def refresh_previous_closes(ctx: AppContext, source: PriceSource) -> int:
+    """One batched quote fetch of everything watched, whatever the market hours: the stream
+    takes the previous closes its messages lack from these (a daily job, not the poll)."""
+    symbols = sorted(await wanted_symbols(ctx))
+    if not symbols:
+        return 0
+    try:
+        found = await asyncio.to_thread(source.fetch_quotes, symbols, ctx.clock())
+    except Exception:
+        log.exception("previous-close refresh failed for %d symbols", len(symbols))
+        return 0
+    log.info("previous closes refreshed for %d of %d symbols", len(found), len(symbols))
+    return len(found)
+
+
 def build_scheduler(
     poller: Poller,
     interval_seconds: float,
     names: NameSource | None = None,
     history: tuple[HistorySource, HistoryCache] | None = None,
+    references: PriceSource | None = None,
 ) -> AsyncIOScheduler:
     """The scheduler with the poll job and the daily housekeeping jobs (not yet started).
 
@@ -197,6 +219,18 @@ def build_scheduler(
             args=[poller.ctx, *history],
             hour=HISTORY_HOUR_UTC,
             id=HISTORY_JOB_ID,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            next_run_time=datetime.now(UTC),
+        )
+    if references is not None:
+        scheduler.add_job(
+            refresh_previous_closes,
+            "cron",
+            args=[poller.ctx, references],
+            hour=HISTORY_HOUR_UTC,
+            id=REFERENCES_JOB_ID,
             replace_existing=True,
             coalesce=True,
             max_instances=1,

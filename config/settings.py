@@ -7,7 +7,7 @@ import os
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
@@ -106,7 +106,11 @@ class Settings(BaseSettings):
     discord_requests_per_second: int = Field(50, ge=1, description="Discord's global limit")
     slack_posts_per_minute: int = Field(600, ge=60, description="chat.postMessage per workspace")
     pacing_margin: float = Field(0.05, ge=0, lt=0.5, description="stay this share under limits")
-    stream_quotes: bool = Field(False, description="stream quotes; polling becomes the fallback")
+    stream_quotes: bool = Field(False, description="legacy: price_feed=stream does this now")
+    price_feed: Literal["stream", "poll"] = Field(
+        "stream", description="stream quotes with batched polling as fallback, or only poll"
+    )
+    yahoo_batch_size: int = Field(150, ge=1, le=500, description="symbols per v7 quote request")
     stream_url: str = Field(
         "wss://streamer.finance.yahoo.com/?version=2", description="Yahoo quote stream address"
     )

@@ -200,3 +200,16 @@ async def test_refused_connection_backs_off() -> None:
     assert 2 <= stream.state.reconnects <= 20
     assert stream.state.last_error and not stream.state.connected
     assert websockets  # the server library is the one yfinance itself uses
+
+
+def test_a_message_without_previous_close_takes_the_days_reference_then_its_change() -> None:
+    base = {"id": "BABA", "price": 141.0, "time": "1741199400000", "market_hours": 1}
+    references = {"BABA": 129.85}
+
+    from_reference = quote_from_message(base, references.get)
+    from_change = quote_from_message({**base, "change": 11.15}, {}.get)
+    without = quote_from_message(base, {}.get)
+
+    assert from_reference is not None and from_reference.previous_close == 129.85
+    assert from_change is not None and from_change.previous_close == pytest.approx(129.85)
+    assert without is not None and without.previous_close is None  # detect skips it

@@ -48,6 +48,7 @@ from tests.yahoo_fake import (
     info_body,
     intraday_chart,
     load_days,
+    quote_entry,
     search_body,
     ticker_news_body,
     with_close,
@@ -731,3 +732,192 @@ def test_daily_returns_for_zscores_leave_out_the_running_session(fake: FakeYahoo
 def test_daily_history_failure_keeps_quiet_and_returns_nothing(fake: FakeYahoo) -> None:
     fake.overrides = {"/v8/finance/chart/": Reply.text("<html>oops</html>", 200, "text/html")}
     assert prices(fake).daily_returns(["BABA"]) == {}
+
+
+# ---------------------------------------------------------------- batched v7 quotes
+
+NPC_CLOSE = {"BABA": (141.03, 129.85), "JD": (43.76, 40.95), "SPY": (583.06, 576.86)}
+
+
+def serve_quotes(fake: FakeYahoo, when: datetime = AFTER_CLOSE, **states: str) -> None:
+    for sym, (price, prev) in NPC_CLOSE.items():
+        fake.quotes[sym] = quote_entry(sym, price, prev, when, states.get(sym, "REGULAR"))
+
+
+def test_batched_quotes_one_request_per_batch_and_a_missing_symbol_is_a_logged_skip(
+    fake: FakeYahoo, caplog: pytest.LogCaptureFixture
+) -> None:
+    serve_quotes(fake)
+    source = prices(fake, batch_size=2)
+
+    got = source.batch_quotes(["BABA", "jd", "KWEB", "SPY"], AFTER_CLOSE)
+
+    assert sorted(got) == ["BABA", "JD", "SPY"]
+    assert got["BABA"].change_pct == pytest.approx(8.61, abs=0.01)
+    assert (got["BABA"].source, got["BABA"].session, got["BABA"].stale) == (
+        "yahoo-quote",
+        "regular",
+        False,
+    )
+    asked = [r.params["symbols"] for r in fake.quote_requests()]
+    assert asked == ["BABA,JD", "KWEB,SPY"]
+    assert all(r.params.get("crumb") == CRUMB for r in fake.quote_requests())
+    assert not any(r.is_chart for r in fake.seen), "a quote cycle downloaded a chart"
+    assert "KWEB skipped: not in Yahoo's answer" in our_log(caplog)
+
+
+def test_a_429_mid_cycle_stops_it_keeps_the_fresh_half_and_serves_the_rest_stale(
+    fake: FakeYahoo, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    serve_quotes(fake)
+    source = prices(fake, clock, batch_size=1)
+    assert len(source.batch_quotes(["BABA", "JD", "SPY"], AFTER_CLOSE)) == 3
+    fake.quote_limit_after = len(fake.quote_requests()) + 1  # the next batch passes, then 429
+
+    got = source.batch_quotes(["BABA", "JD", "SPY"], AFTER_CLOSE)
+
+    assert got["BABA"].stale is False
+    assert got["JD"].stale and got["SPY"].stale
+    assert source.backoff.delay_s == 60.0
+    asked = [r.params["symbols"] for r in fake.quote_requests()][3:]
+    assert "SPY" not in asked, "the cycle went on asking after a 429"
+    assert "rate limited (HTTP 429); no requests for 60 s" in our_log(caplog)
+    before = len(fake.seen)
+    assert all(q.stale for q in source.batch_quotes(["BABA"], AFTER_CLOSE).values())
+    assert len(fake.seen) == before
+
+
+def test_a_symbol_in_its_pre_market_is_judged_against_the_last_close(fake: FakeYahoo) -> None:
+    close = at("2025-03-04", "16:00")
+    pre_at = at("2025-03-05", "08:40")
+    fake.quotes["BABA"] = quote_entry("BABA", 129.85, 127.40, close, "PRE", pre=(138.20, pre_at))
+    quote = prices(fake).batch_quotes(["BABA"], pre_at + timedelta(minutes=1))["BABA"]
+
+    assert (quote.session, quote.price, quote.previous_close) == ("pre", 138.20, 129.85)
+    assert quote.at == pre_at and quote.previous_close_at == close
+    assert quote.change_pct == pytest.approx(6.43, abs=0.01)
+    assert quote.open is None and not quote.stale
+
+
+def test_after_hours_prices_are_post_market_and_old_post_prints_do_not_win(
+    fake: FakeYahoo,
+) -> None:
+    close = at("2025-03-05", "16:00")
+    fake.quotes["BABA"] = quote_entry(
+        "BABA", 141.03, 129.85, close, "POST", post=(139.0, at("2025-03-05", "17:10"))
+    )
+    # A post-market print from the day before the regular close: older, so ignored.
+    fake.quotes["JD"] = quote_entry(
+        "JD", 43.76, 40.95, close, "REGULAR", post=(41.0, at("2025-03-04", "19:00"))
+    )
+    got = prices(fake).batch_quotes(["BABA", "JD"], at("2025-03-05", "17:11"))
+
+    assert (got["BABA"].session, got["BABA"].previous_close) == ("post", 141.03)
+    assert (got["JD"].session, got["JD"].price) == ("regular", 43.76)
+
+
+def test_a_delisted_symbol_is_skipped_or_stale_never_alerted(
+    fake: FakeYahoo, caplog: pytest.LogCaptureFixture
+) -> None:
+    serve_quotes(fake)
+    fake.quotes["OLDCO"] = quote_entry("OLDCO", 0.42, 0.40, at("2024-06-03", "16:00"), "CLOSED")
+    fake.quotes["GONE"] = {"symbol": "GONE", "quoteType": "NONE", "marketState": "CLOSED"}
+
+    got = prices(fake).batch_quotes(["BABA", "OLDCO", "GONE", "NOSUCH"], AFTER_CLOSE)
+
+    assert set(got) == {"BABA", "OLDCO"}
+    assert got["OLDCO"].stale  # months old: detect refuses it
+    log_text = our_log(caplog)
+    assert "GONE skipped: no regular market price or time" in log_text
+    assert "NOSUCH skipped: not in Yahoo's answer" in log_text
+
+
+def test_garbage_future_and_bad_numbers_skip_only_what_they_touch(
+    fake: FakeYahoo, caplog: pytest.LogCaptureFixture
+) -> None:
+    serve_quotes(fake)
+    fake.quotes["JD"]["regularMarketTime"] = int((AFTER_CLOSE + timedelta(hours=3)).timestamp())
+    fake.quotes["SPY"]["regularMarketPreviousClose"] = "n/a"
+    got = prices(fake).batch_quotes(["BABA", "JD", "SPY"], AFTER_CLOSE)
+    assert set(got) == {"BABA"}
+    assert "JD skipped: quote time" in our_log(caplog)
+
+    fake.overrides = {"/v7/finance/quote": Reply(200, HTML_GARBAGE, "text/html")}
+    assert prices(fake).batch_quotes(["BABA"], AFTER_CLOSE) == {}
+    assert "not JSON" in our_log(caplog)
+    fake.overrides = {"/v7/finance/quote": Reply.json({"quoteResponse": {"result": None}})}
+    assert prices(fake).batch_quotes(["BABA"], AFTER_CLOSE) == {}
+    assert "has no result list" in our_log(caplog)
+
+
+def test_recorded_quote_answer_change_is_in_percent_not_a_fraction(
+    shared_yahoo: Path, fake: FakeYahoo
+) -> None:
+    recorded = json.loads((shared_yahoo / "quote-AAPL-BABA.json").read_text())
+    body = recorded["response"]["bodyJson"]
+    for entry in body["quoteResponse"]["result"]:
+        fake.quotes[entry["symbol"]] = entry
+    asked_at = datetime.fromtimestamp(body["quoteResponse"]["result"][1]["postMarketTime"], UTC)
+
+    got = prices(fake).batch_quotes(["AAPL", "BABA"], asked_at + timedelta(minutes=1))
+
+    baba = body["quoteResponse"]["result"][1]
+    assert got["BABA"].session == "post"  # recorded after hours: the post price is newest
+    assert got["BABA"].price == baba["postMarketPrice"]
+    regular = baba["regularMarketPrice"] / baba["regularMarketPreviousClose"] - 1
+    assert regular * 100 == pytest.approx(baba["regularMarketChangePercent"], abs=0.001)
+    assert set(got) == {"AAPL", "BABA"}
+
+
+def test_a_poll_of_400_symbols_is_three_quote_requests_and_no_chart(fake: FakeYahoo) -> None:
+    symbols = [f"S{i:03d}" for i in range(400)]
+    for sym in symbols:
+        fake.quotes[sym] = quote_entry(sym, 101.0, 100.0, AFTER_CLOSE)
+    source = prices(fake)
+
+    got = source.batched().fetch_quotes(symbols, AFTER_CLOSE)
+
+    assert len(got) == 400
+    assert [len(r.params["symbols"].split(",")) for r in fake.quote_requests()] == [150, 150, 100]
+    assert not any(r.is_chart for r in fake.seen)
+
+
+def test_charts_on_demand_download_one_chart_for_an_alerted_symbol_once(
+    fake: FakeYahoo, clock: FakeClock
+) -> None:
+    serve_quotes(fake)
+    source = prices(fake, clock, charts_on_demand=True)
+    source.batch_quotes(["BABA", "JD"], AFTER_CLOSE)
+    assert not fake.charts_for("5d")
+
+    path = source.session_path("BABA", AFTER_CLOSE)
+    source.session_path("BABA", AFTER_CLOSE)
+
+    assert path and path[0][1] == pytest.approx(129.85)
+    assert [r.symbol for r in fake.charts_for("5d")] == ["BABA"]
+    clock.now += 301
+    source.session_path("BABA", AFTER_CLOSE)
+    assert [r.symbol for r in fake.charts_for("5d")] == ["BABA", "BABA"]
+
+
+def test_bad_batch_size_is_refused() -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        YahooPrices(batch_size=0)
+
+
+def test_daily_history_of_many_symbols_keeps_to_one_token_per_request(
+    fake: FakeYahoo, clock: FakeClock
+) -> None:
+    from tests.yahoo_fake import daily_chart
+
+    days = load_days()
+    symbols = [f"H{i:03d}" for i in range(120)]
+    for sym in symbols:
+        fake.daily_charts[sym] = Reply.json(daily_chart(sym, days["BABA"]))
+        fake.charts[sym] = fake.charts["BABA"]  # yfinance's time-zone probe asks this one
+    source = prices(fake, clock, requests_per_second=10)
+
+    returns = source.daily_returns(symbols)
+
+    assert len(returns) == 120
+    assert sum(clock.slept) == pytest.approx((120 - 10) / 10)  # the bucket's burst, then 10/s

@@ -347,6 +347,111 @@ def visualization_body(
     }
 
 
+MARKET_STATES = ("PREPRE", "PRE", "REGULAR", "POST", "POSTPOST", "CLOSED")
+
+
+def quote_entry(
+    symbol: str,
+    price: float,
+    previous_close: float,
+    at: datetime,
+    market_state: str = "REGULAR",
+    *,
+    pre: tuple[float, datetime] | None = None,
+    post: tuple[float, datetime] | None = None,
+    open_price: float | None = None,
+) -> dict[str, Any]:
+    """One /v7/finance/quote result in the shape Yahoo sends (the keys of a recorded answer,
+    our own values). regularMarketChangePercent is in percent here, as on this endpoint."""
+    assert market_state in MARKET_STATES
+    name, exchange, full_exchange, kind = INSTRUMENTS.get(symbol, (symbol, "NYQ", "NYSE", "EQUITY"))
+    change = price - previous_close
+    entry: dict[str, Any] = {
+        "language": "en-US",
+        "region": "US",
+        "quoteType": kind,
+        "typeDisp": kind.title(),
+        "quoteSourceName": "Nasdaq Real Time Price",
+        "triggerable": True,
+        "customPriceAlertConfidence": "HIGH",
+        "currency": "USD",
+        "shortName": name,
+        "longName": name,
+        "regularMarketChangePercent": round(change / previous_close * 100, 5),
+        "regularMarketPrice": price,
+        "hasPrePostMarketData": True,
+        "firstTradeDateMilliseconds": 1411133400000,
+        "priceHint": 2,
+        "regularMarketChange": round(change, 5),
+        "regularMarketDayHigh": round(max(price, previous_close) * 1.01, 2),
+        "regularMarketDayRange": f"{min(price, previous_close):g} - {max(price, previous_close):g}",
+        "regularMarketDayLow": round(min(price, previous_close) * 0.99, 2),
+        "regularMarketVolume": 52_000_000,
+        "regularMarketPreviousClose": previous_close,
+        "bid": round(price * 0.999, 2),
+        "ask": round(price * 1.001, 2),
+        "bidSize": 12,
+        "askSize": 18,
+        "fullExchangeName": full_exchange,
+        "financialCurrency": "USD",
+        "regularMarketOpen": open_price if open_price is not None else previous_close,
+        "averageDailyVolume3Month": 19_600_000,
+        "averageDailyVolume10Day": 35_700_000,
+        "fiftyTwoWeekLowChange": 56.37,
+        "fiftyTwoWeekLowChangePercent": 0.8246,
+        "fiftyTwoWeekRange": "68.36 - 126.8",
+        "fiftyTwoWeekHighChange": -2.07,
+        "fiftyTwoWeekHighChangePercent": -0.0163,
+        "fiftyTwoWeekLow": 68.36,
+        "fiftyTwoWeekHigh": 126.8,
+        "fiftyTwoWeekChangePercent": 70.5,
+        "earningsTimestamp": 1740058200,
+        "trailingPE": 25.9,
+        "epsTrailingTwelveMonths": 4.81,
+        "sharesOutstanding": 2_375_950_080,
+        "bookValue": 409.85,
+        "fiftyDayAverage": 91.27,
+        "fiftyDayAverageChange": 33.46,
+        "fiftyDayAverageChangePercent": 0.3666,
+        "twoHundredDayAverage": 87.16,
+        "twoHundredDayAverageChange": 37.57,
+        "twoHundredDayAverageChangePercent": 0.431,
+        "marketCap": 302_870_626_304,
+        "forwardPE": 12.6,
+        "priceToBook": 0.304,
+        "sourceInterval": 15,
+        "exchangeDataDelayedBy": 0,
+        "averageAnalystRating": "1.6 - Buy",
+        "tradeable": False,
+        "cryptoTradeable": False,
+        "corporateActions": [],
+        "regularMarketTime": int(at.timestamp()),
+        "marketState": market_state,
+        "exchange": exchange,
+        "messageBoardId": f"finmb_{sum(map(ord, symbol)) * 7919}",
+        "exchangeTimezoneName": "America/New_York",
+        "exchangeTimezoneShortName": "EST",
+        "gmtOffSetMilliseconds": -18000000,
+        "market": "us_market",
+        "esgPopulated": False,
+        "displayName": name.split(",")[0],
+        "symbol": symbol,
+    }
+    for key, ext in (("preMarket", pre), ("postMarket", post)):
+        if ext is not None:
+            ext_price, ext_at = ext
+            entry[f"{key}Price"] = ext_price
+            entry[f"{key}Change"] = round(ext_price - price, 5)
+            entry[f"{key}ChangePercent"] = round((ext_price / price - 1) * 100, 5)
+            entry[f"{key}Time"] = int(ext_at.timestamp())
+    return entry
+
+
+def quote_body(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A /v7/finance/quote response around its results."""
+    return {"quoteResponse": {"result": list(entries), "error": None}}
+
+
 Handler = Callable[[Recorded], Reply]
 
 
@@ -362,10 +467,18 @@ class FakeYahoo(BaseAdapter):
     # finance.yahoo.com/calendar/earnings?symbol=X (an HTML page) and the visualization API.
     earnings_pages: dict[str, Reply] = field(default_factory=dict)
     visualization: Reply | None = None
+    # Symbol -> its /v7/finance/quote result; symbols not here are left out of the answer.
+    quotes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # After this many v7 quote requests, every further one is answered 429 (None: never).
+    quote_limit_after: int | None = None
     # Path prefix -> reply that wins over everything (429s, 500s, garbage).
     overrides: dict[str, Reply] = field(default_factory=dict)
+    # Builds the 5-minute chart of a symbol not in charts (benchmarks of thousands of symbols).
+    chart_for: Callable[[str], Reply] | None = None
     delay_s: float = 0.0
     seen: list[Recorded] = field(default_factory=list)
+    # Body sizes of the answers, in the order of seen.
+    sizes: list[int] = field(default_factory=list)
     jar: requests.cookies.RequestsCookieJar | None = None
 
     def __post_init__(self) -> None:
@@ -397,9 +510,14 @@ class FakeYahoo(BaseAdapter):
         )
         with self._lock:
             self.seen.append(rec)
+            index = len(self.seen) - 1
         if self.delay_s:
             self._release.wait(self.delay_s)
-        return _response(request, self._route(rec))
+        reply = self._route(rec)
+        with self._lock:
+            self.sizes.extend([0] * (len(self.seen) - len(self.sizes)))
+            self.sizes[index] = len(reply.body)
+        return _response(request, reply)
 
     def close(self) -> None:
         pass
@@ -418,6 +536,8 @@ class FakeYahoo(BaseAdapter):
         if rec.is_chart and rec.params.get("interval") == "1d" and rec.params.get("range") != "1d":
             return self.daily_charts.get(rec.symbol, Reply.json(NOT_FOUND_CHART, 404))
         if rec.is_chart:
+            if rec.symbol not in self.charts and self.chart_for is not None:
+                return self.chart_for(rec.symbol)
             return self.charts.get(rec.symbol, Reply.json(NOT_FOUND_CHART, 404))
         if rec.path == "/xhr/ncp":
             symbols = json.loads(rec.body or b"{}").get("serviceConfig", {}).get("s", [])
@@ -434,10 +554,24 @@ class FakeYahoo(BaseAdapter):
         if rec.path == "/v1/finance/visualization":
             return self.visualization or Reply.json(visualization_body([], []))
         if rec.path.startswith("/v7/finance/quote"):
-            return Reply.json({"quoteResponse": {"result": [], "error": None}})
+            return self._quote(rec)
         if rec.path.startswith("/ws/fundamentals-timeseries/"):
             return Reply.json({"timeseries": {"result": [], "error": None}})
         return Reply.text("not served by the fake", 404)
+
+    def _quote(self, rec: Recorded) -> Reply:
+        if rec.params.get("crumb") != "fAkEcRuMb0":
+            return Reply.json({"finance": {"result": None, "error": {"code": "Unauthorized"}}}, 401)
+        if self.quote_limit_after is not None:
+            with self._lock:
+                answered = sum(1 for r in self.seen if r.path.startswith("/v7/finance/quote"))
+            if answered > self.quote_limit_after:
+                return TOO_MANY
+        asked = [s for s in rec.params.get("symbols", "").split(",") if s]
+        return Reply.json(quote_body([self.quotes[s] for s in asked if s in self.quotes]))
+
+    def quote_requests(self) -> list[Recorded]:
+        return [r for r in self.seen if r.path.startswith("/v7/finance/quote")]
 
     def _set_cookie(self) -> None:
         """What fc.yahoo.com really does: hand out the A3 cookie on a 404 page."""

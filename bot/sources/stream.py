@@ -24,14 +24,25 @@ MARKET_HOURS: dict[int, Session] = {0: "pre", 1: "regular", 2: "post", 3: "post"
 
 OnQuotes = Callable[[Mapping[str, Quote]], Awaitable[None]]
 WantedSymbols = Callable[[], Awaitable[set[str]]]
+PreviousCloses = Callable[[str], float | None]
 
 
-def quote_from_message(message: Mapping[str, Any]) -> Quote | None:
-    """A Quote from one decoded PricingData dict, or None when it cannot be trusted."""
+def quote_from_message(
+    message: Mapping[str, Any], reference: PreviousCloses | None = None
+) -> Quote | None:
+    """A Quote from one decoded PricingData dict, or None when it cannot be trusted.
+
+    The previous close is the message's own, else REFERENCE's (the day's batched quotes),
+    else the price less the message's change.
+    """
     symbol = str(message.get("id") or "").upper()
     try:
         price = float(message.get("price", 0.0))
         previous = float(message.get("previous_close", 0.0)) or None
+        if previous is None and reference is not None:
+            previous = reference(symbol)
+        if previous is None and message.get("change"):
+            previous = (price - float(message["change"])) or None
         millis = int(message.get("time", 0))
         hours = int(message.get("market_hours", 0))
     except (TypeError, ValueError):
@@ -66,17 +77,26 @@ class StreamState:
 
 @dataclass
 class QuoteStream:
-    """Keeps a subscription to the wanted symbols and hands fresh quotes on, batched."""
+    """Keeps a subscription to the wanted symbols and hands fresh quotes on, batched.
+
+    A quote arriving while the stream is idle is handed on after gather_seconds (the burst it
+    came in, e.g. a group moving together, goes in the same batch); quotes arriving while a
+    batch is processed, or less than batch_seconds after it started, wait for the next one.
+    So a quiet market waits gather_seconds, a busy one at most batch_seconds.
+    """
 
     wanted: WantedSymbols
     on_quotes: OnQuotes
     url: str = YAHOO_STREAM_URL
-    batch_seconds: float = 0.5
+    batch_seconds: float = 0.2
+    gather_seconds: float = 0.05
     resubscribe_seconds: float = 10.0
     max_backoff_seconds: float = 60.0
+    previous_close: PreviousCloses | None = None
     state: StreamState = field(default_factory=StreamState)
     _latest: dict[str, Quote] = field(default_factory=dict)
     _dirty: set[str] = field(default_factory=set)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def silent_for(self, now: datetime) -> float | None:
         """Seconds since the last message, None before the first one."""
@@ -88,17 +108,22 @@ class QuoteStream:
         if "error" in message:
             log.info("undecodable stream message skipped: %s", message["error"])
             return
-        quote = quote_from_message(message)
+        quote = quote_from_message(message, self.previous_close)
         if quote is None:
             return
         self.state.messages += 1
         self.state.last_message = datetime.now(UTC)
         self._latest[quote.symbol] = quote
         self._dirty.add(quote.symbol)
+        self._wake.set()
 
     async def _flush_forever(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(self.batch_seconds)
+            await self._wake.wait()
+            started = loop.time()
+            await asyncio.sleep(self.gather_seconds)
+            self._wake.clear()
             if not self._dirty:
                 continue
             self._dirty.clear()
@@ -106,6 +131,9 @@ class QuoteStream:
                 await self.on_quotes(dict(self._latest))
             except Exception:
                 log.exception("processing streamed quotes failed")
+            rest = self.batch_seconds - (loop.time() - started)
+            if rest > 0:
+                await asyncio.sleep(rest)
 
     async def _keep_subscribed(self, ws: Any) -> None:
         while True:

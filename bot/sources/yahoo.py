@@ -21,7 +21,7 @@ import yfinance as yf
 from yfinance.data import YfData
 from yfinance.exceptions import YFRateLimitError
 
-from handlers.models import Quote
+from handlers.models import Quote, Session
 from handlers.symbols import SymbolError, normalize_symbol
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,15 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SOURCE = "yfinance"
+QUOTE_SOURCE = "yahoo-quote"
+QUOTE_URL = "https://query1.finance.yahoo.com/v7/finance/quote"
+# Symbols per v7 quote request: Yahoo answers for many at once (a URL of ~1,500 characters).
+DEFAULT_BATCH_SIZE = 150
+MAX_BATCH_SIZE = 500
+# Symbols per daily-history download (yf.download asks one chart per symbol).
+HISTORY_CHUNK = 50
+# A quote stamped further ahead than this is from a broken clock, not from the future.
+FUTURE_TOLERANCE = timedelta(minutes=2)
 # Yahoo has no batch chart endpoint: yf.download asks per symbol, these many at once.
 MAX_DOWNLOAD_THREADS = 8
 DOWNLOAD_POOL = "marketbot-yahoo"
@@ -386,8 +395,72 @@ def session_points(
     return path
 
 
+def _epoch_time(value: Any) -> datetime | None:
+    number = _number(value)
+    if number is None or number <= 0:
+        return None
+    return datetime.fromtimestamp(number, tz=UTC)
+
+
+def quote_from_v7(entry: Mapping[str, Any], now: datetime, stale_after: timedelta) -> Quote | str:
+    """The Quote in one /v7/finance/quote result, or the reason there is none.
+
+    The session is the newest of the regular, pre- and post-market prices; an extended-hours
+    price is judged against the last regular close (regularMarketPrice), as Yahoo's own
+    pre/postMarketChangePercent is. The change is computed from the prices, never read from
+    regularMarketChangePercent: this endpoint gives it in percent, quoteSummary in fractions.
+    """
+    symbol = str(entry.get("symbol") or "")
+    price = _number(entry.get("regularMarketPrice"))
+    at = _epoch_time(entry.get("regularMarketTime"))
+    if price is None or price <= 0 or at is None:
+        return "no regular market price or time in Yahoo's answer (delisted?)"
+    previous = _number(entry.get("regularMarketPreviousClose"))
+    session: Session = "regular"
+    latest, latest_at, previous_at = price, at, None
+    for kind, key in (("pre", "preMarket"), ("post", "postMarket")):
+        ext_price = _number(entry.get(f"{key}Price"))
+        ext_at = _epoch_time(entry.get(f"{key}Time"))
+        if ext_price and ext_price > 0 and ext_at and ext_at > latest_at and ext_at > at:
+            session, latest, latest_at = kind, ext_price, ext_at  # type: ignore[assignment]
+    if session != "regular":
+        previous, previous_at = price, at
+    if previous is None or previous <= 0:
+        return f"no usable previous close from Yahoo ({previous!r})"
+    if latest_at > now + FUTURE_TOLERANCE:
+        return f"quote time {latest_at.isoformat()} is in the future"
+    opened = _number(entry.get("regularMarketOpen"))
+    return Quote(
+        symbol=symbol,
+        price=latest,
+        previous_close=previous,
+        at=latest_at,
+        source=QUOTE_SOURCE,
+        open=opened if session == "regular" and opened and opened > 0 else None,
+        delayed=bool(_number(entry.get("exchangeDataDelayedBy"))),
+        stale=now - latest_at > stale_after,
+        session=session,
+        previous_close_at=previous_at,
+    )
+
+
+def v7_results(payload: Any) -> list[Mapping[str, Any]]:
+    """The result list of a /v7/finance/quote answer; YahooAnswerError when it has none."""
+    body = payload.get("quoteResponse") if isinstance(payload, Mapping) else None
+    results = body.get("result") if isinstance(body, Mapping) else None
+    if not isinstance(results, list):
+        error = body.get("error") if isinstance(body, Mapping) else None
+        raise YahooAnswerError(f"Yahoo's quote answer has no result list ({error or 'no error'})")
+    return [r for r in results if isinstance(r, Mapping) and isinstance(r.get("symbol"), str)]
+
+
+def batches(symbols: Sequence[str], size: int) -> list[list[str]]:
+    return [list(symbols[i : i + size]) for i in range(0, len(symbols), size)]
+
+
 class YahooPrices:
-    """Quotes for many symbols from one batched yf.download per call (blocking: use a thread)."""
+    """Yahoo prices, blocking (use a thread): batched v7 quotes for the poll (batch_quotes),
+    5-minute chart downloads for /why and charts (fetch_quotes, session_path)."""
 
     source = SOURCE
 
@@ -402,6 +475,8 @@ class YahooPrices:
         *,
         interval: str = "5m",
         stale_after: timedelta = timedelta(minutes=20),
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        charts_on_demand: bool = False,
     ) -> None:
         if interval not in INTRADAY_INTERVALS:
             raise ValueError(
@@ -410,7 +485,14 @@ class YahooPrices:
             )
         if not timeout_s > 0:
             raise ValueError(f"timeout_s must be above 0, not {timeout_s!r}")
+        if not 1 <= batch_size <= MAX_BATCH_SIZE:
+            raise ValueError(
+                f"batch_size must be between 1 and {MAX_BATCH_SIZE}, not {batch_size!r}"
+            )
         self._session = session
+        self.batch_size = batch_size
+        # Download a symbol's 5-minute chart when a chart asks for a path no download made.
+        self.charts_on_demand = charts_on_demand
         self.timeout_s = timeout_s
         self.interval = interval
         self.stale_after = stale_after
@@ -421,11 +503,95 @@ class YahooPrices:
         self._names: dict[str, str] = {}
         self._running: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._batch_lock = threading.Lock()
+        self._path_at: dict[str, float] = {}
+        self._clock = clock
         configure_yfinance()
 
     @property
     def session(self) -> Any:
         return self._session if self._session is not None else shared_session()
+
+    def batched(self) -> BatchedQuotes:
+        """This source as a PriceSource whose fetch_quotes is batch_quotes (for the Poller)."""
+        return BatchedQuotes(self)
+
+    def batch_quotes(self, symbols: Sequence[str], now: datetime) -> dict[str, Quote]:
+        """Quotes from /v7/finance/quote, batch_size symbols a request, one token each.
+
+        A symbol missing from an answer is a logged skip; a failed batch skips its symbols;
+        a 429 stops the cycle (the rest are served from the last quotes, marked stale).
+        """
+        now = now if now.tzinfo else now.replace(tzinfo=UTC)
+        wanted = normalize_all(symbols)
+        if not wanted:
+            return {}
+        if not self._batch_lock.acquire(blocking=False):
+            log.warning("yahoo: the previous quote cycle is still running; this poll is skipped")
+            return {}
+        try:
+            out: dict[str, Quote] = {}
+            for batch in batches(wanted, self.batch_size):
+                if waiting := self.backoff.remaining():
+                    served = self._stale_last(s for s in wanted if s not in out)
+                    log.warning(
+                        "yahoo: rate limited, backing off %.0f s more; %d symbol(s) answered "
+                        "from the last quotes, marked stale",
+                        waiting,
+                        len(served),
+                    )
+                    return {**served, **out}
+                out.update(self._quote_batch(batch, now))
+            return out
+        finally:
+            self._batch_lock.release()
+
+    def _quote_batch(self, batch: list[str], now: datetime) -> dict[str, Quote]:
+        self._bucket.acquire()
+        try:
+            payload = run_with_timeout(
+                partial(self._get_quotes, batch), self.timeout_s, "quote batch"
+            )
+            results = v7_results(payload)
+        except YFRateLimitError:
+            self._rate_limited([])
+            return {}
+        except Exception as exc:
+            log.warning(
+                "yahoo: quote batch of %d symbol(s) from %s failed: %s",
+                len(batch),
+                batch[0],
+                describe_error(exc),
+            )
+            return {}
+        self.backoff.reset()
+        by_symbol = {str(r["symbol"]).upper(): r for r in results}
+        out: dict[str, Quote] = {}
+        for sym in batch:
+            entry = by_symbol.get(sym)
+            result = (
+                quote_from_v7(entry, now, self.stale_after)
+                if entry is not None
+                else "not in Yahoo's answer (unknown or delisted symbol?)"
+            )
+            if isinstance(result, str):
+                log.warning("yahoo: %s skipped: %s", sym, result)
+                continue
+            out[sym] = replace(result, symbol=sym)
+        self._last.update(out)
+        return out
+
+    def _get_quotes(self, symbols: list[str]) -> Any:
+        """One v7 request through yfinance's data layer (its session, cookie and crumb)."""
+        params = {"symbols": ",".join(symbols), "formatted": "false", "lang": "en-US"}
+        return YfData(session=self.session).get_raw_json(
+            QUOTE_URL, params=params, timeout=self.timeout_s
+        )
+
+    def previous_close(self, symbol: str) -> float | None:
+        """The previous close of SYMBOL's latest quote (streamed quotes lacking one use it)."""
+        quote = self._last.get(symbol)
+        return quote.previous_close if quote is not None else None
 
     def quotes(self, symbols: Sequence[str], now: datetime) -> dict[str, Quote]:
         """QuoteProvider: the same as fetch_quotes."""
@@ -518,6 +684,7 @@ class YahooPrices:
                 continue
             out[sym] = result
             self._paths[sym] = session_points(result, points, interval)
+            self._path_at[sym] = self._clock()
         self._last.update(out)
         return out
 
@@ -527,23 +694,38 @@ class YahooPrices:
         """Close-to-close daily returns in percent over about three months, for z-scores.
 
         Only sessions that ended before BEFORE count (today's move must not dilute its own
-        z-score). One batched daily download (a daily job, not the poll); failures give {}.
+        z-score). Daily downloads of HISTORY_CHUNK symbols, one token per symbol (a daily job,
+        not the poll); a failed chunk is logged and left out, a 429 stops the rest.
         """
-        wanted = normalize_all(symbols)
-        if not wanted or self.backoff.remaining():
-            return {}
-        self._bucket.acquire()
+        out: dict[str, list[float]] = {}
+        for chunk in batches(normalize_all(symbols), HISTORY_CHUNK):
+            if self.backoff.remaining():
+                log.warning("yahoo: rate limited; daily history stops at %d symbol(s)", len(out))
+                break
+            out.update(self._daily_chunk(chunk, before))
+        return out
+
+    def _daily_chunk(self, chunk: list[str], before: datetime | None) -> dict[str, list[float]]:
+        # One chart request per symbol: one token each, so thousands of symbols keep to the
+        # request budget instead of bursting (the poll's batches take their turns between).
+        for _ in chunk:
+            self._bucket.acquire()
         try:
-            frame, _ = run_with_timeout(
-                partial(self._download, wanted, period="3mo", interval="1d"),
+            frame, messages = run_with_timeout(
+                partial(self._download, chunk, period="3mo", interval="1d"),
                 self.timeout_s,
                 "daily history download",
             )
+        except YFRateLimitError:
+            self._rate_limited([])
+            return {}
         except Exception as exc:
             log.warning("yahoo: daily history not refreshed: %s", describe_error(exc))
             return {}
+        if is_rate_limited(messages):
+            self._rate_limited([])
         out: dict[str, list[float]] = {}
-        for sym in wanted:
+        for sym in chunk:
             closes = [
                 p.close
                 for p in frame_points(frame, sym)
@@ -557,8 +739,25 @@ class YahooPrices:
     def session_path(self, symbol: str, until: datetime) -> list[tuple[datetime, float]]:
         """The previous close, then the latest session's prices up to UNTIL, from the last
         download (charts ask right after a poll or /why fetched, so no request is made)."""
+        if self.charts_on_demand:
+            self._fetch_path_if_old(symbol, until)
         path = self._paths.get(symbol, [])
         return [p for i, p in enumerate(path) if i == 0 or p[0] <= until]
+
+    def _fetch_path_if_old(self, symbol: str, until: datetime) -> None:
+        """One chart download for SYMBOL unless a path at most one bar old is at hand."""
+        try:
+            sym = normalize_symbol(symbol)
+        except SymbolError:
+            return
+        fetched = self._path_at.get(sym)
+        if (
+            fetched is not None
+            and self._clock() - fetched < INTRADAY_INTERVALS[self.interval].total_seconds()
+        ):
+            return
+        self._path_at[sym] = self._clock()
+        self.fetch_quotes([sym], until)
 
     def _rate_limited(self, wanted: list[str]) -> dict[str, Quote]:
         delay = self.backoff.engage()
@@ -601,6 +800,27 @@ class YahooPrices:
     def _info(self, symbol: str) -> Any:
         # A fresh Ticker each time: yfinance memoizes info, news and fast_info per instance.
         return yf.Ticker(symbol, session=self.session).info
+
+
+@dataclass(frozen=True)
+class BatchedQuotes:
+    """A YahooPrices polled through its batched v7 quotes; names and history pass through."""
+
+    prices: YahooPrices
+
+    def fetch_quotes(self, symbols: Sequence[str], now: datetime) -> dict[str, Quote]:
+        return self.prices.batch_quotes(symbols, now)
+
+    def previous_close(self, symbol: str) -> float | None:
+        return self.prices.previous_close(symbol)
+
+    def company_names(self, symbols: Sequence[str]) -> dict[str, str]:
+        return self.prices.company_names(symbols)
+
+    def daily_returns(
+        self, symbols: Sequence[str], before: datetime | None = None
+    ) -> dict[str, list[float]]:
+        return self.prices.daily_returns(symbols, before)
 
 
 def _company_name(info: Any) -> str | None:
