@@ -27,7 +27,7 @@ _TICKER_DRESS = re.compile(
 
 def stable_hash(feature: str) -> int:
     """CRC-32 of the UTF-8 feature string: identical in training and at run time."""
-    return zlib.crc32(feature.encode("utf-8")) % BUCKETS
+    return zlib.crc32(feature.encode("utf-8")) & (BUCKETS - 1)
 
 
 @lru_cache(maxsize=4096)
@@ -36,7 +36,7 @@ def _alias_rx(aliases: tuple[str, ...], symbol: str) -> re.Pattern[str] | None:
     if not parts:
         return None
     # "price target" is not Target Corp.
-    names = r"(?<![A-Za-z0-9])(?<!price )(?i:" + "|".join(parts) + r")(?:['’]s?)?(?![A-Za-z0-9])"
+    names = r"(?<![A-Za-z0-9])(?<![Pp]rice )(?i:" + "|".join(parts) + r")(?:['’]s?)?(?![A-Za-z0-9])"
     base = re.escape(symbol.split(".")[0])
     if len(symbol.split(".")[0]) > 1:
         # The bare ticker counts only in capitals: "LI" is a ticker, "li" is not.
@@ -115,11 +115,12 @@ def features(title: str, body: str, flags: Iterable[str] = ()) -> list[str]:
 
 
 def hashed(feats: Iterable[str]) -> dict[int, float]:
-    """Bucket counts, scaled so that long leads do not outweigh the headline."""
+    """Bucket counts of the features (stable_hash inlined: this is the hot loop)."""
     counts: dict[int, float] = {}
+    crc, mask, get = zlib.crc32, BUCKETS - 1, counts.get
     for f in feats:
-        h = stable_hash(f)
-        counts[h] = counts.get(h, 0.0) + 1.0
+        h = crc(f.encode("utf-8")) & mask
+        counts[h] = get(h, 0.0) + 1.0
     return counts
 
 
@@ -134,12 +135,11 @@ class LinearModel:
 
     def probabilities(self, feats: Iterable[str]) -> dict[str, float]:
         scores = list(self.bias)
+        weights = self.weights
         for bucket, value in hashed(feats).items():
-            row = self.weights.get(bucket)
-            if row is None:
-                continue
-            for k, w in enumerate(row):
-                scores[k] += w * value
+            row = weights.get(bucket)
+            if row is not None:
+                scores = [s + w * value for s, w in zip(scores, row, strict=True)]
         top = max(scores)
         exps = [math.exp((s - top) / self.temperature) for s in scores]
         total = sum(exps)
