@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = Field(
         None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "MARKETBOT_SLACK_APP_TOKEN")
     )
+    llm_base_url: str | None = Field(
+        None, description="OpenAI-compatible Chat Completions server of the optional adjudicator"
+    )
+    llm_model: str | None = Field(None, description="model name the adjudicator asks for")
+    llm_api_key: SecretStr | None = None
+    llm_timeout_seconds: float = Field(8.0, gt=0, le=60)
     slack_port: int = Field(3000, ge=1, le=65535)
     slack_api_url: str = Field(
         "https://slack.com/api/",
