@@ -11,6 +11,7 @@ import argparse
 import importlib.util
 import json
 import math
+import random
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from handlers.classifier import BUCKETS, WEIGHTS, hashed
 from handlers.news import item_features
 
 SYNTHETIC = Path(__file__).resolve().parent / "data" / "synthetic_news.yaml"
+CAUSES = Path(__file__).resolve().parent / "data" / "synthetic_causes.yaml"
 PROJECT_CASES = Path(__file__).resolve().parent.parent / "tests" / "test_news.py"
 CLASSES = ("company", "sector", "macro", "other")
 
@@ -50,6 +52,43 @@ def synthetic_items(path: Path = SYNTHETIC) -> list[news_dev.DevItem]:
         news_dev.DevItem(symbol=s, company=c, title=t, lead=lead, label=label, alt_label="")
         for label, s, c, t, lead in rows
     ]
+
+
+def generated_items(path: Path = CAUSES, seed: int = 11) -> list[news_dev.DevItem]:
+    """Items from our cause phrases and templates (bench/data/synthetic_causes.yaml)."""
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    rng = random.Random(seed)
+    out: list[news_dev.DevItem] = []
+    for label, causes in spec["causes"].items():
+        for cause in causes:
+            for form in ("title", "why"):
+                symbol, company = rng.choice(spec["companies"])
+                short = (
+                    company.rsplit(" ", 1)[0] if company.endswith(("Inc.", "Corp.")) else company
+                )
+                way = rng.choice(("up", "down"))
+                words = {
+                    "co": short,
+                    "company": company,
+                    "move": rng.choice(spec[way]),
+                    "past": rng.choice(spec["past"][way]),
+                    "ing": rng.choice(spec["ing"][way]),
+                    "conn": rng.choice(spec["connectors"]),
+                    "cause": cause,
+                    "pct": rng.choice(("3.5", "7", "12", "21")),
+                }
+                if form == "title":
+                    title, lead = rng.choice(spec["title_templates"]).format(**words), ""
+                else:
+                    title = rng.choice(spec["why_templates"]).format(**words)
+                    lead = rng.choice(spec["lead_templates"]).format(**words)
+                out.append(news_dev.DevItem(symbol, company, title, lead, label, ""))
+    for template in spec["other"]:
+        for symbol, company in rng.sample(spec["companies"], 2):
+            peer, peer2 = rng.sample(spec["peers"], 2)
+            title = template.format(co=company, peer=peer, peer2=peer2)
+            out.append(news_dev.DevItem(symbol, company, title, "", "other", ""))
+    return out
 
 
 def project_cases(path: Path = PROJECT_CASES) -> list[Example]:
@@ -92,10 +131,17 @@ def matrix(rows: Sequence[Example]) -> csr_matrix:
     return csr_matrix((data, cols, indptr), shape=(len(rows), BUCKETS))
 
 
-def _fit(x: csr_matrix, y: np.ndarray, c: float) -> LogisticRegression:
+GENERATED_WEIGHT = 0.5  # template items teach cause words; real items should still lead
+
+
+def _fit(x: csr_matrix, y: np.ndarray, c: float, weight: np.ndarray) -> LogisticRegression:
     model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
-    model.fit(x, y)
+    model.fit(x, y, sample_weight=weight)
     return model
+
+
+def weights(rows: Sequence[Example]) -> np.ndarray:
+    return np.array([GENERATED_WEIGHT if r.group.startswith("gen:") else 1.0 for r in rows])
 
 
 def cross_validate(
@@ -105,7 +151,7 @@ def cross_validate(
     groups = np.array([r.group for r in rows])
     logits = np.zeros((len(rows), len(CLASSES)))
     for train, test in GroupKFold(n_splits=5).split(x, y, groups):
-        model = _fit(x[train], y[train], c)
+        model = _fit(x[train], y[train], c, weights(rows)[train])
         logits[test] = model.decision_function(x[test])
     dev = np.array([r.group.startswith("dev:") for r in rows])
     pred = logits.argmax(axis=1)
@@ -117,6 +163,9 @@ def cross_validate(
             f"   {name:<11} n={int(sel.sum())} 4-way {float((pred[sel] == y[sel]).mean()):.3f} "
             f"company-vs-not {float(((pred[sel] == 0) == (y[sel] == 0)).mean()):.3f}"
         )
+    for name, cls in enumerate(CLASSES):
+        row = [int(((y == name) & (pred == k) & dev).sum()) for k in range(len(CLASSES))]
+        print(f"   gold {cls:<8} got {dict(zip(CLASSES, row, strict=True))}")
     return four, binary, logits
 
 
@@ -164,7 +213,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"cannot read {args.path}: {exc}", file=sys.stderr)
         return 2
-    rows = examples(tune, "dev") + examples(synthetic_items(), "syn") + project_cases()
+    rows = (
+        examples(tune, "dev")
+        + examples(synthetic_items(), "syn")
+        + project_cases()
+        + examples(generated_items(), "gen")
+    )
     full = matrix(rows)
     used = np.unique(full.indices)
     x = full[:, used]  # only the buckets training ever saw: a much smaller problem to fit
@@ -181,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"chosen C={best_c}, temperature {temp}")
     if args.cv_only:
         return 0
-    model = _fit(x, y, best_c)
+    model = _fit(x, y, best_c, weights(rows))
     kept = export(model, used, temp, args.out)
     print(f"wrote {args.out} ({kept} weight rows, {args.out.stat().st_size // 1024} KiB)")
     return 0
