@@ -157,14 +157,14 @@ def cross_validate(
     pred = logits.argmax(axis=1)
     four = float((pred[dev] == y[dev]).mean())
     binary = float(((pred[dev] == 0) == (y[dev] == 0)).mean())
-    for name, part in (("title", ""), ("title+lead", "x")):
-        sel = dev & np.array([bool(r.body) == bool(part) for r in rows])
+    for mode, with_lead in (("title", False), ("title+lead", True)):
+        sel = dev & np.array([bool(r.body) == with_lead for r in rows])
         print(
-            f"   {name:<11} n={int(sel.sum())} 4-way {float((pred[sel] == y[sel]).mean()):.3f} "
+            f"   {mode:<11} n={int(sel.sum())} 4-way {float((pred[sel] == y[sel]).mean()):.3f} "
             f"company-vs-not {float(((pred[sel] == 0) == (y[sel] == 0)).mean()):.3f}"
         )
-    for name, cls in enumerate(CLASSES):
-        row = [int(((y == name) & (pred == k) & dev).sum()) for k in range(len(CLASSES))]
+    for index, cls in enumerate(CLASSES):
+        row = [int(((y == index) & (pred == k) & dev).sum()) for k in range(len(CLASSES))]
         print(f"   gold {cls:<8} got {dict(zip(CLASSES, row, strict=True))}")
     return four, binary, logits
 
