@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import openai
 from pydantic import SecretStr
 
+from config.settings import Settings
 from handlers.adjudicate import (
     Verdict,
     apply_verdict,
@@ -110,3 +111,13 @@ def from_settings(
             )
         return None
     return Adjudicator(LLMConfig(base_url, model, api_key, timeout_s))
+
+
+def adjudicator_from(settings: Settings) -> Adjudicator | None:
+    """The adjudicator the settings ask for (MARKETBOT_LLM_*), or None when it is off."""
+    return from_settings(
+        settings.llm_base_url,
+        settings.llm_model,
+        settings.llm_api_key,
+        settings.llm_timeout_seconds,
+    )

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import SecretStr
 
-from bot.llm import Adjudicator, LLMConfig, from_settings
+from bot.llm import Adjudicator, LLMConfig, adjudicator_from, from_settings
+from config.settings import load_settings
 from handlers.adjudicate import ANSWER_SCHEMA, build_messages, parse_answer
 from handlers.models import BenchmarkMove, ClassifiedNews, Explanation, Move, NewsItem
 from tests.fake_openai import Script, fake_openai
@@ -116,9 +117,23 @@ def test_a_429_keeps_the_rule_verdict_and_the_key_stays_out_of_logs(
     assert KEY not in json.dumps(script.requests[0])
 
 
-def test_off_without_settings() -> None:
+def test_off_without_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     assert from_settings(None, None, None) is None
     assert from_settings("http://127.0.0.1:9/v1", None, None) is None
+    for name in ("MARKETBOT_LLM_BASE_URL", "MARKETBOT_LLM_MODEL", "MARKETBOT_LLM_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    assert adjudicator_from(load_settings()) is None
+
+
+def test_settings_turn_it_on_and_keep_the_key_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MARKETBOT_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("MARKETBOT_LLM_MODEL", "local-model")
+    monkeypatch.setenv("MARKETBOT_LLM_API_KEY", KEY)
+    settings = load_settings()
+    assert KEY not in repr(settings)
+    adj = adjudicator_from(settings)
+    assert adj is not None and adj.config.timeout_s == 8.0
+    adj.close()
 
 
 @pytest.mark.parametrize(
