@@ -93,6 +93,16 @@ def test_a_move_with_no_cause_and_no_lead_is_unknown() -> None:
     assert classify_item("ZEPH", told, "Zephyr Air").kind == "company"
 
 
+def test_summary_may_be_none_and_empty_titles_are_other() -> None:
+    assert classify_headline("ZEPH", "Zephyr Air wins approval for new routes", None, None) in {
+        "company",
+        "sector",
+        "macro",
+        "other",
+    }
+    assert classify_item("ZEPH", NewsItem(title="", published=AT)).kind == "other"
+
+
 def test_results_filings_and_dates_are_company_releases_are_macro() -> None:
     filing = NewsItem(
         title="8-K", published=AT, evidence="filing", form="8-K", filing_items=("2.02", "9.01")
