@@ -401,12 +401,17 @@ def shipped_aliases() -> dict[str, tuple[str, ...]]:
         log.warning("company aliases not loaded from %s: %s", COMPANIES_FILE, exc)
         return {}
     out: dict[str, tuple[str, ...]] = {}
-    names = raw.get("companies") or {}
-    for sym, names_list in (raw.get("aliases") or {}).items():
-        out[str(sym).upper()] = tuple(str(n) for n in names_list or () if str(n).strip())
-    for sym, name in names.items():
-        key = str(sym).upper()
-        out[key] = (*out.get(key, ()), str(name))
+    if not isinstance(raw, dict):
+        log.warning("company aliases not loaded from %s: not a mapping", COMPANIES_FILE)
+        return out
+    aliases, names = raw.get("aliases"), raw.get("companies")
+    for sym, listed in (aliases if isinstance(aliases, dict) else {}).items():
+        if isinstance(listed, list):
+            out[str(sym).upper()] = tuple(str(n) for n in listed if n and str(n).strip())
+    for sym, name in (names if isinstance(names, dict) else {}).items():
+        if name:
+            key = str(sym).upper()
+            out[key] = (*out.get(key, ()), str(name))
     return out
 
 
