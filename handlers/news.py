@@ -483,6 +483,12 @@ def _states_no_cause(title: str) -> bool:
 
 def classify_item(symbol: str, item: NewsItem, company: str | None = None) -> ItemVerdict:
     """Classify one evidence item for SYMBOL from all it carries (title, summary, lead, filing)."""
+    return _classify_cached(symbol.upper(), item, company)
+
+
+@lru_cache(maxsize=16384)
+def _classify_cached(symbol: str, item: NewsItem, company: str | None) -> ItemVerdict:
+    """Every tick sees the same items again: each is scored once per symbol (pure function)."""
     strong = _strong_signal(item)
     if strong is not None:
         return strong
