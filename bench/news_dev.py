@@ -3,7 +3,7 @@
 The split was fixed before any tuning and must never be redrawn: a stable hash of the ticker
 decides the side, so no ticker is on both. Tuning (rules, the training script) reads only the
 "tune" side; figures that claim to generalise come from the "held" side. Headline texts are
-third-party: nothing here prints them; pass --show-tuning-mistakes to see tuning-side misses.
+third-party: nothing here prints them.
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def _confusion(s: DevScores) -> list[str]:
     return lines
 
 
-def report(items: Sequence[DevItem], sides: Sequence[Side], show_tune_mistakes: bool) -> str:
+def report(items: Sequence[DevItem], sides: Sequence[Side]) -> str:
     lines = [f"news_dev: {len(items)} items"]
     preds = predictors()
     for side in sides:
@@ -184,13 +184,6 @@ def report(items: Sequence[DevItem], sides: Sequence[Side], show_tune_mistakes: 
             for region in ("US", "China/HK"):
                 sub = [i for i in part if i.region == region]
                 lines.append(_line(f"  {region}", score(sub, predict)))
-    if show_tune_mistakes:
-        predict = preds["classifier title+lead"]
-        lines.append("tuning-side mistakes (title+lead):")
-        for item in split(items, "tune"):
-            got = predict(item)
-            if got != item.label:
-                lines.append(f"  {item.symbol:<8} want {item.label:<7} got {got:<7} {item.title}")
     return "\n".join(lines)
 
 
@@ -198,7 +191,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("path", nargs="?", type=Path, default=DEFAULT_PATH)
     parser.add_argument("--side", choices=("tune", "held", "both"), default="both")
-    parser.add_argument("--show-tuning-mistakes", action="store_true")
     args = parser.parse_args(argv)
     try:
         items = load(args.path)
@@ -206,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cannot read {args.path}: {exc}", file=sys.stderr)
         return 2
     sides: tuple[Side, ...] = ("tune", "held") if args.side == "both" else (args.side,)
-    print(report(items, sides, args.show_tuning_mistakes))
+    print(report(items, sides))
     return 0
 
 
