@@ -109,7 +109,13 @@ def build_engine(
     groups = load_groups(groups_file or settings.groups_file)
     events = load_macro_events(events_file or settings.macro_events_file)
     companies = {**load_company_names(settings.companies_file), **settings.company_names}
-    return Engine(groups, events, settings.engine_params(), companies)
+    adjudicate = None
+    if settings.llm_base_url:  # the openai client is loaded only when an adjudicator is set
+        from bot.llm import adjudicator_from
+
+        adjudicator = adjudicator_from(settings)
+        adjudicate = adjudicator.adjudicate if adjudicator else None
+    return Engine(groups, events, settings.engine_params(), companies, adjudicate=adjudicate)
 
 
 class Named:

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from handlers.freshness import move_age_text, spread_note
 from handlers.models import Alert, Destination, Direction, MacroEvent
-from handlers.render import Message, fmt_time, render_alert
+from handlers.render import Message, alert_confidence, fmt_time, render_alert
 
 
 def _round(pct: float | None) -> float | None:
@@ -55,6 +55,7 @@ def alert_json(
             {
                 "title": n.item.title,
                 "kind": n.kind,
+                "confidence": round(n.confidence, 3),
                 "url": n.item.url,
                 "symbol_checked": s,
                 "evidence": n.item.evidence,
@@ -64,6 +65,7 @@ def alert_json(
             for n in e.news
         ],
         "verified": alert.verified,
+        "confidence": round(alert_confidence(alert), 3),
         "context": [context_json(e) for e in alert.context],
         "escalated": list(alert.escalated),
         "source": alert.source,

@@ -171,6 +171,8 @@ def load_macro_events(path: Path | None = None) -> list[MacroEvent]:
 
 class CompaniesFile(_Strict):
     companies: dict[str, str] = Field(default_factory=dict)
+    # Brand names and other spellings per symbol, read by handlers.news.shipped_aliases.
+    aliases: dict[str, list[str]] = Field(default_factory=dict)
 
     @field_validator("companies")
     @classmethod

@@ -159,6 +159,12 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("SLACK_APP_TOKEN", "MARKETBOT_SLACK_APP_TOKEN"),
         description="Slack app token xapp-..., Socket Mode (secret)",
     )
+    llm_base_url: str | None = Field(
+        None, description="OpenAI-compatible Chat Completions server of the optional adjudicator"
+    )
+    llm_model: str | None = Field(None, description="model name the adjudicator asks for")
+    llm_api_key: SecretStr | None = Field(None, description="API key of the adjudicator's server")
+    llm_timeout_seconds: float = Field(8.0, gt=0, le=60, description="one adjudication, at most")
     slack_port: int = Field(3000, ge=1, le=65535, description="HTTP port for Slack events")
     slack_api_url: str = Field(
         "https://slack.com/api/",

@@ -19,11 +19,6 @@ SourceScope = Literal["company", "market", "lead"]
 # error with this; anything else is a failure of a source that should have answered.
 NOT_CHECKED = "not checked"
 MAX_ERROR_CHARS = 90
-# 8-K items that are a company's own news (results, deals, officers, other events, ...).
-MATERIAL_8K_ITEMS = frozenset(
-    {"1.01", "1.02", "1.03", "2.01", "2.02", "2.05", "2.06", "3.01", "4.02", "5.01", "5.02"}
-    | {"7.01", "8.01"}
-)
 
 
 class NewsSearcher(Protocol):
@@ -151,15 +146,7 @@ def item_id(item: NewsItem) -> str:
 
 
 def evidence_kind(symbol: str, item: NewsItem, company: str | None) -> tuple[ItemKind, float]:
-    """What an item says about SYMBOL: filings and results dates by rule, stories by classifier."""
-    if item.evidence == "earnings":
-        return ("company", 0.9) if symbol in item.related or not item.related else ("sector", 0.5)
-    if item.evidence == "economic":
-        return "macro", 0.7
-    if item.evidence == "filing":
-        if item.form.startswith("8-K") and not MATERIAL_8K_ITEMS.intersection(item.filing_items):
-            return "other", 0.6
-        return "company", 0.8 if item.form.startswith("8-K") else 0.6
+    """What an item says about SYMBOL, and how sure: the classifier's verdict on all it carries."""
     verdict = classify_item(symbol, item, company)
     return verdict.kind, verdict.confidence
 

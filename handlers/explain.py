@@ -201,6 +201,7 @@ def explain_move(
     releases = {f"found:{item_id(n.item)}" for n in news if n.item.evidence == "economic"}
     headline = next((e for e in stories if e.id not in releases), None)
 
+    unknown_news = [n for n in news if n.kind == "unknown"]
     cause: Cause
     if company_news:
         cause = "company"
@@ -220,9 +221,15 @@ def explain_move(
     elif any(move.symbol in e.symbols for e in catalysts):
         cause = "macro"
         reason = f"named in {catalysts[0].title}"
+    elif unknown_news:
+        cause = "unexplained"
+        reason = f"a story says it moved but not why: {unknown_news[0].item.title}"
     else:
         cause = "unexplained"
         reason = f"moved on its own ({market})" if market else "moved on its own"
+    confidence = verdict_confidence(cause, company_news, bool(shared), bool(catalysts), verified)
+    if unknown_news and cause == "unexplained":
+        confidence = min(confidence, UNKNOWN_CONFIDENCE)
     return Explanation(
         symbol=move.symbol,
         cause=cause,
@@ -233,7 +240,39 @@ def explain_move(
         company=company,
         searched=searched,
         verified=verified,
+        confidence=confidence,
     )
+
+
+# How sure each kind of verdict is, before the evidence's own confidence is taken into account.
+SHARED_MOVE_CONFIDENCE = 0.8  # the benchmark or most peers moved the same way
+SECTOR_NEWS_ONLY_CONFIDENCE = 0.55  # sector news, but the market did not move with it
+MACRO_FROM_FILE_CONFIDENCE = 0.85  # an operator's catalyst for the day, and a shared move
+MACRO_FROM_NEWS_CONFIDENCE = 0.75  # a macro headline found in several symbols' news
+UNEXPLAINED_CONFIDENCE = 0.6  # every company source answered, and the market stayed put
+UNKNOWN_CONFIDENCE = 0.35  # a story says it moved but not why
+UNVERIFIED_CAP = 0.5  # company news could not be ruled out
+
+
+def verdict_confidence(
+    cause: Cause,
+    company_news: Sequence[ClassifiedNews],
+    shared: bool,
+    from_file: bool,
+    verified: bool,
+) -> float:
+    """0..1: the strongest company item's confidence, or how strong the market evidence is."""
+    if cause == "company":
+        best = max(n.confidence for n in company_news)
+        # Two independent company items (a story and a filing) make the verdict firmer.
+        return round(min(1.0, best + 0.1 * (len(company_news) - 1)), 3)
+    if cause == "macro":
+        base = MACRO_FROM_FILE_CONFIDENCE if from_file else MACRO_FROM_NEWS_CONFIDENCE
+    elif cause == "sector":
+        base = SHARED_MOVE_CONFIDENCE if shared else SECTOR_NEWS_ONLY_CONFIDENCE
+    else:
+        base = UNEXPLAINED_CONFIDENCE
+    return base if verified else min(base, UNVERIFIED_CAP)
 
 
 def shared_stories(evidence: Mapping[str, Evidence]) -> frozenset[str]:

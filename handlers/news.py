@@ -6,8 +6,13 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
+from pathlib import Path
 
+import yaml
+
+from handlers.classifier import features, normalise, shipped_model
 from handlers.models import HeadlineKind, ItemKind, NewsItem
 
 log = logging.getLogger(__name__)
@@ -296,19 +301,20 @@ def _kind_of_cause(cause: str) -> HeadlineKind:
     return "company"
 
 
-def classify_headline(
+def rule_kind(
     symbol: str,
     title: str,
     company: str | None = None,
     summary: str = "",
     related: Sequence[str] = (),
+    extra_aliases: Sequence[str] = (),
 ) -> HeadlineKind:
-    """What a headline is for SYMBOL: its own catalyst, its sector, the macro picture, or other."""
+    """The hand-written rules' kind for a headline: a model feature, and the fallback."""
     title = (title or "").strip()
     if not title:
         return "other"
     sym = symbol.upper()
-    aliases = company_aliases(sym, company)
+    aliases = company_aliases(sym, company, extra_aliases)
     if _NOT_NEWS.search(title) or _stake_in_this(aliases, sym, title):
         return "other"
     if _mentions_symbol(sym, title) or _mentions_alias(aliases, title):
@@ -357,6 +363,29 @@ def _about_something_else(symbol: str, title: str, related: Sequence[str]) -> He
     return "other"
 
 
+# --- The item classifier: precise rules for strong signals, the shipped model for the rest ---
+
+COMPANIES_FILE = Path(__file__).resolve().parent.parent / "config" / "companies.yaml"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Filing items that are the company's own news: results (2.02), agreements (1.01, 2.01),
+# executive changes (5.02), other events (8.01), Regulation FD (7.01).
+_RESULTS_ITEMS = frozenset({"2.02"})
+# Other 8-K items that are the company's own news (deals, officers, delisting, other events).
+_OWN_ITEMS = frozenset(
+    {"1.01", "1.02", "1.03", "2.01", "2.05", "2.06", "3.01", "4.02", "5.01", "5.02", "7.01"}
+    | {"8.01"}
+)
+
+# A headline that says a stock moved and nothing about why ("Why X Stock Soared Today").
+_MOVE_ONLY = re.compile(
+    rf"^(here'?s |here is )?(why|what'?s (going on|happening) with|why is)\b[^:;]*\b{_MOVE}\b"
+    rf"(?![^:;]*\b({_CAUSE}|because|thanks to|due to|while)\b)[^:;]*[.!?]?$"
+    rf"|^[^:;]*\b{_MOVE}\b[^:;]*(:|—|-)\s*(here'?s why|what'?s going on|what you need to know)"
+    rf"[.!?]?$",
+    re.IGNORECASE,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class ItemVerdict:
     """What one evidence item says about SYMBOL, and how sure the classifier is (0..1)."""
@@ -365,8 +394,137 @@ class ItemVerdict:
     confidence: float
 
 
+@lru_cache(maxsize=1)
+def shipped_aliases() -> dict[str, tuple[str, ...]]:
+    """Brand names and other spellings per symbol from config/companies.yaml (may be empty)."""
+    try:
+        raw = yaml.safe_load(COMPANIES_FILE.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        log.warning("company aliases not loaded from %s: %s", COMPANIES_FILE, exc)
+        return {}
+    out: dict[str, tuple[str, ...]] = {}
+    if not isinstance(raw, dict):
+        log.warning("company aliases not loaded from %s: not a mapping", COMPANIES_FILE)
+        return out
+    aliases, names = raw.get("aliases"), raw.get("companies")
+    for sym, listed in (aliases if isinstance(aliases, dict) else {}).items():
+        if isinstance(listed, list):
+            out[str(sym).upper()] = tuple(str(n) for n in listed if n and str(n).strip())
+    for sym, name in (names if isinstance(names, dict) else {}).items():
+        if name:
+            key = str(sym).upper()
+            out[key] = (*out.get(key, ()), str(name))
+    return out
+
+
+def aliases_for(symbol: str, company: str | None) -> list[str]:
+    """Every name a story may use for SYMBOL: Yahoo's name, its short forms, shipped brands."""
+    return company_aliases(symbol.upper(), company, shipped_aliases().get(symbol.upper(), ()))
+
+
+def _flags(
+    symbol: str, title: str, body: str, aliases: Sequence[str], related: Sequence[str]
+) -> list[str]:
+    """Rule signals given to the model as features (the rules' knowledge, the model's weights)."""
+    flags = [f"rule:{rule_kind(symbol, title, None, body, related, aliases)}"]
+    named = _mentions_symbol(symbol, title) or _mentions_alias(aliases, title)
+    flags.append(f"named:{named}")
+    if body:
+        flags.append(
+            f"body_named:{_mentions_symbol(symbol, body) or _mentions_alias(aliases, body)}"
+        )
+    for name, rx in (("cat", _CATALYST), ("mac", _MACRO), ("mkt", _MARKET), ("sec", _SECTOR)):
+        if rx.search(title):
+            flags.append(f"t_{name}")
+        if body and rx.search(body):
+            flags.append(f"b_{name}")
+    if _NOT_NEWS.search(title) or _NO_CATALYST.search(title):
+        flags.append("t_notnews")
+    if named and _owns_catalyst(aliases, symbol, title):
+        flags.append("t_owns")
+    if _names_several(title):
+        flags.append("t_several")
+    if _MOVE_ONLY.search(title):
+        flags.append("t_move_only")
+    others = len(_other_related(symbol, related))
+    flags.append(f"related:{min(others, 3)}")
+    return flags
+
+
+def item_features(
+    symbol: str, title: str, body: str, company: str | None, related: Sequence[str] = ()
+) -> list[str]:
+    """The model's features for one item: the training script calls this very function."""
+    sym = symbol.upper()
+    aliases = aliases_for(sym, company)
+    flags = _flags(sym, title, body, aliases, related)
+    return features(normalise(title, sym, aliases), normalise(body, sym, aliases), flags)
+
+
+def _strong_signal(symbol: str, item: NewsItem) -> ItemVerdict | None:
+    """Evidence whose type alone says what it is: a results filing, a results date, a release."""
+    if item.evidence == "filing":
+        form = item.form.upper().strip()
+        found = set(item.filing_items)
+        if (form.startswith("8-K") and found & _RESULTS_ITEMS) or form.startswith("6-K"):
+            return ItemVerdict("company", 0.9)
+        if form.startswith("8-K") and found & _OWN_ITEMS:
+            return ItemVerdict("company", 0.75)
+        if form.startswith("8-K") and found:
+            return ItemVerdict("other", 0.6)  # exhibits or a vote: nothing that moves a stock
+        return None
+    if item.evidence == "earnings":
+        # A results date is this company's news; a peer's results date reads across to it.
+        if item.related and symbol not in item.related:
+            return ItemVerdict("sector", 0.5)
+        return ItemVerdict("company", 0.85)
+    if item.evidence == "economic":
+        return ItemVerdict("macro", 0.85)
+    return None
+
+
+def _states_no_cause(title: str) -> bool:
+    """A move with no cause and no group ("Why X Stock Soared"; not "Why X and Other ... ")."""
+    return bool(_MOVE_ONLY.search(title)) and not (_names_several(title) or _SECTOR.search(title))
+
+
 def classify_item(symbol: str, item: NewsItem, company: str | None = None) -> ItemVerdict:
     """Classify one evidence item for SYMBOL from all it carries (title, summary, lead, filing)."""
-    text_summary = " ".join(p for p in (item.summary, item.lead) if p)
-    kind = classify_headline(symbol, item.title, company, text_summary, item.related)
-    return ItemVerdict(kind, 0.6)
+    return _classify_cached(symbol.upper(), item, company)
+
+
+@lru_cache(maxsize=16384)
+def _classify_cached(symbol: str, item: NewsItem, company: str | None) -> ItemVerdict:
+    """Every tick sees the same items again: each is scored once per symbol (pure function)."""
+    strong = _strong_signal(symbol, item)
+    if strong is not None:
+        return strong
+    title = " ".join((item.title or "").split())
+    body = " ".join(" ".join(p for p in (item.summary, item.lead) if p).split())
+    if not title and not body:
+        return ItemVerdict("other", 1.0)
+    if not body and _states_no_cause(title):
+        return ItemVerdict("unknown", 0.8)
+    model = shipped_model()
+    if model is None:
+        sym = symbol.upper()
+        return ItemVerdict(
+            rule_kind(sym, title, company, body, item.related, aliases_for(sym, company)), 0.5
+        )
+    probs = model.probabilities(item_features(symbol, title, body, company, item.related))
+    kind = max(probs, key=lambda k: probs[k])
+    return ItemVerdict(kind, round(probs[kind], 3))  # type: ignore[arg-type]
+
+
+def classify_headline(
+    symbol: str,
+    title: str,
+    company: str | None = None,
+    summary: str | None = "",
+    related: Sequence[str] = (),
+) -> ItemKind:
+    """What a headline (and its summary or lead) is for SYMBOL; "unknown" when nothing says why."""
+    item = NewsItem(
+        title=title or "", published=_EPOCH, summary=summary or "", related=tuple(related)
+    )
+    return classify_item(symbol, item, company).kind

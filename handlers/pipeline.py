@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -68,6 +68,9 @@ class Engine:
     events: Sequence[MacroEvent]
     params: EngineParams
     companies: Mapping[str, str] = field(default_factory=dict)
+    # Optional second opinion on each verdict (the LLM adjudicator); blocking, so the engine
+    # runs in a worker thread. It returns the explanation unchanged when it cannot do better.
+    adjudicate: Callable[[Move, Explanation], Explanation] | None = None
 
     def explain(
         self, moves: Iterable[Move], quotes: Mapping[str, Quote], news: NewsProvider | None
@@ -92,6 +95,8 @@ class Engine:
                 self.companies.get(move.symbol),
                 stories,
             )
+            if self.adjudicate is not None:
+                exp = self.adjudicate(move, exp)
             if abs(move.pct) >= self.params.split_jump_pct and exp.cause != "company":
                 reason = f"{move.pct:+.1f} % with no company news looks like a split or bad data"
                 log.warning("skipped %s: %s", move.symbol, reason)

@@ -15,6 +15,9 @@ CAUSE_LABELS: dict[Cause, str] = {
     "unexplained": "No clear cause found",
 }
 ARROWS = {Direction.UP: "▲", Direction.DOWN: "▼"}
+# Below these confidences a cause is said as "likely", then as "unclear, perhaps".
+LIKELY_BELOW = 0.7
+UNCLEAR_BELOW = 0.45
 MAX_NEWS_LINKS = 5
 
 
@@ -144,9 +147,29 @@ def _no_news(alert: Alert, n_company: int) -> str:
     return "company news could not be ruled out: not every source answered"
 
 
+def alert_confidence(alert: Alert) -> float:
+    """How sure the alert's lead cause is: the mean of its symbols' confidences in that cause."""
+    same = [e.confidence for e in alert.explanations.values() if e.cause == alert.cause]
+    return sum(same) / len(same) if same else 0.0
+
+
+def hedge(label: str, confidence: float) -> str:
+    """The cause label as sure as the evidence: stated, 'Likely ...', or 'Unclear, perhaps ...'."""
+    if confidence >= LIKELY_BELOW:
+        return label
+    if confidence >= UNCLEAR_BELOW:
+        return f"Likely {label[0].lower()}{label[1:]}"
+    return f"Unclear, perhaps {label[0].lower()}{label[1:]}"
+
+
 def cause_sentence(alert: Alert) -> str:
     """The one-line answer to 'why is it moving?'; 'unverified' when news could not rule out."""
+    confidence = alert_confidence(alert)
     label = CAUSE_LABELS[alert.cause]
+    if alert.cause != "unexplained":
+        label = hedge(label, confidence)
+    elif confidence < UNCLEAR_BELOW:
+        label = "Cause unclear"
     n_company = sum(1 for e in alert.explanations.values() if e.cause == "company")
     if alert.cause == "company":
         exp = next(iter(alert.explanations.values()))

@@ -106,27 +106,42 @@ def test_real_world_patterns(symbol: str, title: str, company: str, kind: str) -
     assert classify_headline(symbol, title, company) == kind
 
 
-def test_related_tickers_do_not_turn_company_news_into_sector_news() -> None:
-    title = "Amazon launches a new AI shopping tool"
-    related = ("AMZN", "MSFT", "NVDA")
-    assert classify_headline("AMZN", title, "Amazon.com, Inc.", related=related) == "company"
+# Headlines with their related tickers: (symbol, title, company, related, kind).
+RELATED_CASES = [
+    # Related tickers do not turn company news into sector news.
+    (
+        "AMZN",
+        "Amazon launches a new AI shopping tool",
+        "Amazon.com, Inc.",
+        ("AMZN", "MSFT", "NVDA"),
+        "company",
+    ),
+    # Index and future symbols in related mean the market.
+    (
+        "BABA",
+        "Stock market today: Dow, S&P 500 slip as crude jumps",
+        ALIBABA,
+        ("^GSPC", "^DJI", "CL=F", "ES=F"),
+        "macro",
+    ),
+    # Other companies' results are not a sector story.
+    (
+        "BABA",
+        "Earnings live: a retailer jumps on upbeat results, a software maker beats",
+        ALIBABA,
+        ("BABA", "ROST", "CRWD", "HD"),
+        "other",
+    ),
+    # Related tickers make a sector story.
+    ("BABA", "Chinese ADRs jump in New York trading", ALIBABA, ("BABA", "JD", "PDD"), "sector"),
+]
 
 
-def test_index_and_future_symbols_in_related_mean_the_market() -> None:
-    title = "Stock market today: Dow, S&P 500 slip as crude jumps"
-    related = ("^GSPC", "^DJI", "CL=F", "ES=F")
-    assert classify_headline("BABA", title, ALIBABA, related=related) == "macro"
-
-
-def test_other_companies_results_are_not_a_sector_story() -> None:
-    title = "Earnings live: a retailer jumps on upbeat results, a software maker beats"
-    related = ("BABA", "ROST", "CRWD", "HD")
-    assert classify_headline("BABA", title, ALIBABA, related=related) == "other"
-
-
-def test_related_tickers_make_a_sector_story() -> None:
-    title = "Chinese ADRs jump in New York trading"
-    assert classify_headline("BABA", title, ALIBABA, related=("BABA", "JD", "PDD")) == "sector"
+@pytest.mark.parametrize(("symbol", "title", "company", "related", "kind"), RELATED_CASES)
+def test_related_tickers(
+    symbol: str, title: str, company: str, related: tuple[str, ...], kind: str
+) -> None:
+    assert classify_headline(symbol, title, company, related=related) == kind
 
 
 def test_nested_1x_shape_is_parsed() -> None:

