@@ -1,4 +1,4 @@
-"""Every verdict carries a confidence; below the set levels the cause is said as likely or unclear."""
+"""Every verdict carries a confidence; below set levels the cause is said as likely or unclear."""
 
 from __future__ import annotations
 
