@@ -956,6 +956,15 @@ def resolve_attachment_images(embeds: list[Json], attachments: list[Json]) -> li
     return resolved
 
 
+MARKDOWN_ESCAPE = re.compile(r"\\([^0-9A-Za-z\s])")
+
+
+def displayed(text: str) -> str:
+    """TEXT as a Discord client shows it: a backslash before punctuation is hidden (the escape
+    rule of Discord's markdown), and the zero-width spaces that break mentions are invisible."""
+    return MARKDOWN_ESCAPE.sub(r"\1", text).replace("\u200b", "")
+
+
 def resolve_mentions(content: str, allowed: Json | None) -> Json:
     """Who a message would ping, by Discord's rules (no allowed_mentions: everything parses)."""
     parse = ["everyone", "users", "roles"] if allowed is None else allowed.get("parse", [])

@@ -56,6 +56,7 @@ from tests.fake_discord import (
     TOKEN,
     Call,
     FakeDiscord,
+    displayed,
     embed_problems,
     opt,
 )
@@ -175,7 +176,7 @@ async def test_why_defers_at_once_then_follows_up_with_the_npc_context(fake: Fak
     [embed] = answer["embeds"]
     assert embed["title"] == "▲ BABA +8.6 %"
     assert "KWEB +7.1 %" in embed["description"]
-    names = [f["name"] for f in embed["fields"]]
+    names = [displayed(f["name"]) for f in embed["fields"]]
     assert "Context: China's National People's Congress opens; ~5 % growth target kept" in names
     assert "no company-specific news" in json.dumps(embed)
     assert embed["footer"]["text"].startswith("Data: replay")
