@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -15,11 +16,13 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import AppContext
+from bot.app import AppContext, utc_now
 from bot.charts import chart_filename
 from bot.slack_blocks import (
     command_note,
@@ -28,6 +31,7 @@ from bot.slack_blocks import (
     reply_text,
     with_block,
 )
+from bot.store import Store
 from config.settings import Settings
 from handlers import commands
 from handlers.models import Alert
@@ -38,7 +42,10 @@ log = logging.getLogger(__name__)
 PLATFORM = "slack"
 EVENTS_PATH = "/slack/events"
 SLACK_API_URL = "https://slack.com/api/"
-ADMIN_CACHE_SECONDS = 600.0
+ADMIN_CACHE_SECONDS = 300.0
+# users.info must answer quickly: a hung lookup refuses (fails closed) instead of holding the
+# answer for the client's 30 s timeout.
+ADMIN_LOOKUP_SECONDS = 2.0
 RATE_LIMIT_RETRIES = 3
 WHY_HELP = "Usage: /why SYMBOL (e.g. /why BABA)"
 COMMANDS = ("/why", "/watch", "/mute", "/unmute")  # must match manifest.yaml
@@ -108,7 +115,8 @@ class Permission:
 
 
 class AdminCheck:
-    """Listed admins, or workspace admins/owners per users.info (cached); guests refused."""
+    """Listed admins, or admins/owners of the command's workspace per users.info (cached for a
+    few minutes, asked with a short timeout); guests and other workspaces' members refused."""
 
     def __init__(
         self,
@@ -116,8 +124,10 @@ class AdminCheck:
         admins: Sequence[str],
         ttl_seconds: float = ADMIN_CACHE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        lookup_seconds: float = ADMIN_LOOKUP_SECONDS,
     ) -> None:
         self.client = client
+        self.lookup_seconds = lookup_seconds
         self.admins = frozenset(admins)
         self.ttl = ttl_seconds
         self.clock = clock
@@ -130,25 +140,96 @@ class AdminCheck:
         cached = self._cache.get(key)
         if cached and cached[0] > self.clock():
             return cached[1]
-        permission = await self._lookup(user_id)
+        permission = await self._lookup(team_id, user_id)
         if permission.cacheable:
             self._cache[key] = (self.clock() + self.ttl, permission)
         return permission
 
-    async def _lookup(self, user_id: str) -> Permission:
+    async def _lookup(self, team_id: str, user_id: str) -> Permission:
         try:
-            response = await self.client.users_info(user=user_id)
+            response = await asyncio.wait_for(
+                self.client.users_info(user=user_id), self.lookup_seconds
+            )
         except SlackApiError as exc:
             error = exc.response.get("error", "unknown error") if exc.response else "no answer"
-            log.warning("users.info for %s failed: %s", user_id, error)
-            text = f"Could not check your Slack permissions ({error}); please try again."
-            return Permission(False, text, cacheable=False)
-        user = response.get("user") or {}
-        if user.get("is_restricted") or user.get("is_ultra_restricted"):
-            return Permission(False, "Guests cannot change this channel's watchlist or mutes.")
-        if user.get("deleted") or user.get("is_bot"):
-            return Permission(False)
-        return Permission(bool(user.get("is_admin") or user.get("is_owner")))
+            return self._unchecked(user_id, str(error))
+        except TimeoutError:
+            return self._unchecked(user_id, f"no answer within {self.lookup_seconds:g} s")
+        except Exception as exc:  # network trouble: refuse, never allow by default
+            return self._unchecked(user_id, type(exc).__name__)
+        return user_permission(team_id, response.get("user") or {})
+
+    @staticmethod
+    def _unchecked(user_id: str, error: str) -> Permission:
+        log.warning("users.info for %s failed: %s", user_id, error)
+        text = f"Could not check your Slack permissions ({error}); please try again."
+        return Permission(False, text, cacheable=False)
+
+
+OTHER_WORKSPACE = (
+    "Only admins of this workspace can change this channel's watchlist or mutes "
+    "(Slack Connect and guest accounts cannot)."
+)
+
+
+def user_permission(team_id: str, user: dict[str, Any]) -> Permission:
+    """A users.info user's rights in the command's workspace: an admin or owner of TEAM_ID,
+    not a guest, not an external (Slack Connect) member, not a bot or deactivated account."""
+    if user.get("is_restricted") or user.get("is_ultra_restricted"):
+        return Permission(False, "Guests cannot change this channel's watchlist or mutes.")
+    if not team_id or str(user.get("team_id") or "") != team_id or user.get("is_stranger"):
+        return Permission(False, OTHER_WORKSPACE)
+    if user.get("deleted") or user.get("is_bot"):
+        return Permission(False)
+    return Permission(bool(user.get("is_admin") or user.get("is_owner")))
+
+
+# --- replays and malformed requests ---------------------------------------------------
+
+# Slack refuses timestamps over 5 minutes old; a seen request is remembered twice as long so
+# that clock skew either way cannot let a captured request through again.
+REPLAY_KEEP = timedelta(seconds=600)
+TIMESTAMP = re.compile(r"[0-9]{1,12}")
+BoltNext = Callable[[], Awaitable[BoltResponse]]
+
+
+def request_keys(req: AsyncBoltRequest, body: dict[str, Any]) -> list[str]:
+    """What makes a request unique: its signature (HTTP mode) and the command's trigger id
+    (both modes: a Socket Mode envelope redelivered to another instance carries the same)."""
+    signature = (req.headers.get("x-slack-signature") or [""])[0]
+    trigger = str(body.get("trigger_id") or "")
+    keys = [f"sig:{signature}"] if signature else []
+    return [*keys, f"trigger:{trigger}"] if trigger else keys
+
+
+def replay_guard(store: Store, clock: Callable[[], datetime] = utc_now) -> Callable[..., Any]:
+    """Bolt middleware, after Bolt's signature check: a request already taken by this or any
+    other instance is not run again (HTTP: 401; Socket Mode: acked, nothing else)."""
+
+    async def guard(
+        req: AsyncBoltRequest, body: dict[str, Any], next: BoltNext
+    ) -> BoltResponse | None:
+        keys = request_keys(req, body)
+        if await asyncio.to_thread(store.first_sighting, keys, clock(), REPLAY_KEEP):
+            return await next()
+        log.warning("Slack request seen before (a replay or a redelivery); not run again")
+        socket_mode = req.mode == "socket_mode"
+        return BoltResponse(status=200 if socket_mode else 401, body="")
+
+    return guard
+
+
+@web.middleware
+async def refuse_malformed(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """A missing or non-numeric X-Slack-Request-Timestamp gets 401 before Bolt parses it."""
+    if request.method == "POST":
+        stamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        if not TIMESTAMP.fullmatch(stamp):
+            log.warning("Slack request refused: malformed X-Slack-Request-Timestamp")
+            return web.Response(status=401, text="invalid request")
+    return await handler(request)
 
 
 # --- chart uploads -------------------------------------------------------------------
@@ -550,6 +631,7 @@ def create_slack_app(
         logger=BOLT_LOG,
         name="marketbot",
     )
+    app.middleware(replay_guard(ctx.store))
     answers = SlashCommands(ctx, AdminCheck(web_client, settings.admins))
     why = WhyPoster(web_client, ctx)
     for command in COMMANDS:
@@ -565,7 +647,9 @@ def create_slack_app(
 
 async def start_slack_http(app: AsyncApp, host: str, port: int) -> web.AppRunner:
     """Serve APP's /slack/events on HOST:PORT (0 = any free port); the caller cleans up."""
-    runner = web.AppRunner(app.web_app(path=EVENTS_PATH, port=port))
+    web_app = app.web_app(path=EVENTS_PATH, port=port)
+    web_app.middlewares.append(refuse_malformed)
+    runner = web.AppRunner(web_app)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

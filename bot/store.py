@@ -6,7 +6,7 @@ import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
     DateTime,
@@ -25,7 +25,7 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
@@ -151,6 +151,15 @@ class OutboxRow(Base):
     claimed_by: Mapped[str] = mapped_column(String(64), default="")
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_error: Mapped[str] = mapped_column(String(500), default="")
+
+
+class SeenRequestRow(Base):
+    """A platform request already taken (a Slack signature, a trigger id), shared by every
+    instance, so that a replay or a redelivery is answered once."""
+
+    __tablename__ = "seen_requests"
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 class RuntimeStatusRow(Base):
@@ -430,6 +439,26 @@ class Store:
         with self.session() as s:
             row = s.get(SentRow, (alert_id, platform, channel))
             return row.message_id if row else None
+
+    # --- requests already seen ------------------------------------------------------
+
+    def first_sighting(self, keys: Iterable[str], now: datetime, keep: timedelta) -> bool:
+        """Record KEYS as seen at NOW; False when any was seen within KEEP (a replay).
+
+        Atomic across instances: the primary key makes a second insert of a key fail.
+        """
+        wanted = [k[:160] for k in dict.fromkeys(keys) if k]
+        if not wanted:
+            return True
+        try:
+            with self.session() as s:
+                s.execute(delete(SeenRequestRow).where(SeenRequestRow.seen_at < now - keep))
+                for key in wanted:
+                    s.add(SeenRequestRow(key=key, seen_at=now))
+                    s.flush()
+        except IntegrityError:
+            return False
+        return True
 
     # --- runtime status -----------------------------------------------------------
 

@@ -140,6 +140,8 @@ class FakeSlack:
         self.channel_errors: dict[str, str] = {}
         self.socket_acks: list[dict[str, Any]] = []
         self.reject_reply_blocks = False
+        # Seconds a method takes to answer (a hung API), e.g. {"users.info": 60}.
+        self.delays: dict[str, float] = {}
         self._throttle: dict[str, tuple[int, int]] = {}
         self.limits: Limits | None = None
         self._sockets: list[web.WebSocketResponse] = []
@@ -235,6 +237,8 @@ class FakeSlack:
         method = request.match_info["method"]
         args = await self._args(request)
         self._record(method, args, request)
+        if method in self.delays:
+            await asyncio.sleep(self.delays[method])
         times, retry_after = self._throttle.get(method, (0, 0))
         if times > 0:
             self._throttle[method] = (times - 1, retry_after)
@@ -351,7 +355,7 @@ def slash_payload(
         "text": text,
         "api_app_id": "A0TEST",
         "response_url": response_url,
-        "trigger_id": "1.2.3",
+        "trigger_id": f"{int(time.time())}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:12]}",
     }
 
 
