@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import (
     DateTime,
@@ -22,6 +24,7 @@ from sqlalchemy import (
     event,
     func,
     select,
+    text,
     tuple_,
 )
 from sqlalchemy.engine import Engine
@@ -36,6 +39,8 @@ from handlers.models import Delivery, Destination, WatchEntry
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+# Advisory lock keys (any fixed 64-bit numbers, the same in every instance of the bot).
+SCHEMA_LOCK_KEY = 0x6D6B74626F74_0001
 LOG_KEYS_PER_QUERY = 500
 
 
@@ -178,12 +183,32 @@ def make_engine(url: str) -> Engine:
             "sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool
         )
     elif url.startswith("sqlite"):
+        _create_private(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
     else:
         engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _create_private(url: str) -> None:
+    """Create a new SQLite file readable by its owner only (0600) before SQLite opens it;
+    SQLite gives its -wal and -shm files the database file's permissions."""
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.exists():
+        return
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass  # another process created it meanwhile
+    except OSError as exc:
+        raise StoreError(f"cannot open the store at {path}: {exc.strerror}") from exc
 
 
 def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
@@ -206,18 +231,39 @@ class Store:
             raise StoreError(f"cannot open the store at {_safe_url(url)}: {exc}") from exc
 
     def migrate(self) -> None:
-        """Create missing tables and stamp the schema version (new steps go here)."""
-        Base.metadata.create_all(self.engine)
-        with self.session() as s:
-            row = s.get(SchemaVersion, 1)
-            if row is None:
-                s.add(SchemaVersion(id=1, version=SCHEMA_VERSION))
-            elif row.version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"the store has schema {row.version}, newer than this bot ({SCHEMA_VERSION})"
-                )
-            else:
-                row.version = SCHEMA_VERSION
+        """Create missing tables and stamp the schema version (new steps go here).
+
+        On PostgreSQL this runs under an advisory lock: instances started together take turns
+        (the second waits, then finds the tables made) instead of racing create_all.
+        """
+        with self.engine.connect() as conn:
+            locked = conn.dialect.name == "postgresql"
+            if locked:
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
+                conn.commit()
+            try:
+                Base.metadata.create_all(conn)
+                with Session(bind=conn) as s:
+                    self._stamp(s)
+                    s.commit()
+                conn.commit()
+            finally:
+                if locked:
+                    conn.rollback()
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": SCHEMA_LOCK_KEY})
+                    conn.commit()
+
+    @staticmethod
+    def _stamp(s: Session) -> None:
+        row = s.get(SchemaVersion, 1)
+        if row is None:
+            s.add(SchemaVersion(id=1, version=SCHEMA_VERSION))
+        elif row.version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the store has schema {row.version}, newer than this bot ({SCHEMA_VERSION})"
+            )
+        else:
+            row.version = SCHEMA_VERSION
 
     @contextmanager
     def session(self) -> Iterator[Session]:
