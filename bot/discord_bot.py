@@ -17,11 +17,13 @@ from bot.app import AppContext
 from bot.charts import ChartMaker
 from bot.discord_render import (
     NO_MENTIONS,
+    carries_alert,
     chart_file,
     chart_problem,
     message_embed,
     nonce_for,
     reply_content,
+    with_alert_ref,
     with_chart,
 )
 from bot.store import Store
@@ -36,6 +38,8 @@ PLATFORM = "discord"
 MANAGE = discord.Permissions(manage_channels=True)
 MAX_CHOICES = 25
 DEFAULT_READY_TIMEOUT = 2.0
+# How far back a post of unknown outcome is looked for (messages, newest first).
+RECONCILE_MESSAGES = 100
 COMMAND_FAILED = (
     "Sorry, that command failed on the bot's side. Try again in a minute; if it keeps failing, "
     "ask the server admins to check the bot's log."
@@ -105,7 +109,7 @@ class DiscordNotifier:
         pending = await self._pending(alert.id, channels)
         if not pending:
             return
-        embed = message_embed(message)
+        embed = with_alert_ref(message_embed(message), alert.id)
         png = await self._chart(alert)
         if png is not None:
             embed = with_chart(embed)
@@ -139,6 +143,21 @@ class DiscordNotifier:
         if not channel.isdigit():
             raise ValueError(f"'{channel}' is not a Discord channel id")
         target = self.client.get_partial_messageable(int(channel))
+        if await asyncio.to_thread(
+            self.store.begin_delivery, alert_id, PLATFORM, channel, self.clock()
+        ):
+            found = await self._find_posted(target, alert_id)
+            if found is not None:
+                log.info(
+                    "alert %s was already posted in Discord channel %s (message %s): recorded",
+                    alert_id,
+                    channel,
+                    found,
+                )
+                await asyncio.to_thread(
+                    self.store.mark_sent, alert_id, PLATFORM, channel, found, self.clock()
+                )
+                return
         # The nonce with enforce_nonce (set by discord.py) makes Discord answer a retried POST
         # with the message it already created instead of posting a second one.
         sent = await target.send(
@@ -150,6 +169,23 @@ class DiscordNotifier:
         await asyncio.to_thread(
             self.store.mark_sent, alert_id, PLATFORM, channel, str(sent.id), self.clock()
         )
+
+    async def _find_posted(self, target: discord.PartialMessageable, alert_id: str) -> str | None:
+        """The id of the bot's own post of ALERT_ID among the channel's recent messages.
+
+        A post whose outcome is unknown may have gone out; Discord honours a nonce for a few
+        minutes only, so after a longer outage only the history can tell. If it cannot be
+        read, the post is sent again (with its nonce) rather than risk losing the alert.
+        """
+        me = self.client.user.id if self.client.user else None
+        try:
+            async for found in target.history(limit=RECONCILE_MESSAGES):
+                mine = me is None or found.author.id == me
+                if mine and carries_alert(found.embeds, alert_id):
+                    return str(found.id)
+        except (discord.DiscordException, aiohttp.ClientError, OSError) as exc:
+            log.warning("could not read Discord channel %s history: %s", target.id, exc)
+        return None
 
 
 class CommandTree(app_commands.CommandTree["MarketBot"]):

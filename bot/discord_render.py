@@ -28,8 +28,10 @@ NONCE_MAX = 25
 ATTACHMENT_MAX = 8 * 1024 * 1024
 
 ELLIPSIS = "…"
-# Room kept in the total for the "N more not shown" note added to the footer after cutting.
-NOTE_RESERVE = 64
+# Room kept in the total for the "N more not shown" note and the alert reference added to
+# the footer after cutting.
+NOTE_RESERVE = 128
+ALERT_REF = "alert {}"
 # Shares of the 6000 total, so that a long text never crowds out the moves and the context.
 FOOTER_BUDGET = 512
 DESCRIPTION_BUDGET = 1536
@@ -253,6 +255,21 @@ def message_embed(message: Message) -> discord.Embed:
     if footer:
         embed.set_footer(text=footer)
     return embed
+
+
+def with_alert_ref(embed: discord.Embed, alert_id: str) -> discord.Embed:
+    """A copy of EMBED whose footer ends with the alert's id, so that the bot can find its own
+    post in the channel's history when it does not know whether a send went out."""
+    marked = embed.copy()
+    footer, ref = embed.footer.text or "", ALERT_REF.format(alert_id)
+    marked.set_footer(text=f"{footer} · {ref}" if footer else ref)
+    return marked
+
+
+def carries_alert(embeds: Sequence[discord.Embed], alert_id: str) -> bool:
+    """True when one of a message's EMBEDS is the post of ALERT_ID (see with_alert_ref)."""
+    ref = ALERT_REF.format(alert_id)
+    return any((e.footer.text or "").endswith(ref) for e in embeds)
 
 
 def chart_problem(png: bytes) -> str | None:

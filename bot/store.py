@@ -129,6 +129,17 @@ class SentRow(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
+class DeliveryAttemptRow(Base):
+    """A post of an alert to a channel was started: if no SentRow follows, its outcome is
+    unknown (a crash, a dropped connection) and the channel's history is checked first."""
+
+    __tablename__ = "delivery_attempts"
+    alert_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
 class OutboxAlertRow(Base):
     """An alert waiting to be (or already) delivered, with what each platform renders."""
 
@@ -479,6 +490,19 @@ class Store:
                 )
             else:
                 row.message_id = message_id or row.message_id
+
+    def begin_delivery(self, alert_id: str, platform: str, channel: str, at: datetime) -> bool:
+        """Note that a post is about to go out; True when one was started before and never
+        recorded as sent (its outcome is unknown: look for it before posting again)."""
+        with self.session() as s:
+            if s.get(DeliveryAttemptRow, (alert_id, platform, channel)) is not None:
+                return True
+            s.add(
+                DeliveryAttemptRow(
+                    alert_id=alert_id, platform=platform, channel=channel, started_at=at
+                )
+            )
+        return False
 
     def sent_message_id(self, alert_id: str, platform: str, channel: str) -> str | None:
         """The platform id of the message that carried ALERT_ID to CHANNEL, if any."""

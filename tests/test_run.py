@@ -38,10 +38,13 @@ class SlowDiscord(FakeDiscord):
     def __init__(self, post_delay: float = 0.0) -> None:
         super().__init__()
         self.post_delay = post_delay
+        self.answer_delay = 0.0  # after the message is created: the answer is slow to come
 
     async def _post_message(self, request: web.Request, match: re.Match[str], body: Any) -> Any:
         await asyncio.sleep(self.post_delay)
-        return await super()._post_message(request, match, body)
+        answer = await super()._post_message(request, match, body)
+        await asyncio.sleep(self.answer_delay)
+        return answer
 
 
 @pytest.fixture
@@ -160,6 +163,42 @@ async def test_sigkill_mid_fanout_then_restart_delivers_each_channel_once(
     assert set(counts.values()) == {1}, {c: n for c, n in counts.items() if n != 1}
     status = Store(f"sqlite:///{db}").outbox_counts()
     assert status == {"sent": 50}, status
+
+
+async def test_a_post_that_went_out_before_a_sigkill_is_not_posted_again(
+    slow_discord: SlowDiscord, tmp_path: Path
+) -> None:
+    """The post is made, the bot dies before hearing so, the nonce expires: one post still."""
+    slow_discord.nonce_seconds = 0.0
+    slow_discord.answer_delay = 60.0
+    db = tmp_path / "bot.db"
+    watch(db, [CHINA_TECH, MARKETS])
+    args = ("--from", "2025-03-05", "--to", "2025-03-05", "--speed", "1e6")
+    first = await start_bot(slow_discord, db, tmp_path, *args)
+    await slow_discord.wait_for(
+        lambda: bool(slow_discord.posted(CHINA_TECH) and slow_discord.posted(MARKETS)),
+        timeout=30,
+        what="both posts made (their answers held back)",
+    )
+    first.kill()
+    await first.wait()
+    assert Store(f"sqlite:///{db}").outbox_counts() == {"pending": 2}
+    slow_discord.answer_delay = 0.0
+    second = await start_bot(slow_discord, db, tmp_path, *args)
+    try:
+        await slow_discord.wait_for(
+            lambda: Store(f"sqlite:///{db}").outbox_counts() == {"sent": 2},
+            timeout=60,
+            what="both deliveries recorded after the restart",
+        )
+        await asyncio.sleep(1.0)
+    finally:
+        output = await stop(second)
+    for channel in (CHINA_TECH, MARKETS):
+        assert len(slow_discord.posted(channel)) == 1, output
+    history = slow_discord.calls_to("GET", r"/channels/\d+/messages")
+    assert {c.path for c in history} == {f"/channels/{c}/messages" for c in (CHINA_TECH, MARKETS)}
+    assert "already posted" in output
 
 
 def why_answers(slack: Any) -> list[Any]:
