@@ -47,6 +47,9 @@ ADMIN_CACHE_SECONDS = 300.0
 # answer for the client's 30 s timeout.
 ADMIN_LOOKUP_SECONDS = 2.0
 RATE_LIMIT_RETRIES = 3
+ALERT_EVENT = "marketbot_alert"
+# How far back a post of unknown outcome is looked for (messages, newest first).
+RECONCILE_MESSAGES = 100
 WHY_HELP = "Usage: /why SYMBOL (e.g. /why BABA)"
 COMMANDS = ("/why", "/watch", "/mute", "/unmute")  # must match manifest.yaml
 WATCH_MUTATIONS = {"add", "remove", "rm", "del", "threshold"}
@@ -100,6 +103,17 @@ def add_rate_limit_retries(client: AsyncWebClient, retries: int = RATE_LIMIT_RET
     """Honour 429 Retry-After (slack_sdk raises on 429 unless this handler is present)."""
     if not any(isinstance(h, AsyncRateLimitErrorRetryHandler) for h in client.retry_handlers):
         client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=retries))
+
+
+def single_attempt_client(client: AsyncWebClient) -> AsyncWebClient:
+    """A copy of CLIENT for posting alerts: 429s are waited out (nothing was posted), but a
+    dropped connection is not retried blindly, since the post may have gone out; the outbox
+    retries it after looking in the channel's history."""
+    poster = AsyncWebClient(
+        token=client.token, base_url=client.base_url, timeout=client.timeout, retry_handlers=[]
+    )
+    add_rate_limit_retries(poster)
+    return poster
 
 
 # --- who may change a channel ------------------------------------------------------
@@ -300,6 +314,7 @@ class SlackNotifier:
         self.ctx = ctx
         self.chart = chart
         add_rate_limit_retries(client)
+        self.poster = single_attempt_client(client)
 
     async def deliver(self, alert: Alert, message: Message, channels: Sequence[str]) -> None:
         blocks = message_blocks(message)
@@ -334,17 +349,45 @@ class SlackNotifier:
         if await asyncio.to_thread(store.was_sent, alert.id, PLATFORM, channel):
             log.info("alert %s already posted to %s; not posting again", alert.id, channel)
             return None
-        response = await self.client.chat_postMessage(
+        now = datetime.now(UTC)
+        if await asyncio.to_thread(store.begin_delivery, alert.id, PLATFORM, channel, now):
+            found = await self._find_posted(channel, alert.id)
+            if found is not None:
+                log.info(
+                    "alert %s was already posted in %s (ts %s): recorded", alert.id, channel, found
+                )
+                await asyncio.to_thread(store.mark_sent, alert.id, PLATFORM, channel, found, now)
+                return None
+        response = await self.poster.chat_postMessage(
             channel=channel,
             text=text,
             blocks=blocks,
             unfurl_links=False,
             unfurl_media=False,
-            metadata={"event_type": "marketbot_alert", "event_payload": {"alert_id": alert.id}},
+            metadata={"event_type": ALERT_EVENT, "event_payload": {"alert_id": alert.id}},
         )
         ts = str(response.get("ts", ""))
         await asyncio.to_thread(store.mark_sent, alert.id, PLATFORM, channel, ts, datetime.now(UTC))
         return ts
+
+    async def _find_posted(self, channel: str, alert_id: str) -> str | None:
+        """The ts of this app's post of ALERT_ID among the channel's recent messages, found by
+        its metadata; None when it is not there or the history cannot be read (then the post
+        is sent again: at least once beats never)."""
+        try:
+            response = await self.client.conversations_history(
+                channel=channel, limit=RECONCILE_MESSAGES, include_all_metadata=True
+            )
+        except Exception as exc:
+            error = api_error(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
+            log.warning("could not read the history of %s: %s", channel, error)
+            return None
+        for found in response.get("messages") or []:
+            metadata = found.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == ALERT_EVENT and payload.get("alert_id") == alert_id:
+                return str(found.get("ts") or "") or None
+        return None
 
     async def _upload_chart(self, alert: Alert, channel: str, ts: str, chart: _ChartOnce) -> None:
         try:

@@ -164,3 +164,26 @@ async def test_a_hung_users_info_fails_closed_within_seconds(rig: Rig) -> None:
     assert "Could not check your Slack permissions" in answer["text"]
     assert took < 10.0, took  # the client alone would wait 30 s
     assert rig.store.watch_entries() == []
+
+
+# --- exactly once by reconciliation --------------------------------------------------------
+
+
+async def test_a_post_whose_answer_was_lost_is_found_by_its_metadata(rig: Rig) -> None:
+    from bot.slack_bot import SlackDeliveryError
+    from handlers.render import render_alert
+    from tests.test_slack import sample_alert
+
+    alert = sample_alert()
+    notifier = rig.ctx.notifiers["slack"]
+    rig.fake.lose_answers["chat.postMessage"] = 1  # posted, but the answer never came
+    with pytest.raises(SlackDeliveryError):
+        await notifier.deliver(alert, render_alert(alert), ["CMARKETS"])
+    assert len(rig.fake.messages["CMARKETS"]) == 1  # and the client did not retry blindly
+    assert not rig.store.was_sent(alert.id, "slack", "CMARKETS")
+    await notifier.deliver(alert, render_alert(alert), ["CMARKETS"])  # the outbox's retry
+    [posted] = rig.fake.messages["CMARKETS"]
+    assert rig.store.sent_message_id(alert.id, "slack", "CMARKETS") == posted["ts"]
+    [history] = rig.fake.calls_to("conversations.history")
+    assert history.args["channel"] == "CMARKETS"
+    assert posted["metadata"]["event_payload"] == {"alert_id": alert.id}
