@@ -26,6 +26,7 @@ from bot.discord_render import (
     with_alert_ref,
     with_chart,
 )
+from bot.leader import GATEWAY_LOCK_KEY, Leadership, lead_when_elected
 from bot.store import Store
 from handlers import commands
 from handlers.models import Alert, Destination
@@ -40,6 +41,8 @@ MAX_CHOICES = 25
 DEFAULT_READY_TIMEOUT = 2.0
 # How far back a post of unknown outcome is looked for (messages, newest first).
 RECONCILE_MESSAGES = 100
+# How often a waiting instance tries for the gateway, and the holder checks it still holds it.
+GATEWAY_CHECK_SECONDS = 2.0
 COMMAND_FAILED = (
     "Sorry, that command failed on the bot's side. Try again in a minute; if it keeps failing, "
     "ask the server admins to check the bot's log."
@@ -505,8 +508,16 @@ async def serve_discord(ctx: AppContext, token: str, *, bot: MarketBot | None = 
     client = bot if bot is not None else create_discord_bot(ctx)
     ctx.notifiers[PLATFORM] = DiscordNotifier(client, ctx.store, ctx.clock, ctx.charts)
     async with client:
-        await login(client, token)
-        await client.connect(reconnect=True)
+        await login(client, token)  # REST: every instance can post alerts
+        # One gateway connection for all instances: the one holding the lock answers
+        # commands; another takes over when its process dies.
+        gateway = Leadership(ctx.settings.db_url, GATEWAY_LOCK_KEY)
+        await lead_when_elected(
+            gateway,
+            lambda: client.connect(reconnect=True),
+            check_seconds=GATEWAY_CHECK_SECONDS,
+            what="the Discord gateway connection",
+        )
 
 
 async def sync_discord_commands(ctx: AppContext, token: str, guild_id: int | None) -> list[str]:
