@@ -19,6 +19,7 @@ from handlers.detect import Skip, ThresholdPolicy, detect_moves, find_triggers
 from handlers.explain import ExplainParams, explain_move, news_window_start
 from handlers.group import group_alerts
 from handlers.groups import GroupIndex
+from handlers.guards import MoveConfirmation, drop_future_quotes
 from handlers.models import (
     Delivery,
     Destination,
@@ -71,6 +72,7 @@ class Engine:
     events: Sequence[MacroEvent]
     params: EngineParams
     companies: Mapping[str, str] = field(default_factory=dict)
+    confirm: MoveConfirmation = field(default_factory=MoveConfirmation)
 
     def explain(
         self, moves: Iterable[Move], quotes: Mapping[str, Quote], news: NewsProvider | None
@@ -99,6 +101,10 @@ class Engine:
                 log.warning("skipped %s: %s", move.symbol, reason)
                 skips.append(Skip(move.symbol, reason))
                 continue
+            held = self.confirm.check(move, exp.cause == "company")
+            if held is not None:
+                skips.append(Skip(move.symbol, held))
+                continue
             explanations[move.symbol] = exp
         return explanations, skips
 
@@ -118,6 +124,7 @@ class Engine:
         above its threshold does not cost a news search on every tick.
         """
         p = self.params
+        quotes, future = drop_future_quotes(quotes, now)
         watched = {e.symbol for e in entries}
         policy = ThresholdPolicy(p.default_threshold_pct, channel_thresholds)
         floor = min((policy.threshold(e) for e in entries), default=0.0)
@@ -129,11 +136,11 @@ class Engine:
         dedupe = DedupePolicy(p.cooldown, p.escalation_step_pct, p.once_per_session)
         triggered = find_triggers(moves, entries, policy)
         if not triggered:
-            return TickResult([], moves, skips)
+            return TickResult([], moves, future + skips)
         memory = AlertMemory.read(alert_log, now, dedupe)  # one read serves both filters
         triggered = drop_already_alerted(triggered, alert_log, now, dedupe, memory)
         candidates = [m for ms in triggered.values() for m in ms]
         explanations, explain_skips = self.explain(candidates, quotes, news)
         grouped = group_alerts(triggered, explanations, self.groups, p.group_window)
         deliveries = dedupe_alerts(grouped, alert_log, now, dedupe, self.groups, memory)
-        return TickResult(deliveries, moves, skips + explain_skips)
+        return TickResult(deliveries, moves, future + skips + explain_skips)
