@@ -80,7 +80,7 @@ async def test_one_bad_print_under_the_split_guard_does_not_alert() -> None:
 
 
 async def test_an_extreme_move_confirmed_by_the_next_quote_alerts() -> None:
-    poller, prices, notifier, clock = setup()
+    poller, prices, _notifier, clock = setup()
     prices.tamper = priced(1.30)
     assert await poller.poll_once() == []
     assert await poller.poll_once() == []  # the same quote again confirms nothing
