@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import discord
 
-from bot.inert import clean, host_of, web_url
+from bot.inert import clean, host_of, looks_like_url, web_url
 from handlers.models import Direction
 from handlers.render import ContextItem, Link, Message
 
@@ -119,6 +119,8 @@ def masked_link(url: str | None, label: str) -> str:
     """[label](url) with the label escaped, or the label alone when the URL is unusable."""
     text = safe_text(label)
     target = link_url(url)
+    if target and looks_like_url(label):
+        return f"{text} ([{safe_text(host_of(target))}]({target}))"
     return f"[{text}]({target})" if target else text
 
 
@@ -238,7 +240,9 @@ def message_embed(message: Message) -> discord.Embed:
     budget = _Budget(EMBED_TOTAL_MAX - NOTE_RESERVE)
     fields = embed_fields(message)
     title = budget.take(safe_text(message.title) or "Market move", TITLE_MAX)
-    footer = budget.take(safe_text(message.footer), FOOTER_BUDGET)
+    # Discord shows footers as plain text (no markdown, links or mentions): escaping would
+    # only add visible backslashes, so invisible characters are all that is taken out.
+    footer = budget.take(clean(message.footer), FOOTER_BUDGET)
     description_max = DESCRIPTION_BUDGET if fields else DESCRIPTION_MAX
     description = budget.take(_description(message), description_max)
     embed = discord.Embed(

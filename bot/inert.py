@@ -90,3 +90,12 @@ def web_url(url: str | None) -> str | None:
 def host_of(url: str) -> str:
     """The host a (checked) URL points at, for a link's label."""
     return urlsplit(url).hostname or "source"
+
+
+URL_LIKE = re.compile(r"://|\bwww\.|\b[a-z0-9-]+\.(?:com|net|org|io|co|gov|bank)\b", re.IGNORECASE)
+
+
+def looks_like_url(label: str) -> bool:
+    """True when a link label reads as an address: it could disguise where the link goes, so
+    such a label is shown as text and the link is labelled with its real host instead."""
+    return bool(URL_LIKE.search(clean(label)))

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from bot.inert import clean, host_of, web_url
+from bot.inert import clean, host_of, looks_like_url, web_url
 from handlers.models import Direction
 from handlers.render import ContextItem, Field, Link, Message
 
@@ -97,6 +97,8 @@ def link(url: str | None, label: str, limit: int = MAX_LINK_LABEL) -> str:
     """A mrkdwn link with an escaped label, or just the label when the URL is unusable."""
     text = fit(label, limit)
     target = safe_url(url)
+    if target and looks_like_url(label):
+        return f"{text} (<{target}|{fit(host_of(web_url(url) or ''), 100)}>)"
     return f"<{target}|{text}>" if target else text
 
 

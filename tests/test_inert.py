@@ -155,10 +155,16 @@ def discord_links(text: str) -> list[str]:
     return targets + AUTOLINK.findall(rest)
 
 
+def discord_footer(message: Message) -> str:
+    """The footer, which Discord shows as plain text: nothing in it can link or ping."""
+    embed: dict[str, Any] = message_embed(message).to_dict()  # type: ignore[assignment]
+    return str((embed.get("footer") or {}).get("text", ""))
+
+
 def discord_texts(message: Message) -> list[str]:
+    """Every embed text Discord parses as markdown (title, description, fields)."""
     embed: dict[str, Any] = message_embed(message).to_dict()  # type: ignore[assignment]
     texts = [embed.get("title", ""), embed.get("description", "")]
-    texts += [(embed.get("footer") or {}).get("text", "")]
     for f in embed.get("fields", []):
         texts += [f["name"], f["value"]]
     return [t for t in texts if t]
@@ -173,6 +179,7 @@ def test_discord_embeds_link_only_what_we_link_and_ping_nobody(message: Message)
             assert target in allowed, (target, text)
         assert not DISCORD_MENTION.search(ESCAPED.sub("\x00", text)), text
         assert not invisible(text), text
+    assert not invisible(discord_footer(message))
 
 
 @FUZZ
@@ -234,7 +241,7 @@ def test_macro_and_error_texts_are_escaped_too() -> None:
 def test_rtl_overrides_and_zero_width_characters_are_dropped() -> None:
     sneaky = "BABA \u202egnp.exe\u202c up\u200b\u2066 \ufeff"
     message = Message(sneaky, None, sneaky, None, sneaky, footer=sneaky)
-    for text in discord_texts(message) + slack_texts(message):
+    for text in [*discord_texts(message), discord_footer(message), *slack_texts(message)]:
         assert not invisible(text), text
         assert "gnp.exe up" in displayed(text)
 
@@ -307,3 +314,13 @@ def test_slack_formatting_marks_in_headlines_do_not_format() -> None:
     [summary] = [t for t in slack_texts(message) if "Shares" in t]
     assert "*soar*" not in summary and "_now_" not in summary and "`y`" not in summary
     assert "yahoo_news" in summary  # a mark inside a word formats nothing and is kept
+
+
+def test_a_label_that_reads_as_an_address_does_not_label_a_link() -> None:
+    link = Link("Log in at https://bank.example now", "https://evil.example/x", "company")
+    message = Message("t", None, "", None, "", news=(link,))
+    [news] = [f.value for f in message_embed(message).fields if f.name == "News"]
+    assert news is not None
+    assert "[evil.example](https://evil.example/x)" in news  # labelled with its real host
+    slack = " ".join(slack_texts(message))
+    assert "<https://evil.example/x|evil.example>" in slack
