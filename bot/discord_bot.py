@@ -109,8 +109,12 @@ class DiscordNotifier:
 
     async def deliver(self, alert: Alert, message: Message, channels: Sequence[str]) -> None:
         """Send to each channel not yet served for this alert; raise if any channel failed."""
-        pending = await self._pending(alert.id, channels)
+        states = await asyncio.to_thread(
+            self.store.start_deliveries, alert.id, PLATFORM, channels, self.clock()
+        )
+        pending = [c for c, state in states.items() if state != "sent"]
         if not pending:
+            log.debug("alert %s already in Discord channels %s", alert.id, list(states))
             return
         embed = with_alert_ref(message_embed(message), alert.id)
         png = await self._chart(alert)
@@ -119,21 +123,12 @@ class DiscordNotifier:
         failures: list[str] = []
         for channel in pending:
             try:
-                await self._send_one(alert.id, embed, png, channel)
+                await self._send_one(alert.id, embed, png, channel, states[channel] == "unknown")
             except (discord.DiscordException, ValueError, aiohttp.ClientError, OSError) as exc:
                 log.warning("alert %s to Discord channel %s failed: %s", alert.id, channel, exc)
                 failures.append(f"{channel}: {exc}")
         if failures:
             raise DeliveryFailed(f"alert {alert.id} not sent to " + "; ".join(failures))
-
-    async def _pending(self, alert_id: str, channels: Sequence[str]) -> list[str]:
-        pending = []
-        for channel in channels:
-            if await asyncio.to_thread(self.store.was_sent, alert_id, PLATFORM, channel):
-                log.debug("alert %s already in Discord channel %s", alert_id, channel)
-            else:
-                pending.append(channel)
-        return pending
 
     async def _chart(self, alert: Alert) -> bytes | None:
         if self.charts is None:
@@ -141,14 +136,13 @@ class DiscordNotifier:
         return await draw_chart(partial(self.charts.for_alert, alert), f"alert {alert.id}")
 
     async def _send_one(
-        self, alert_id: str, embed: discord.Embed, png: bytes | None, channel: str
+        self, alert_id: str, embed: discord.Embed, png: bytes | None, channel: str, unknown: bool
     ) -> None:
+        """Post to CHANNEL; UNKNOWN: an earlier post's outcome is unknown, so look first."""
         if not channel.isdigit():
             raise ValueError(f"'{channel}' is not a Discord channel id")
         target = self.client.get_partial_messageable(int(channel))
-        if await asyncio.to_thread(
-            self.store.begin_delivery, alert_id, PLATFORM, channel, self.clock()
-        ):
+        if unknown:
             found = await self._find_posted(target, alert_id)
             if found is not None:
                 log.info(

@@ -346,11 +346,14 @@ class SlackNotifier:
     ) -> str | None:
         """Post unless already posted; returns the new message's ts, or None when skipped."""
         store = self.ctx.store
-        if await asyncio.to_thread(store.was_sent, alert.id, PLATFORM, channel):
+        now = datetime.now(UTC)
+        [state] = (
+            await asyncio.to_thread(store.start_deliveries, alert.id, PLATFORM, [channel], now)
+        ).values()
+        if state == "sent":
             log.info("alert %s already posted to %s; not posting again", alert.id, channel)
             return None
-        now = datetime.now(UTC)
-        if await asyncio.to_thread(store.begin_delivery, alert.id, PLATFORM, channel, now):
+        if state == "unknown":
             found = await self._find_posted(channel, alert.id)
             if found is not None:
                 log.info(

@@ -225,6 +225,10 @@ def _create_private(url: str) -> None:
 def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
     cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA journal_mode=WAL")
+    # WAL with synchronous=NORMAL never corrupts and survives a process crash (a power cut
+    # may lose the last commits, which delivery reconciliation covers), without an fsync on
+    # every commit: each alert post now notes its attempt first.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
@@ -491,18 +495,46 @@ class Store:
             else:
                 row.message_id = message_id or row.message_id
 
-    def begin_delivery(self, alert_id: str, platform: str, channel: str, at: datetime) -> bool:
-        """Note that a post is about to go out; True when one was started before and never
-        recorded as sent (its outcome is unknown: look for it before posting again)."""
+    def start_deliveries(
+        self, alert_id: str, platform: str, channels: Iterable[str], at: datetime
+    ) -> dict[str, str]:
+        """Before posting ALERT_ID to CHANNELS: per channel "sent" (it has its message),
+        "unknown" (a post was started and never recorded: look for it before posting again)
+        or "new" (noted as started now). One transaction for all channels."""
+        wanted = list(dict.fromkeys(channels))
+        states: dict[str, str] = {}
         with self.session() as s:
-            if s.get(DeliveryAttemptRow, (alert_id, platform, channel)) is not None:
-                return True
-            s.add(
-                DeliveryAttemptRow(
-                    alert_id=alert_id, platform=platform, channel=channel, started_at=at
+            sent = set(
+                s.scalars(
+                    select(SentRow.channel).where(
+                        SentRow.alert_id == alert_id,
+                        SentRow.platform == platform,
+                        SentRow.channel.in_(wanted),
+                    )
                 )
             )
-        return False
+            started = set(
+                s.scalars(
+                    select(DeliveryAttemptRow.channel).where(
+                        DeliveryAttemptRow.alert_id == alert_id,
+                        DeliveryAttemptRow.platform == platform,
+                        DeliveryAttemptRow.channel.in_(wanted),
+                    )
+                )
+            )
+            for channel in wanted:
+                if channel in sent:
+                    states[channel] = "sent"
+                elif channel in started:
+                    states[channel] = "unknown"
+                else:
+                    states[channel] = "new"
+                    s.add(
+                        DeliveryAttemptRow(
+                            alert_id=alert_id, platform=platform, channel=channel, started_at=at
+                        )
+                    )
+        return states
 
     def sent_message_id(self, alert_id: str, platform: str, channel: str) -> str | None:
         """The platform id of the message that carried ALERT_ID to CHANNEL, if any."""
