@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -241,6 +242,8 @@ class Store:
         try:
             self.engine = make_engine(url)
             self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+            sqlite = self.engine.dialect.name == "sqlite"
+            self._local_lock: threading.RLock | None = threading.RLock() if sqlite else None
             self.migrate()
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open the store at {_safe_url(url)}: {exc}") from exc
@@ -282,7 +285,9 @@ class Store:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with self._sessions.begin() as s:
+        # SQLite takes one writer at a time and makes the others sleep and retry (its busy
+        # handler, in growing steps): threads of this process queue on a lock instead.
+        with self._local_lock or nullcontext(), self._sessions.begin() as s:
             yield s
 
     def close(self) -> None:
