@@ -12,8 +12,9 @@ WEB_SCHEMES = ("http", "https")
 HOST_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 # Characters kept as they are in a URL's path, query and fragment; everything else (spaces,
 # brackets, parentheses, quotes, pipes, backslashes, non-ASCII) is percent-encoded, so that
-# a URL can never close the link it sits in or open another.
-PATH_SAFE = "/-._~!$&*+,;=:@%"
+# a URL can never close the link it sits in or open another; "@" too, so it reads as no
+# mention.
+PATH_SAFE = "/-._~!$&*+,;=:%"
 QUERY_SAFE = PATH_SAFE + "?"
 LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 KEPT_CONTROLS = {"\n", "\t"}

@@ -80,6 +80,7 @@ URLS = [
     "https://bank.example@evil.example/",
     "javascript:alert(1)",
     "https://a.example/ok",
+    "https://a.example/@everyone?x=@here#@channel",
     "http://a.example/p?q=(1)&r=<2>",
     "https://exa mple.example/a b",
     "https://ünï.example/ä",
