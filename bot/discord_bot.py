@@ -14,6 +14,7 @@ from discord import app_commands
 from discord.utils import MISSING
 
 from bot.app import AppContext
+from bot.attempts import DeliveryStarts
 from bot.charts import ChartMaker
 from bot.discord_render import (
     NO_MENTIONS,
@@ -106,12 +107,11 @@ class DiscordNotifier:
         self.store = store
         self.clock = clock
         self.charts = charts
+        self.starts = DeliveryStarts(store, PLATFORM)
 
     async def deliver(self, alert: Alert, message: Message, channels: Sequence[str]) -> None:
         """Send to each channel not yet served for this alert; raise if any channel failed."""
-        states = await asyncio.to_thread(
-            self.store.start_deliveries, alert.id, PLATFORM, channels, self.clock()
-        )
+        states = await self.starts.start(alert.id, list(channels), self.clock())
         pending = [c for c, state in states.items() if state != "sent"]
         if not pending:
             log.debug("alert %s already in Discord channels %s", alert.id, list(states))

@@ -23,6 +23,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import AppContext, utc_now
+from bot.attempts import DeliveryStarts
 from bot.charts import chart_filename
 from bot.slack_blocks import (
     command_note,
@@ -315,6 +316,7 @@ class SlackNotifier:
         self.chart = chart
         add_rate_limit_retries(client)
         self.poster = single_attempt_client(client)
+        self.starts = DeliveryStarts(ctx.store, PLATFORM)
 
     async def deliver(self, alert: Alert, message: Message, channels: Sequence[str]) -> None:
         blocks = message_blocks(message)
@@ -347,9 +349,7 @@ class SlackNotifier:
         """Post unless already posted; returns the new message's ts, or None when skipped."""
         store = self.ctx.store
         now = datetime.now(UTC)
-        [state] = (
-            await asyncio.to_thread(store.start_deliveries, alert.id, PLATFORM, [channel], now)
-        ).values()
+        [state] = (await self.starts.start(alert.id, [channel], now)).values()
         if state == "sent":
             log.info("alert %s already posted to %s; not posting again", alert.id, channel)
             return None

@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +28,8 @@ from sqlalchemy import (
     text,
     tuple_,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -506,40 +508,46 @@ class Store:
         """Before posting ALERT_ID to CHANNELS: per channel "sent" (it has its message),
         "unknown" (a post was started and never recorded: look for it before posting again)
         or "new" (noted as started now). One transaction for all channels."""
-        wanted = list(dict.fromkeys(channels))
-        states: dict[str, str] = {}
+        pairs = [(alert_id, c) for c in dict.fromkeys(channels)]
+        states = self.start_many(platform, pairs, at)
+        return {c: states[(a, c)] for a, c in pairs}
+
+    def start_many(
+        self, platform: str, pairs: Sequence[tuple[str, str]], at: datetime
+    ) -> dict[tuple[str, str], str]:
+        """start_deliveries for (alert id, channel) PAIRS of any alerts, in one transaction."""
+        wanted = list(dict.fromkeys(pairs))
+        if not wanted:
+            return {}
+        sent_key = tuple_(SentRow.alert_id, SentRow.channel)
         with self.session() as s:
-            sent = set(
-                s.scalars(
-                    select(SentRow.channel).where(
-                        SentRow.alert_id == alert_id,
-                        SentRow.platform == platform,
-                        SentRow.channel.in_(wanted),
+            sent = {
+                (a, c)
+                for a, c in s.execute(
+                    select(SentRow.alert_id, SentRow.channel).where(
+                        SentRow.platform == platform, sent_key.in_(wanted)
                     )
                 )
-            )
-            started = set(
-                s.scalars(
-                    select(DeliveryAttemptRow.channel).where(
-                        DeliveryAttemptRow.alert_id == alert_id,
-                        DeliveryAttemptRow.platform == platform,
-                        DeliveryAttemptRow.channel.in_(wanted),
-                    )
-                )
-            )
-            for channel in wanted:
-                if channel in sent:
-                    states[channel] = "sent"
-                elif channel in started:
-                    states[channel] = "unknown"
-                else:
-                    states[channel] = "new"
-                    s.add(
-                        DeliveryAttemptRow(
-                            alert_id=alert_id, platform=platform, channel=channel, started_at=at
-                        )
-                    )
-        return states
+            }
+            fresh = [p for p in wanted if p not in sent]
+            new = self._note_attempts(s, platform, fresh, at) if fresh else set()
+        return {p: "sent" if p in sent else "new" if p in new else "unknown" for p in wanted}
+
+    def _note_attempts(
+        self, s: Session, platform: str, pairs: list[tuple[str, str]], at: datetime
+    ) -> set[tuple[str, str]]:
+        """Insert attempt rows for PAIRS where none exist; returns the pairs inserted."""
+        rows = [
+            {"alert_id": a, "platform": platform, "channel": c, "started_at": at} for a, c in pairs
+        ]
+        insert = sqlite_insert if self.engine.dialect.name == "sqlite" else pg_insert
+        statement = (
+            insert(DeliveryAttemptRow)
+            .values(rows)
+            .on_conflict_do_nothing()
+            .returning(DeliveryAttemptRow.alert_id, DeliveryAttemptRow.channel)
+        )
+        return {(a, c) for a, c in s.execute(statement)}
 
     def sent_message_id(self, alert_id: str, platform: str, channel: str) -> str | None:
         """The platform id of the message that carried ALERT_ID to CHANNEL, if any."""
