@@ -14,16 +14,20 @@ from discord import app_commands
 from discord.utils import MISSING
 
 from bot.app import AppContext
+from bot.attempts import DeliveryStarts
 from bot.charts import ChartMaker
 from bot.discord_render import (
     NO_MENTIONS,
+    carries_alert,
     chart_file,
     chart_problem,
     message_embed,
     nonce_for,
     reply_content,
+    with_alert_ref,
     with_chart,
 )
+from bot.leader import GATEWAY_LOCK_KEY, Leadership, lead_when_elected
 from bot.store import Store
 from handlers import commands
 from handlers.models import Alert, Destination
@@ -36,6 +40,10 @@ PLATFORM = "discord"
 MANAGE = discord.Permissions(manage_channels=True)
 MAX_CHOICES = 25
 DEFAULT_READY_TIMEOUT = 2.0
+# How far back a post of unknown outcome is looked for (messages, newest first).
+RECONCILE_MESSAGES = 100
+# How often a waiting instance tries for the gateway, and the holder checks it still holds it.
+GATEWAY_CHECK_SECONDS = 2.0
 COMMAND_FAILED = (
     "Sorry, that command failed on the bot's side. Try again in a minute; if it keeps failing, "
     "ask the server admins to check the bot's log."
@@ -101,34 +109,28 @@ class DiscordNotifier:
         self.store = store
         self.clock = clock
         self.charts = charts
+        self.starts = DeliveryStarts(store, PLATFORM)
 
     async def deliver(self, alert: Alert, message: Message, channels: Sequence[str]) -> None:
         """Send to each channel not yet served for this alert; raise if any channel failed."""
-        pending = await self._pending(alert.id, channels)
+        states = await self.starts.start(alert.id, list(channels), self.clock())
+        pending = [c for c, state in states.items() if state != "sent"]
         if not pending:
+            log.debug("alert %s already in Discord channels %s", alert.id, list(states))
             return
-        embed = message_embed(message)
+        embed = with_alert_ref(message_embed(message), alert.id)
         png = await self._chart(alert)
         if png is not None:
             embed = with_chart(embed)
         failures: list[str] = []
         for channel in pending:
             try:
-                await self._send_one(alert.id, embed, png, channel)
+                await self._send_one(alert.id, embed, png, channel, states[channel] == "unknown")
             except (discord.DiscordException, ValueError, aiohttp.ClientError, OSError) as exc:
                 log.warning("alert %s to Discord channel %s failed: %s", alert.id, channel, exc)
                 failures.append(f"{channel}: {exc}")
         if failures:
             raise DeliveryFailed(f"alert {alert.id} not sent to " + "; ".join(failures))
-
-    async def _pending(self, alert_id: str, channels: Sequence[str]) -> list[str]:
-        pending = []
-        for channel in channels:
-            if await asyncio.to_thread(self.store.was_sent, alert_id, PLATFORM, channel):
-                log.debug("alert %s already in Discord channel %s", alert_id, channel)
-            else:
-                pending.append(channel)
-        return pending
 
     async def _chart(self, alert: Alert) -> bytes | None:
         if self.charts is None:
@@ -136,11 +138,25 @@ class DiscordNotifier:
         return await draw_chart(partial(self.charts.for_alert, alert), f"alert {alert.id}")
 
     async def _send_one(
-        self, alert_id: str, embed: discord.Embed, png: bytes | None, channel: str
+        self, alert_id: str, embed: discord.Embed, png: bytes | None, channel: str, unknown: bool
     ) -> None:
+        """Post to CHANNEL; UNKNOWN: an earlier post's outcome is unknown, so look first."""
         if not channel.isdigit():
             raise ValueError(f"'{channel}' is not a Discord channel id")
         target = self.client.get_partial_messageable(int(channel))
+        if unknown:
+            found = await self._find_posted(target, alert_id)
+            if found is not None:
+                log.info(
+                    "alert %s was already posted in Discord channel %s (message %s): recorded",
+                    alert_id,
+                    channel,
+                    found,
+                )
+                await asyncio.to_thread(
+                    self.store.mark_sent, alert_id, PLATFORM, channel, found, self.clock()
+                )
+                return
         # The nonce with enforce_nonce (set by discord.py) makes Discord answer a retried POST
         # with the message it already created instead of posting a second one.
         sent = await target.send(
@@ -152,6 +168,23 @@ class DiscordNotifier:
         await asyncio.to_thread(
             self.store.mark_sent, alert_id, PLATFORM, channel, str(sent.id), self.clock()
         )
+
+    async def _find_posted(self, target: discord.PartialMessageable, alert_id: str) -> str | None:
+        """The id of the bot's own post of ALERT_ID among the channel's recent messages.
+
+        A post whose outcome is unknown may have gone out; Discord honours a nonce for a few
+        minutes only, so after a longer outage only the history can tell. If it cannot be
+        read, the post is sent again (with its nonce) rather than risk losing the alert.
+        """
+        me = self.client.user.id if self.client.user else None
+        try:
+            async for found in target.history(limit=RECONCILE_MESSAGES):
+                mine = me is None or found.author.id == me
+                if mine and carries_alert(found.embeds, alert_id):
+                    return str(found.id)
+        except (discord.DiscordException, aiohttp.ClientError, OSError) as exc:
+            log.warning("could not read Discord channel %s history: %s", target.id, exc)
+        return None
 
 
 class CommandTree(app_commands.CommandTree["MarketBot"]):
@@ -496,8 +529,16 @@ async def serve_discord(ctx: AppContext, token: str, *, bot: MarketBot | None = 
     client = bot if bot is not None else create_discord_bot(ctx)
     ctx.notifiers[PLATFORM] = DiscordNotifier(client, ctx.store, ctx.clock, ctx.charts)
     async with client:
-        await login(client, token)
-        await client.connect(reconnect=True)
+        await login(client, token)  # REST: every instance can post alerts
+        # One gateway connection for all instances: the one holding the lock answers
+        # commands; another takes over when its process dies.
+        gateway = Leadership(ctx.settings.db_url, GATEWAY_LOCK_KEY)
+        await lead_when_elected(
+            gateway,
+            lambda: client.connect(reconnect=True),
+            check_seconds=GATEWAY_CHECK_SECONDS,
+            what="the Discord gateway connection",
+        )
 
 
 async def sync_discord_commands(ctx: AppContext, token: str, guild_id: int | None) -> list[str]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import discord
 
+from bot.inert import clean, host_of, looks_like_url, web_url
 from handlers.models import Direction
 from handlers.render import ContextItem, Link, Message
 
@@ -26,8 +28,10 @@ NONCE_MAX = 25
 ATTACHMENT_MAX = 8 * 1024 * 1024
 
 ELLIPSIS = "…"
-# Room kept in the total for the "N more not shown" note added to the footer after cutting.
-NOTE_RESERVE = 64
+# Room kept in the total for the "N more not shown" note and the alert reference added to
+# the footer after cutting.
+NOTE_RESERVE = 128
+ALERT_REF = "alert {}"
 # Shares of the 6000 total, so that a long text never crowds out the moves and the context.
 FOOTER_BUDGET = 512
 DESCRIPTION_BUDGET = 1536
@@ -49,6 +53,14 @@ NO_MENTIONS = discord.AllowedMentions.none()
 CHART_FILENAME = "chart.png"
 CHART_URL = f"attachment://{CHART_FILENAME}"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MAX_LINK_URL = 512
+# Discord markdown (simple-markdown) hides a backslash before any ASCII punctuation. Escaped
+# anywhere: emphasis, code, spoilers, brackets of masked links, <...> mentions and links,
+# and the colon of "://" so that a bare URL in a headline is not made a link.
+INLINE_MARKUP = re.compile(r"[\\*_~|`\[\]<>]|:(?=//)")
+# Escaped at the start of a line only: headings, quotes, lists, subtext.
+LINE_MARKUP = re.compile(r"^(\s*)([#>+-])", re.MULTILINE)
+NUMBERED = re.compile(r"^(\s*\d+)\.", re.MULTILINE)
 
 
 def cut(text: str, limit: int) -> str:
@@ -57,7 +69,11 @@ def cut(text: str, limit: int) -> str:
         return ""
     if len(text) <= limit:
         return text
-    return text[: limit - 1].rstrip() + ELLIPSIS
+    kept = text[: limit - 1].rstrip()
+    trailing = len(kept) - len(kept.rstrip("\\"))
+    if trailing % 2:  # never leave half of an escape: it would escape the next character
+        kept = kept[:-1]
+    return kept + ELLIPSIS
 
 
 def no_mentions(text: str) -> str:
@@ -65,9 +81,22 @@ def no_mentions(text: str) -> str:
     return text.replace("@", "@\u200b")
 
 
+def _escaped(match: re.Match[str]) -> str:
+    return "\\" + match.group(0)
+
+
+def escape_text(text: str) -> str:
+    """One escaping step for Discord markdown: every character that could format, link or
+    quote gets a backslash (which Discord hides), and nothing is escaped twice."""
+    text = INLINE_MARKUP.sub(_escaped, clean(text))
+    text = LINE_MARKUP.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+    return NUMBERED.sub(lambda m: m.group(1) + "\\.", text)
+
+
 def safe_text(text: str) -> str:
-    """User- or third-party-supplied text made inert: markdown escaped, mentions broken."""
-    return no_mentions(discord.utils.escape_markdown(text))
+    """User- or third-party-supplied text made inert: controls dropped, markdown escaped once,
+    masked links, autolinks and mentions broken."""
+    return no_mentions(escape_text(text))
 
 
 def reply_content(text: str) -> str:
@@ -80,21 +109,26 @@ def nonce_for(alert_id: str, channel: str) -> str:
     return hashlib.sha256(f"{alert_id}:{channel}".encode()).hexdigest()[:NONCE_MAX]
 
 
-def _is_web_url(url: str | None) -> bool:
-    return url is not None and url.startswith(("https://", "http://")) and len(url) < 512
+def link_url(url: str | None) -> str | None:
+    """URL fit to be a masked link's target (a checked http(s) URL), or None."""
+    checked = web_url(url)
+    return checked if checked is not None and len(checked) < MAX_LINK_URL else None
 
 
-def _link_text(title: str) -> str:
-    escaped = safe_text(cut(title, MAX_NEWS_TITLE))
-    return escaped.replace("[", "\\[").replace("]", "\\]")
+def masked_link(url: str | None, label: str) -> str:
+    """[label](url) with the label escaped, or the label alone when the URL is unusable."""
+    text = safe_text(label)
+    target = link_url(url)
+    if target and looks_like_url(label):
+        return f"{text} ([{safe_text(host_of(target))}]({target}))"
+    return f"[{text}]({target})" if target else text
 
 
 def news_line(link: Link) -> str:
     """'• [title](url) — publisher · kind', the title escaped; no link for non-web URLs."""
-    title = _link_text(link.title)
-    shown = f"[{title}]({link.url})" if _is_web_url(link.url) else title
+    shown = masked_link(link.url, cut(clean(link.title), MAX_NEWS_TITLE))
     source = f" — {safe_text(link.publisher)}" if link.publisher else ""
-    return f"• {shown}{source} · {link.kind}"
+    return f"• {shown}{source} · {safe_text(link.kind)}"
 
 
 def lines_within(lines: Sequence[str], limit: int) -> str:
@@ -126,16 +160,20 @@ class EmbedField:
 
 def _context_field(item: ContextItem) -> EmbedField:
     catalyst = item.kind == "catalyst"
-    links = [u for u in item.links if _is_web_url(u)]
-    more = f"\n{links[0]}" if links else ""
-    summary = cut(item.summary, CONTEXT_VALUE_MAX - len(more))
+    links = [u for u in (link_url(url) for url in item.links) if u]
+    more = f"\n{masked_link(links[0], host_of(links[0]))}" if links else ""
+    summary = cut(safe_text(item.summary), CONTEXT_VALUE_MAX - len(more))
     label = "Context" if catalyst else "Backdrop"
-    return EmbedField(f"{label}: {item.title}", summary + more, 1 if catalyst else 3)
+    return EmbedField(f"{label}: {safe_text(item.title)}", summary + more, 1 if catalyst else 3)
 
 
 def _move_fields(message: Message) -> list[EmbedField]:
     moves = [
-        EmbedField(cut(f.name, MOVE_NAME_MAX), cut(f.value, MOVE_VALUE_MAX), 0 if i < 5 else 2)
+        EmbedField(
+            cut(safe_text(f.name), MOVE_NAME_MAX),
+            cut(safe_text(f.value), MOVE_VALUE_MAX),
+            0 if i < 5 else 2,
+        )
         for i, f in enumerate(message.fields)
     ]
     if len(moves) <= MAX_MOVE_FIELDS:
@@ -153,7 +191,7 @@ def embed_fields(message: Message) -> list[EmbedField]:
         fields.append(EmbedField("News", lines_within(lines, FIELD_VALUE_MAX), 1))
     fields.extend(_context_field(item) for item in message.context)
     if message.evidence:
-        checked = lines_within(list(message.evidence), EVIDENCE_VALUE_MAX)
+        checked = lines_within([safe_text(e) for e in message.evidence], EVIDENCE_VALUE_MAX)
         fields.append(EmbedField("What was checked", checked, 4))
     return [f for f in fields if f.name.strip() and f.value.strip()]
 
@@ -179,9 +217,9 @@ def fit_fields(fields: Sequence[EmbedField], budget: int) -> tuple[list[EmbedFie
 def _description(message: Message) -> str:
     parts = []
     if message.cause_line:
-        parts.append(f"**{cut(message.cause_line, MAX_CAUSE_LINE)}**")
+        parts.append(f"**{cut(safe_text(message.cause_line), MAX_CAUSE_LINE)}**")
     if message.headline:
-        parts.append(message.headline)
+        parts.append(safe_text(message.headline))
     return "\n".join(parts)
 
 
@@ -201,8 +239,10 @@ def message_embed(message: Message) -> discord.Embed:
     """MESSAGE as one embed within every Discord limit; what was cut is marked with an ellipsis."""
     budget = _Budget(EMBED_TOTAL_MAX - NOTE_RESERVE)
     fields = embed_fields(message)
-    title = budget.take(message.title or "Market move", TITLE_MAX)
-    footer = budget.take(message.footer, FOOTER_BUDGET)
+    title = budget.take(safe_text(message.title) or "Market move", TITLE_MAX)
+    # Discord shows footers as plain text (no markdown, links or mentions): escaping would
+    # only add visible backslashes, so invisible characters are all that is taken out.
+    footer = budget.take(clean(message.footer), FOOTER_BUDGET)
     description_max = DESCRIPTION_BUDGET if fields else DESCRIPTION_MAX
     description = budget.take(_description(message), description_max)
     embed = discord.Embed(
@@ -219,6 +259,21 @@ def message_embed(message: Message) -> discord.Embed:
     if footer:
         embed.set_footer(text=footer)
     return embed
+
+
+def with_alert_ref(embed: discord.Embed, alert_id: str) -> discord.Embed:
+    """A copy of EMBED whose footer ends with the alert's id, so that the bot can find its own
+    post in the channel's history when it does not know whether a send went out."""
+    marked = embed.copy()
+    footer, ref = embed.footer.text or "", ALERT_REF.format(alert_id)
+    marked.set_footer(text=f"{footer} · {ref}" if footer else ref)
+    return marked
+
+
+def carries_alert(embeds: Sequence[discord.Embed], alert_id: str) -> bool:
+    """True when one of a message's EMBEDS is the post of ALERT_ID (see with_alert_ref)."""
+    ref = ALERT_REF.format(alert_id)
+    return any((e.footer.text or "").endswith(ref) for e in embeds)
 
 
 def chart_problem(png: bytes) -> str | None:

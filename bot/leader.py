@@ -17,8 +17,12 @@ from sqlalchemy.engine import Connection
 
 log = logging.getLogger(__name__)
 
-# Any fixed 64-bit number, the same for every instance of the bot.
+# Any fixed 64-bit numbers, the same for every instance of the bot.
 LOCK_KEY = 0x6D61726B6574626F  # "marketbo"
+# Held by the one instance connected to Discord's gateway: every interaction reaches the
+# gateway's session, so a second connection would answer each command twice.
+GATEWAY_LOCK_KEY = LOCK_KEY + 1
+LEADER_WORK = "the scheduler and the outbox worker"
 
 
 class Leadership:
@@ -83,14 +87,18 @@ async def lead_when_elected(
     leadership: Leadership,
     leader_work: Callable[[], Coroutine[Any, Any, None]],
     check_seconds: float = 5.0,
+    what: str = LEADER_WORK,
 ) -> None:
-    """Wait to lead, run LEADER_WORK while leading, step down if the lock is lost; forever."""
+    """Wait to lead, run LEADER_WORK while leading, step down if the lock is lost; forever.
+
+    WHAT names the work in the log (this also elects the one Discord gateway connection).
+    """
     try:
         while True:
             if not await asyncio.to_thread(leadership.try_acquire):
                 await asyncio.sleep(check_seconds)
                 continue
-            log.info("this instance leads: running the scheduler and the outbox worker")
+            log.info("this instance leads: running %s", what)
             work = asyncio.create_task(leader_work())
             try:
                 while not work.done():

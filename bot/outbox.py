@@ -1,8 +1,11 @@
 """Delivery outbox: alerts and per-channel rows written before sending, then sent by a worker.
 
 A crash between the write and the send loses nothing (the worker resumes pending rows on
-start); a crash between the send and the "sent" mark is covered by the adapters' own
-idempotency (Discord nonces, the sent-messages record). Rows are claimed with
+start); a crash between the send and the "sent" mark is covered by the adapters: each notes
+an attempt before posting, and a retry of an attempt whose outcome is unknown first looks
+for the bot's own post in the channel's history (the alert id in the Discord embed footer,
+in the Slack message metadata) and records it instead of posting again; Discord's nonce
+covers the first minutes too. Rows are claimed with
 `SELECT ... FOR UPDATE SKIP LOCKED` and a lease, so several workers never send one row twice.
 """
 

@@ -6,8 +6,8 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
+from bot.inert import clean, host_of, looks_like_url, web_url
 from handlers.models import Direction
 from handlers.render import ContextItem, Field, Link, Message
 
@@ -29,6 +29,10 @@ MAX_LINK_LABEL = 300
 ELLIPSIS = "…"
 # Slack user ids as slash-command payloads carry them; anything else is never put in a mention.
 USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+# Slack formats *bold*, _italic_, ~strike~ and `code` when a mark touches a word boundary;
+# such marks in external text are swapped for lookalikes (marks inside a word stay).
+FORMATTING_MARK = re.compile(r"(?<!\w)[*_~`]|[*_~`](?!\w)")
+LOOKALIKES = {"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"}
 DIRECTION_EMOJI = {
     Direction.UP: ":chart_with_upwards_trend:",
     Direction.DOWN: ":chart_with_downwards_trend:",
@@ -40,16 +44,28 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _lookalike(match: re.Match[str]) -> str:
+    return LOOKALIKES[match.group(0)]
+
+
+def inert(text: str) -> str:
+    """External text as inert mrkdwn: controls dropped, <>& escaped, formatting marks that
+    could open or close *bold*, _italic_, ~strike~ or `code` swapped for lookalikes (Slack
+    has no escape character), and every @ broken so nothing reads as a mention."""
+    text = FORMATTING_MARK.sub(_lookalike, clean(text))
+    return escape(text).replace("@", "@\u200b")
+
+
 def fit(text: str, limit: int) -> str:
-    """TEXT escaped and, when too long, cut (never inside an entity) to LIMIT with an ellipsis."""
-    escaped = escape(text)
+    """TEXT made inert and, when too long, cut (never inside an entity) to LIMIT with a "…"."""
+    escaped = inert(text)
     if len(escaped) <= limit:
         return escaped
     budget = limit - len(ELLIPSIS)
     out: list[str] = []
     used = 0
-    for char in text:
-        piece = escape(char)
+    for char in FORMATTING_MARK.sub(_lookalike, clean(text)):
+        piece = escape(char).replace("@", "@\u200b")
         if used + len(piece) > budget:
             break
         out.append(piece)
@@ -72,19 +88,17 @@ def cut_escaped(text: str, limit: int) -> str:
 
 
 def safe_url(url: str | None) -> str | None:
-    """An http(s) URL made safe inside <url|label>, or None for anything else."""
-    if not url:
-        return None
-    url = url.strip()
-    if urlsplit(url).scheme.lower() not in ("http", "https") or any(c.isspace() for c in url):
-        return None
-    return escape(url).replace("|", "%7C")
+    """A real http(s) URL with a host, percent-encoded, safe inside <url|label>; else None."""
+    checked = web_url(url)
+    return escape(checked).replace("|", "%7C") if checked else None
 
 
 def link(url: str | None, label: str, limit: int = MAX_LINK_LABEL) -> str:
     """A mrkdwn link with an escaped label, or just the label when the URL is unusable."""
     text = fit(label, limit)
     target = safe_url(url)
+    if target and looks_like_url(label):
+        return f"{text} (<{target}|{fit(host_of(web_url(url) or ''), 100)}>)"
     return f"<{target}|{text}>" if target else text
 
 
@@ -107,6 +121,12 @@ def join_lines(lines: Sequence[str], limit: int, noun: str = "lines") -> str:
     return "\n".join(kept)
 
 
+def mrkdwn(text: str) -> dict[str, Any]:
+    """A mrkdwn text object Slack takes as written: verbatim, so it links and mentions nothing
+    by itself (only the <url|label> links this module writes)."""
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
 def header_block(title: str) -> Block:
     return {"type": "header", "text": {"type": "plain_text", "text": fit(title, MAX_HEADER_TEXT)}}
 
@@ -114,12 +134,12 @@ def header_block(title: str) -> Block:
 def section(text: str) -> Block:
     return {
         "type": "section",
-        "text": {"type": "mrkdwn", "text": cut_escaped(text, MAX_SECTION_TEXT)},
+        "text": mrkdwn(cut_escaped(text, MAX_SECTION_TEXT)),
     }
 
 
 def context_block(texts: Iterable[str]) -> Block:
-    elements = [{"type": "mrkdwn", "text": cut_escaped(t, MAX_CONTEXT_TEXT)} for t in texts if t]
+    elements = [mrkdwn(cut_escaped(t, MAX_CONTEXT_TEXT)) for t in texts if t]
     return {"type": "context", "elements": elements[:MAX_CONTEXT_ELEMENTS]}
 
 
@@ -139,10 +159,7 @@ def field_sections(fields: Sequence[Field], max_blocks: int) -> list[Block]:
     elif room == 0:
         texts = []
     chunks = [texts[i : i + MAX_FIELDS] for i in range(0, len(texts), MAX_FIELDS)]
-    return [
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": t} for t in chunk]}
-        for chunk in chunks
-    ]
+    return [{"type": "section", "fields": [mrkdwn(t) for t in chunk]} for chunk in chunks]
 
 
 def news_line(item: Link) -> str:
@@ -159,9 +176,7 @@ def news_section(news: Sequence[Link]) -> Block | None:
 
 def context_line(item: ContextItem) -> str:
     label = "Context" if item.kind == "catalyst" else "Backdrop"
-    sources = " · ".join(
-        link(url, urlsplit(url).hostname or "source") for url in item.links[:3] if safe_url(url)
-    )
+    sources = " · ".join(link(url, host_of(url)) for url in item.links[:3] if safe_url(url))
     summary = fit(item.summary, 1200)
     return f"*{label}: {fit(item.title, 300)}*\n{summary}" + (f"\n{sources}" if sources else "")
 

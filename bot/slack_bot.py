@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -15,11 +16,14 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import AppContext
+from bot.app import AppContext, utc_now
+from bot.attempts import DeliveryStarts
 from bot.charts import chart_filename
 from bot.slack_blocks import (
     command_note,
@@ -28,6 +32,7 @@ from bot.slack_blocks import (
     reply_text,
     with_block,
 )
+from bot.store import Store
 from config.settings import Settings
 from handlers import commands
 from handlers.models import Alert
@@ -38,8 +43,14 @@ log = logging.getLogger(__name__)
 PLATFORM = "slack"
 EVENTS_PATH = "/slack/events"
 SLACK_API_URL = "https://slack.com/api/"
-ADMIN_CACHE_SECONDS = 600.0
+ADMIN_CACHE_SECONDS = 300.0
+# users.info must answer quickly: a hung lookup refuses (fails closed) instead of holding the
+# answer for the client's 30 s timeout.
+ADMIN_LOOKUP_SECONDS = 2.0
 RATE_LIMIT_RETRIES = 3
+ALERT_EVENT = "marketbot_alert"
+# How far back a post of unknown outcome is looked for (messages, newest first).
+RECONCILE_MESSAGES = 100
 WHY_HELP = "Usage: /why SYMBOL (e.g. /why BABA)"
 COMMANDS = ("/why", "/watch", "/mute", "/unmute", "/help")  # must match manifest.yaml
 WATCH_MUTATIONS = {"add", "remove", "rm", "del", "threshold"}
@@ -95,6 +106,17 @@ def add_rate_limit_retries(client: AsyncWebClient, retries: int = RATE_LIMIT_RET
         client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=retries))
 
 
+def single_attempt_client(client: AsyncWebClient) -> AsyncWebClient:
+    """A copy of CLIENT for posting alerts: 429s are waited out (nothing was posted), but a
+    dropped connection is not retried blindly, since the post may have gone out; the outbox
+    retries it after looking in the channel's history."""
+    poster = AsyncWebClient(
+        token=client.token, base_url=client.base_url, timeout=client.timeout, retry_handlers=[]
+    )
+    add_rate_limit_retries(poster)
+    return poster
+
+
 # --- who may change a channel ------------------------------------------------------
 
 
@@ -108,7 +130,8 @@ class Permission:
 
 
 class AdminCheck:
-    """Listed admins, or workspace admins/owners per users.info (cached); guests refused."""
+    """Listed admins, or admins/owners of the command's workspace per users.info (cached for a
+    few minutes, asked with a short timeout); guests and other workspaces' members refused."""
 
     def __init__(
         self,
@@ -116,8 +139,10 @@ class AdminCheck:
         admins: Sequence[str],
         ttl_seconds: float = ADMIN_CACHE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        lookup_seconds: float = ADMIN_LOOKUP_SECONDS,
     ) -> None:
         self.client = client
+        self.lookup_seconds = lookup_seconds
         self.admins = frozenset(admins)
         self.ttl = ttl_seconds
         self.clock = clock
@@ -130,25 +155,96 @@ class AdminCheck:
         cached = self._cache.get(key)
         if cached and cached[0] > self.clock():
             return cached[1]
-        permission = await self._lookup(user_id)
+        permission = await self._lookup(team_id, user_id)
         if permission.cacheable:
             self._cache[key] = (self.clock() + self.ttl, permission)
         return permission
 
-    async def _lookup(self, user_id: str) -> Permission:
+    async def _lookup(self, team_id: str, user_id: str) -> Permission:
         try:
-            response = await self.client.users_info(user=user_id)
+            response = await asyncio.wait_for(
+                self.client.users_info(user=user_id), self.lookup_seconds
+            )
         except SlackApiError as exc:
             error = exc.response.get("error", "unknown error") if exc.response else "no answer"
-            log.warning("users.info for %s failed: %s", user_id, error)
-            text = f"Could not check your Slack permissions ({error}); please try again."
-            return Permission(False, text, cacheable=False)
-        user = response.get("user") or {}
-        if user.get("is_restricted") or user.get("is_ultra_restricted"):
-            return Permission(False, "Guests cannot change this channel's watchlist or mutes.")
-        if user.get("deleted") or user.get("is_bot"):
-            return Permission(False)
-        return Permission(bool(user.get("is_admin") or user.get("is_owner")))
+            return self._unchecked(user_id, str(error))
+        except TimeoutError:
+            return self._unchecked(user_id, f"no answer within {self.lookup_seconds:g} s")
+        except Exception as exc:  # network trouble: refuse, never allow by default
+            return self._unchecked(user_id, type(exc).__name__)
+        return user_permission(team_id, response.get("user") or {})
+
+    @staticmethod
+    def _unchecked(user_id: str, error: str) -> Permission:
+        log.warning("users.info for %s failed: %s", user_id, error)
+        text = f"Could not check your Slack permissions ({error}); please try again."
+        return Permission(False, text, cacheable=False)
+
+
+OTHER_WORKSPACE = (
+    "Only admins of this workspace can change this channel's watchlist or mutes "
+    "(Slack Connect and guest accounts cannot)."
+)
+
+
+def user_permission(team_id: str, user: dict[str, Any]) -> Permission:
+    """A users.info user's rights in the command's workspace: an admin or owner of TEAM_ID,
+    not a guest, not an external (Slack Connect) member, not a bot or deactivated account."""
+    if user.get("is_restricted") or user.get("is_ultra_restricted"):
+        return Permission(False, "Guests cannot change this channel's watchlist or mutes.")
+    if not team_id or str(user.get("team_id") or "") != team_id or user.get("is_stranger"):
+        return Permission(False, OTHER_WORKSPACE)
+    if user.get("deleted") or user.get("is_bot"):
+        return Permission(False)
+    return Permission(bool(user.get("is_admin") or user.get("is_owner")))
+
+
+# --- replays and malformed requests ---------------------------------------------------
+
+# Slack refuses timestamps over 5 minutes old; a seen request is remembered twice as long so
+# that clock skew either way cannot let a captured request through again.
+REPLAY_KEEP = timedelta(seconds=600)
+TIMESTAMP = re.compile(r"[0-9]{1,12}")
+BoltNext = Callable[[], Awaitable[BoltResponse]]
+
+
+def request_keys(req: AsyncBoltRequest, body: dict[str, Any]) -> list[str]:
+    """What makes a request unique: its signature (HTTP mode) and the command's trigger id
+    (both modes: a Socket Mode envelope redelivered to another instance carries the same)."""
+    signature = (req.headers.get("x-slack-signature") or [""])[0]
+    trigger = str(body.get("trigger_id") or "")
+    keys = [f"sig:{signature}"] if signature else []
+    return [*keys, f"trigger:{trigger}"] if trigger else keys
+
+
+def replay_guard(store: Store, clock: Callable[[], datetime] = utc_now) -> Callable[..., Any]:
+    """Bolt middleware, after Bolt's signature check: a request already taken by this or any
+    other instance is not run again (HTTP: 401; Socket Mode: acked, nothing else)."""
+
+    async def guard(
+        req: AsyncBoltRequest, body: dict[str, Any], next: BoltNext
+    ) -> BoltResponse | None:
+        keys = request_keys(req, body)
+        if await asyncio.to_thread(store.first_sighting, keys, clock(), REPLAY_KEEP):
+            return await next()
+        log.warning("Slack request seen before (a replay or a redelivery); not run again")
+        socket_mode = req.mode == "socket_mode"
+        return BoltResponse(status=200 if socket_mode else 401, body="")
+
+    return guard
+
+
+@web.middleware
+async def refuse_malformed(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """A missing or non-numeric X-Slack-Request-Timestamp gets 401 before Bolt parses it."""
+    if request.method == "POST":
+        stamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        if not TIMESTAMP.fullmatch(stamp):
+            log.warning("Slack request refused: malformed X-Slack-Request-Timestamp")
+            return web.Response(status=401, text="invalid request")
+    return await handler(request)
 
 
 # --- chart uploads -------------------------------------------------------------------
@@ -219,6 +315,8 @@ class SlackNotifier:
         self.ctx = ctx
         self.chart = chart
         add_rate_limit_retries(client)
+        self.poster = single_attempt_client(client)
+        self.starts = DeliveryStarts(ctx.store, PLATFORM)
 
     async def deliver(self, alert: Alert, message: Message, channels: Sequence[str]) -> None:
         blocks = message_blocks(message)
@@ -250,20 +348,49 @@ class SlackNotifier:
     ) -> str | None:
         """Post unless already posted; returns the new message's ts, or None when skipped."""
         store = self.ctx.store
-        if await asyncio.to_thread(store.was_sent, alert.id, PLATFORM, channel):
+        now = datetime.now(UTC)
+        [state] = (await self.starts.start(alert.id, [channel], now)).values()
+        if state == "sent":
             log.info("alert %s already posted to %s; not posting again", alert.id, channel)
             return None
-        response = await self.client.chat_postMessage(
+        if state == "unknown":
+            found = await self._find_posted(channel, alert.id)
+            if found is not None:
+                log.info(
+                    "alert %s was already posted in %s (ts %s): recorded", alert.id, channel, found
+                )
+                await asyncio.to_thread(store.mark_sent, alert.id, PLATFORM, channel, found, now)
+                return None
+        response = await self.poster.chat_postMessage(
             channel=channel,
             text=text,
             blocks=blocks,
             unfurl_links=False,
             unfurl_media=False,
-            metadata={"event_type": "marketbot_alert", "event_payload": {"alert_id": alert.id}},
+            metadata={"event_type": ALERT_EVENT, "event_payload": {"alert_id": alert.id}},
         )
         ts = str(response.get("ts", ""))
         await asyncio.to_thread(store.mark_sent, alert.id, PLATFORM, channel, ts, datetime.now(UTC))
         return ts
+
+    async def _find_posted(self, channel: str, alert_id: str) -> str | None:
+        """The ts of this app's post of ALERT_ID among the channel's recent messages, found by
+        its metadata; None when it is not there or the history cannot be read (then the post
+        is sent again: at least once beats never)."""
+        try:
+            response = await self.client.conversations_history(
+                channel=channel, limit=RECONCILE_MESSAGES, include_all_metadata=True
+            )
+        except Exception as exc:
+            error = api_error(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
+            log.warning("could not read the history of %s: %s", channel, error)
+            return None
+        for found in response.get("messages") or []:
+            metadata = found.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == ALERT_EVENT and payload.get("alert_id") == alert_id:
+                return str(found.get("ts") or "") or None
+        return None
 
     async def _upload_chart(self, alert: Alert, channel: str, ts: str, chart: _ChartOnce) -> None:
         try:
@@ -563,6 +690,7 @@ def create_slack_app(
         logger=BOLT_LOG,
         name="marketbot",
     )
+    app.middleware(replay_guard(ctx.store))
     answers = SlashCommands(ctx, AdminCheck(web_client, settings.admins))
     why = WhyPoster(web_client, ctx)
     for command in COMMANDS:
@@ -578,7 +706,9 @@ def create_slack_app(
 
 async def start_slack_http(app: AsyncApp, host: str, port: int) -> web.AppRunner:
     """Serve APP's /slack/events on HOST:PORT (0 = any free port); the caller cleans up."""
-    runner = web.AppRunner(app.web_app(path=EVENTS_PATH, port=port))
+    web_app = app.web_app(path=EVENTS_PATH, port=port)
+    web_app.middlewares.append(refuse_malformed)
+    runner = web.AppRunner(web_app)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

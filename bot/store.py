@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from datetime import UTC, datetime
+import os
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import (
     DateTime,
@@ -22,10 +25,13 @@ from sqlalchemy import (
     event,
     func,
     select,
+    text,
     tuple_,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
@@ -36,6 +42,8 @@ from handlers.models import Delivery, Destination, WatchEntry
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+# Advisory lock keys (any fixed 64-bit numbers, the same in every instance of the bot).
+SCHEMA_LOCK_KEY = 0x6D6B74626F74_0001
 LOG_KEYS_PER_QUERY = 500
 
 
@@ -124,6 +132,17 @@ class SentRow(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
+class DeliveryAttemptRow(Base):
+    """A post of an alert to a channel was started: if no SentRow follows, its outcome is
+    unknown (a crash, a dropped connection) and the channel's history is checked first."""
+
+    __tablename__ = "delivery_attempts"
+    alert_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
 class OutboxAlertRow(Base):
     """An alert waiting to be (or already) delivered, with what each platform renders."""
 
@@ -153,6 +172,15 @@ class OutboxRow(Base):
     last_error: Mapped[str] = mapped_column(String(500), default="")
 
 
+class SeenRequestRow(Base):
+    """A platform request already taken (a Slack signature, a trigger id), shared by every
+    instance, so that a replay or a redelivery is answered once."""
+
+    __tablename__ = "seen_requests"
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
 class RuntimeStatusRow(Base):
     """What a running instance last reported about itself, for `marketbot status`."""
 
@@ -169,6 +197,7 @@ def make_engine(url: str) -> Engine:
             "sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool
         )
     elif url.startswith("sqlite"):
+        _create_private(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
     else:
         engine = create_engine(url, pool_pre_ping=True)
@@ -177,9 +206,32 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def _create_private(url: str) -> None:
+    """Create a new SQLite file readable by its owner only (0600) before SQLite opens it;
+    SQLite gives its -wal and -shm files the database file's permissions."""
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.exists():
+        return
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass  # another process created it meanwhile
+    except OSError as exc:
+        raise StoreError(f"cannot open the store at {path}: {exc.strerror}") from exc
+
+
 def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
     cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA journal_mode=WAL")
+    # WAL with synchronous=NORMAL never corrupts and survives a process crash (a power cut
+    # may lose the last commits, which delivery reconciliation covers), without an fsync on
+    # every commit: each alert post now notes its attempt first.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
@@ -192,27 +244,52 @@ class Store:
         try:
             self.engine = make_engine(url)
             self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+            sqlite = self.engine.dialect.name == "sqlite"
+            self._local_lock: threading.RLock | None = threading.RLock() if sqlite else None
             self.migrate()
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open the store at {_safe_url(url)}: {exc}") from exc
 
     def migrate(self) -> None:
-        """Create missing tables and stamp the schema version (new steps go here)."""
-        Base.metadata.create_all(self.engine)
-        with self.session() as s:
-            row = s.get(SchemaVersion, 1)
-            if row is None:
-                s.add(SchemaVersion(id=1, version=SCHEMA_VERSION))
-            elif row.version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"the store has schema {row.version}, newer than this bot ({SCHEMA_VERSION})"
-                )
-            else:
-                row.version = SCHEMA_VERSION
+        """Create missing tables and stamp the schema version (new steps go here).
+
+        On PostgreSQL this runs under an advisory lock: instances started together take turns
+        (the second waits, then finds the tables made) instead of racing create_all.
+        """
+        with self.engine.connect() as conn:
+            locked = conn.dialect.name == "postgresql"
+            if locked:
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
+                conn.commit()
+            try:
+                Base.metadata.create_all(conn)
+                with Session(bind=conn) as s:
+                    self._stamp(s)
+                    s.commit()
+                conn.commit()
+            finally:
+                if locked:
+                    conn.rollback()
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": SCHEMA_LOCK_KEY})
+                    conn.commit()
+
+    @staticmethod
+    def _stamp(s: Session) -> None:
+        row = s.get(SchemaVersion, 1)
+        if row is None:
+            s.add(SchemaVersion(id=1, version=SCHEMA_VERSION))
+        elif row.version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the store has schema {row.version}, newer than this bot ({SCHEMA_VERSION})"
+            )
+        else:
+            row.version = SCHEMA_VERSION
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with self._sessions.begin() as s:
+        # SQLite takes one writer at a time and makes the others sleep and retry (its busy
+        # handler, in growing steps): threads of this process queue on a lock instead.
+        with self._local_lock or nullcontext(), self._sessions.begin() as s:
             yield s
 
     def close(self) -> None:
@@ -425,11 +502,78 @@ class Store:
             else:
                 row.message_id = message_id or row.message_id
 
+    def start_deliveries(
+        self, alert_id: str, platform: str, channels: Iterable[str], at: datetime
+    ) -> dict[str, str]:
+        """Before posting ALERT_ID to CHANNELS: per channel "sent" (it has its message),
+        "unknown" (a post was started and never recorded: look for it before posting again)
+        or "new" (noted as started now). One transaction for all channels."""
+        pairs = [(alert_id, c) for c in dict.fromkeys(channels)]
+        states = self.start_many(platform, pairs, at)
+        return {c: states[(a, c)] for a, c in pairs}
+
+    def start_many(
+        self, platform: str, pairs: Sequence[tuple[str, str]], at: datetime
+    ) -> dict[tuple[str, str], str]:
+        """start_deliveries for (alert id, channel) PAIRS of any alerts, in one transaction."""
+        wanted = list(dict.fromkeys(pairs))
+        if not wanted:
+            return {}
+        sent_key = tuple_(SentRow.alert_id, SentRow.channel)
+        with self.session() as s:
+            sent = {
+                (a, c)
+                for a, c in s.execute(
+                    select(SentRow.alert_id, SentRow.channel).where(
+                        SentRow.platform == platform, sent_key.in_(wanted)
+                    )
+                )
+            }
+            fresh = [p for p in wanted if p not in sent]
+            new = self._note_attempts(s, platform, fresh, at) if fresh else set()
+        return {p: "sent" if p in sent else "new" if p in new else "unknown" for p in wanted}
+
+    def _note_attempts(
+        self, s: Session, platform: str, pairs: list[tuple[str, str]], at: datetime
+    ) -> set[tuple[str, str]]:
+        """Insert attempt rows for PAIRS where none exist; returns the pairs inserted."""
+        rows = [
+            {"alert_id": a, "platform": platform, "channel": c, "started_at": at} for a, c in pairs
+        ]
+        insert = sqlite_insert if self.engine.dialect.name == "sqlite" else pg_insert
+        statement = (
+            insert(DeliveryAttemptRow)
+            .values(rows)
+            .on_conflict_do_nothing()
+            .returning(DeliveryAttemptRow.alert_id, DeliveryAttemptRow.channel)
+        )
+        return {(a, c) for a, c in s.execute(statement)}
+
     def sent_message_id(self, alert_id: str, platform: str, channel: str) -> str | None:
         """The platform id of the message that carried ALERT_ID to CHANNEL, if any."""
         with self.session() as s:
             row = s.get(SentRow, (alert_id, platform, channel))
             return row.message_id if row else None
+
+    # --- requests already seen ------------------------------------------------------
+
+    def first_sighting(self, keys: Iterable[str], now: datetime, keep: timedelta) -> bool:
+        """Record KEYS as seen at NOW; False when any was seen within KEEP (a replay).
+
+        Atomic across instances: the primary key makes a second insert of a key fail.
+        """
+        wanted = [k[:160] for k in dict.fromkeys(keys) if k]
+        if not wanted:
+            return True
+        try:
+            with self.session() as s:
+                s.execute(delete(SeenRequestRow).where(SeenRequestRow.seen_at < now - keep))
+                for key in wanted:
+                    s.add(SeenRequestRow(key=key, seen_at=now))
+                    s.flush()
+        except IntegrityError:
+            return False
+        return True
 
     # --- runtime status -----------------------------------------------------------
 

@@ -19,6 +19,7 @@ from handlers.evidence import EvidenceGatherer, EvidenceQuery, NewsSearcher, gat
 from handlers.explain import ExplainParams, explain_move, news_window_start, shared_stories
 from handlers.group import group_alerts
 from handlers.groups import GroupIndex
+from handlers.guards import MoveConfirmation, drop_future_quotes
 from handlers.models import (
     Delivery,
     Destination,
@@ -71,6 +72,7 @@ class Engine:
     # Optional second opinion on each verdict (the LLM adjudicator); blocking, so the engine
     # runs in a worker thread. It returns the explanation unchanged when it cannot do better.
     adjudicate: Callable[[Move, Explanation], Explanation] | None = None
+    confirm: MoveConfirmation = field(default_factory=MoveConfirmation)
 
     def explain(
         self, moves: Iterable[Move], quotes: Mapping[str, Quote], news: NewsProvider | None
@@ -95,13 +97,17 @@ class Engine:
                 self.companies.get(move.symbol),
                 stories,
             )
-            if self.adjudicate is not None:
-                exp = self.adjudicate(move, exp)
             if abs(move.pct) >= self.params.split_jump_pct and exp.cause != "company":
                 reason = f"{move.pct:+.1f} % with no company news looks like a split or bad data"
                 log.warning("skipped %s: %s", move.symbol, reason)
                 skips.append(Skip(move.symbol, reason))
                 continue
+            held = self.confirm.check(move, exp.cause == "company")
+            if held is not None:
+                skips.append(Skip(move.symbol, held))
+                continue
+            if self.adjudicate is not None:  # asked only about moves that will be told
+                exp = self.adjudicate(move, exp)
             explanations[move.symbol] = exp
         return explanations, skips
 
@@ -127,6 +133,7 @@ class Engine:
         above its threshold does not cost a news search on every tick.
         """
         p = self.params
+        quotes, future = drop_future_quotes(quotes, now)
         watched = {e.symbol for e in entries}
         policy = ThresholdPolicy(p.default_threshold_pct, channel_thresholds)
         floor = min((policy.threshold(e) for e in entries), default=0.0)
@@ -138,11 +145,11 @@ class Engine:
         dedupe = DedupePolicy(p.cooldown, p.escalation_step_pct, p.once_per_session)
         triggered = find_triggers(moves, entries, policy)
         if not triggered:
-            return TickResult([], moves, skips)
+            return TickResult([], moves, future + skips)
         memory = AlertMemory.read(alert_log, now, dedupe)  # one read serves both filters
         triggered = drop_already_alerted(triggered, alert_log, now, dedupe, memory)
         candidates = [m for ms in triggered.values() for m in ms]
         explanations, explain_skips = self.explain(candidates, quotes, news)
         grouped = group_alerts(triggered, explanations, self.groups, p.group_window)
         deliveries = dedupe_alerts(grouped, alert_log, now, dedupe, self.groups, memory)
-        return TickResult(deliveries, moves, skips + explain_skips)
+        return TickResult(deliveries, moves, future + skips + explain_skips)

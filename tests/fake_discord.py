@@ -43,6 +43,9 @@ ALICE = 640000000000000001
 BOB = 640000000000000002
 
 EPHEMERAL = 1 << 6
+# How long the fake, like Discord ("a few minutes"), answers a repeated nonce with the first post.
+NONCE_SECONDS = 300.0
+MAX_HISTORY = 100
 ATTACHMENT_SIZE_LIMIT = 8 * 1024 * 1024
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FILE_PART = re.compile(r"files\[(\d+)\]")
@@ -299,7 +302,7 @@ class InteractionRecord:
 class FakeDiscord:
     """REST under /api/v10 and the gateway at /gateway, on an ephemeral 127.0.0.1 port."""
 
-    def __init__(self, token: str = TOKEN) -> None:
+    def __init__(self, token: str = TOKEN, nonce_seconds: float = NONCE_SECONDS) -> None:
         self.token = token
         self.calls: list[Call] = []
         self.faults: list[Fault] = []
@@ -309,6 +312,9 @@ class FakeDiscord:
         self.commands: dict[int | None, list[Json]] = {}
         self.extra_channels: set[int] = set()
         self.limits: Limits | None = None
+        # Discord honours a nonce for a few minutes only: a retry after that posts again.
+        self.nonce_seconds = nonce_seconds
+        self._created: dict[str, float] = {}
         self._sockets: list[web.WebSocketResponse] = []
         self._seq = 0
         self._ids = itertools.count(1_300_000_000_000_000_000)
@@ -319,6 +325,7 @@ class FakeDiscord:
             ("GET", re.compile(r"/oauth2/applications/@me"), self._get_app),
             ("GET", re.compile(r"/gateway(/bot)?"), self._get_gateway),
             ("POST", re.compile(r"/channels/(\d+)/messages"), self._post_message),
+            ("GET", re.compile(r"/channels/(\d+)/messages"), self._get_messages),
             ("POST", re.compile(r"/interactions/(\d+)/([^/]+)/callback"), self._callback),
             ("POST", re.compile(r"/webhooks/(\d+)/([^/]+)"), self._followup),
             ("PATCH", re.compile(r"/webhooks/(\d+)/([^/]+)/messages/@original"), self._edit_orig),
@@ -824,12 +831,32 @@ class FakeDiscord:
         messages = self.channel_messages.setdefault(channel_id, [])
         nonce = body.get("nonce")
         if nonce is not None and body.get("enforce_nonce"):
+            recent = time.monotonic() - self.nonce_seconds
             for existing in messages:
-                if existing["nonce"] == nonce:
+                if existing["nonce"] == nonce and self._created[existing["id"]] >= recent:
                     return json_response(existing)
         message = self._message(channel_id, body, uploads=uploads)
         messages.append(message)
+        self._created[message["id"]] = time.monotonic()
         return json_response(message)
+
+    async def _get_messages(
+        self, request: web.Request, match: re.Match[str], body: Any
+    ) -> web.Response:
+        """A channel's messages, newest first, as GET /channels/{id}/messages pages them."""
+        channel_id = int(match.group(1))
+        if channel_id not in CHANNEL_NAMES and channel_id not in self.extra_channels:
+            return error(404, 10003, "Unknown Channel")
+        limit = min(max(int(request.query.get("limit", 50)), 1), MAX_HISTORY)
+        found = sorted(self.posted(channel_id), key=lambda m: int(m["id"]))
+        if "after" in request.query:
+            after = int(request.query["after"])
+            found = [m for m in found if int(m["id"]) > after][:limit]
+        if "before" in request.query:
+            before = int(request.query["before"])
+            found = [m for m in found if int(m["id"]) < before][-limit:]
+        public = [{k: v for k, v in m.items() if k != "nonce"} for m in found[-limit:]]
+        return json_response(list(reversed(public)))
 
     def _record(self, token: str) -> InteractionRecord | None:
         return self.interactions.get(token)
@@ -954,6 +981,15 @@ def resolve_attachment_images(embeds: list[Json], attachments: list[Json]) -> li
             embed = {**embed, "image": {**image, "flags": 0}}
         resolved.append(embed)
     return resolved
+
+
+MARKDOWN_ESCAPE = re.compile(r"\\([^0-9A-Za-z\s])")
+
+
+def displayed(text: str) -> str:
+    """TEXT as a Discord client shows it: a backslash before punctuation is hidden (the escape
+    rule of Discord's markdown), and the zero-width spaces that break mentions are invisible."""
+    return MARKDOWN_ESCAPE.sub(r"\1", text).replace("\u200b", "")
 
 
 def resolve_mentions(content: str, allowed: Json | None) -> Json:

@@ -37,6 +37,7 @@ MAX_CONTEXT_ELEMENTS = 10
 METHOD_TIERS = {
     "auth.test": 4,
     "users.info": 4,
+    "conversations.history": 3,
     "files.getUploadURLExternal": 4,
     "files.completeUploadExternal": 4,
     "apps.connections.open": 1,
@@ -140,6 +141,11 @@ class FakeSlack:
         self.channel_errors: dict[str, str] = {}
         self.socket_acks: list[dict[str, Any]] = []
         self.reject_reply_blocks = False
+        # Seconds a method takes to answer (a hung API), e.g. {"users.info": 60}.
+        self.delays: dict[str, float] = {}
+        # Calls of a method whose effect happens but whose answer is lost (connection dropped).
+        self.lose_answers: dict[str, int] = {}
+        self.messages: dict[str, list[dict[str, Any]]] = {}
         self._throttle: dict[str, tuple[int, int]] = {}
         self.limits: Limits | None = None
         self._sockets: list[web.WebSocketResponse] = []
@@ -235,6 +241,8 @@ class FakeSlack:
         method = request.match_info["method"]
         args = await self._args(request)
         self._record(method, args, request)
+        if method in self.delays:
+            await asyncio.sleep(self.delays[method])
         times, retry_after = self._throttle.get(method, (0, 0))
         if times > 0:
             self._throttle[method] = (times - 1, retry_after)
@@ -251,7 +259,11 @@ class FakeSlack:
         answer = getattr(self, "_" + method.replace(".", "_"), None)
         if answer is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
-        return web.json_response(answer(args))
+        result = answer(args)
+        if self.lose_answers.get(method, 0) > 0 and request.transport is not None:
+            self.lose_answers[method] -= 1
+            request.transport.close()
+        return web.json_response(result)
 
     def _rate_limited(self, retry_after: int) -> web.Response:
         """Slack's 429: Retry-After in whole seconds, and ok false with error ratelimited."""
@@ -286,7 +298,24 @@ class FakeSlack:
         if block_errors(blocks) or not args.get("text"):
             return {"ok": False, "error": "invalid_blocks", "details": block_errors(blocks)}
         ts = f"{1741200000 + len(self.calls_to('chat.postMessage'))}.000100"
+        metadata = args.get("metadata")
+        message = {"type": "message", "ts": ts, "text": args["text"], "bot_id": "BBOT"}
+        if metadata:
+            message["metadata"] = json.loads(metadata) if isinstance(metadata, str) else metadata
+        self.messages.setdefault(channel, []).append(message)
         return {"ok": True, "channel": channel, "ts": ts, "message": {"text": args["text"]}}
+
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Newest first; metadata only with include_all_metadata, as the real method."""
+        channel = str(args.get("channel", ""))
+        if channel in self.channel_errors:
+            return {"ok": False, "error": self.channel_errors[channel]}
+        limit = min(int(args.get("limit", 100)), 999)
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        newest = list(reversed(self.messages.get(channel, [])))[:limit]
+        if not with_metadata:
+            newest = [{k: v for k, v in m.items() if k != "metadata"} for m in newest]
+        return {"ok": True, "messages": newest, "has_more": False}
 
     def _files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
         file_id = f"F{len(self.calls_to('files.getUploadURLExternal')):04d}"
@@ -351,7 +380,7 @@ def slash_payload(
         "text": text,
         "api_app_id": "A0TEST",
         "response_url": response_url,
-        "trigger_id": "1.2.3",
+        "trigger_id": f"{int(time.time())}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:12]}",
     }
 
 

@@ -56,6 +56,7 @@ from tests.fake_discord import (
     TOKEN,
     Call,
     FakeDiscord,
+    displayed,
     embed_problems,
     opt,
 )
@@ -175,7 +176,7 @@ async def test_why_defers_at_once_then_follows_up_with_the_npc_context(fake: Fak
     [embed] = answer["embeds"]
     assert embed["title"] == "▲ BABA +8.6 %"
     assert "KWEB +7.1 %" in embed["description"]
-    names = [f["name"] for f in embed["fields"]]
+    names = [displayed(f["name"]) for f in embed["fields"]]
     assert "Context: China's National People's Congress opens; ~5 % growth target kept" in names
     assert "no company-specific news" in json.dumps(embed)
     assert embed["footer"]["text"].startswith("Data: replay")
@@ -389,10 +390,42 @@ async def test_a_send_whose_answer_was_lost_is_not_posted_twice_on_retry(
         assert len(fake.posted(CHINA_TECH)) == 1
         assert not r.ctx.store.was_sent(alert.id, "discord", channel)
         await notifier.deliver(alert, message, [channel])  # the outbox's retry
-    first, second = fake.calls_to("POST", MESSAGES)
-    assert first.body["nonce"] == second.body["nonce"] == nonce_for(alert.id, channel)
+    # The retry found the post in the channel's history and recorded it: no second POST.
+    [first] = fake.calls_to("POST", MESSAGES)
+    assert first.body["nonce"] == nonce_for(alert.id, channel)
+    assert len(fake.calls_to("GET", MESSAGES)) == 1
     [posted] = fake.posted(CHINA_TECH)
     assert r.ctx.store.sent_message_id(alert.id, "discord", channel) == posted["id"]
+
+
+@pytest.mark.parametrize("history_readable", [True, False])
+async def test_a_lost_answer_after_the_nonce_expired_is_found_in_the_history(
+    monkeypatch: pytest.MonkeyPatch, history_readable: bool
+) -> None:
+    """Discord forgets a nonce after a few minutes; only the channel history can tell then."""
+    fake = FakeDiscord(nonce_seconds=0.0)
+    await fake.start()
+    fake.install(monkeypatch)
+    r = replayed()
+    channel = str(CHINA_TECH)
+    message = Message("▲ BABA +9.0 %", None, "", "company", "Company news: results")
+    alert: Any = SimpleNamespace(id="alert-expired-nonce")
+    try:
+        async with running(r.ctx, fake):
+            notifier = r.ctx.notifiers["discord"]
+            fake.fail("POST", MESSAGES, 0, after_effect=True)
+            with pytest.raises(DeliveryFailed):
+                await notifier.deliver(alert, message, [channel])
+            if not history_readable:
+                fake.fail("GET", MESSAGES, 403)
+            await notifier.deliver(alert, message, [channel])
+    finally:
+        await fake.stop()
+    posts = fake.posted(CHINA_TECH)
+    # Unreadable history: sent again (at least once beats never), the nonce no longer helps.
+    assert len(posts) == (1 if history_readable else 2)
+    assert posts[0]["embeds"][0]["footer"]["text"].endswith("alert alert-expired-nonce")
+    assert r.ctx.store.sent_message_id(alert.id, "discord", channel) == posts[-1]["id"]
 
 
 async def test_a_failed_channel_raises_after_serving_the_others(fake: FakeDiscord) -> None:

@@ -8,6 +8,7 @@ import re
 import signal
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +39,13 @@ class SlowDiscord(FakeDiscord):
     def __init__(self, post_delay: float = 0.0) -> None:
         super().__init__()
         self.post_delay = post_delay
+        self.answer_delay = 0.0  # after the message is created: the answer is slow to come
 
     async def _post_message(self, request: web.Request, match: re.Match[str], body: Any) -> Any:
         await asyncio.sleep(self.post_delay)
-        return await super()._post_message(request, match, body)
+        answer = await super()._post_message(request, match, body)
+        await asyncio.sleep(self.answer_delay)
+        return answer
 
 
 @pytest.fixture
@@ -53,14 +57,14 @@ async def slow_discord() -> AsyncIterator[SlowDiscord]:
 
 
 async def start_bot(
-    fake: FakeDiscord, db: Path, tmp: Path, *args: str
+    fake: FakeDiscord, db: Path, tmp: Path, *args: str, db_url: str | None = None
 ) -> asyncio.subprocess.Process:
     launcher = tmp / "launch.py"
     launcher.write_text(LAUNCHER)
     env = {
         **os.environ,
         "DISCORD_TOKEN": TOKEN,
-        "MARKETBOT_DB_URL": f"sqlite:///{db}",
+        "MARKETBOT_DB_URL": db_url or f"sqlite:///{db}",
         "PYTHONPATH": str(ROOT),
     }
     return await asyncio.create_subprocess_exec(
@@ -199,6 +203,42 @@ async def test_status_says_running_then_stopped_after_sigterm(
     assert code == 1 and ": stopped" in stopped and ": running" not in stopped, stopped
 
 
+async def test_a_post_that_went_out_before_a_sigkill_is_not_posted_again(
+    slow_discord: SlowDiscord, tmp_path: Path
+) -> None:
+    """The post is made, the bot dies before hearing so, the nonce expires: one post still."""
+    slow_discord.nonce_seconds = 0.0
+    slow_discord.answer_delay = 60.0
+    db = tmp_path / "bot.db"
+    watch(db, [CHINA_TECH, MARKETS])
+    args = ("--from", "2025-03-05", "--to", "2025-03-05", "--speed", "1e6")
+    first = await start_bot(slow_discord, db, tmp_path, *args)
+    await slow_discord.wait_for(
+        lambda: bool(slow_discord.posted(CHINA_TECH) and slow_discord.posted(MARKETS)),
+        timeout=30,
+        what="both posts made (their answers held back)",
+    )
+    first.kill()
+    await first.wait()
+    assert Store(f"sqlite:///{db}").outbox_counts() == {"pending": 2}
+    slow_discord.answer_delay = 0.0
+    second = await start_bot(slow_discord, db, tmp_path, *args)
+    try:
+        await slow_discord.wait_for(
+            lambda: Store(f"sqlite:///{db}").outbox_counts() == {"sent": 2},
+            timeout=60,
+            what="both deliveries recorded after the restart",
+        )
+        await asyncio.sleep(1.0)
+    finally:
+        output = await stop(second)
+    for channel in (CHINA_TECH, MARKETS):
+        assert len(slow_discord.posted(channel)) == 1, output
+    history = slow_discord.calls_to("GET", r"/channels/\d+/messages")
+    assert {c.path for c in history} == {f"/channels/{c}/messages" for c in (CHINA_TECH, MARKETS)}
+    assert "already posted" in output
+
+
 def why_answers(slack: Any) -> list[Any]:
     """The /why answer: posted by the app (charts on) or through the response_url."""
     posted = [c for c in slack.calls_to("chat.postMessage") if "/why" in str(c.args)]
@@ -279,3 +319,84 @@ async def test_run_slack_and_discord_on_one_loop(slow_discord: FakeDiscord, tmp_
     assert posts[0].args["channel"] == "C0MARKETS"
     assert "National People" in str(why_answers(slack)[-1].args)
     assert "s3cret-signing" not in output and slack.bot_token not in output
+
+
+@dataclass
+class Instance:
+    """One `marketbot run` process and the log lines it printed so far."""
+
+    proc: asyncio.subprocess.Process
+    lines: list[str] = field(default_factory=list)
+    reader: asyncio.Task[None] | None = None
+
+    async def _read(self) -> None:
+        assert self.proc.stdout is not None
+        async for line in self.proc.stdout:
+            self.lines.append(line.decode(errors="replace"))
+
+    def start_reading(self) -> None:
+        self.reader = asyncio.create_task(self._read())
+
+    @property
+    def holds_gateway(self) -> bool:
+        return any("running the Discord gateway connection" in line for line in self.lines)
+
+    async def stop(self, sig: int = signal.SIGTERM) -> str:
+        if self.proc.returncode is None:
+            self.proc.send_signal(sig)
+        await asyncio.wait_for(self.proc.wait(), 20)
+        if self.reader is not None:
+            await asyncio.wait_for(self.reader, 5)
+        return "".join(self.lines)
+
+
+def callbacks_for(fake: FakeDiscord, record: fake_discord.InteractionRecord) -> int:
+    return len(fake.calls_to("POST", rf"/interactions/{record.id}/{record.token}/callback"))
+
+
+@pytest.mark.postgres
+async def test_three_instances_on_an_empty_postgresql_answer_each_command_once(
+    slow_discord: SlowDiscord, tmp_path: Path, pg_url: str
+) -> None:
+    """Started together on an empty schema, all three come up; one holds the gateway and
+    answers; when it is killed another takes over, and still answers once."""
+    args = ("--from", "2025-03-05", "--to", "2025-03-05", "--speed", "1e6")
+    procs = await asyncio.gather(
+        *(start_bot(slow_discord, tmp_path / "x", tmp_path, *args, db_url=pg_url) for _ in "abc")
+    )
+    instances = [Instance(p) for p in procs]
+    for instance in instances:
+        instance.start_reading()
+    outputs: list[str] = []
+    try:
+        await slow_discord.wait_for(
+            lambda: len(Store(pg_url).statuses()) == 3, timeout=60, what="three instances up"
+        )
+        await slow_discord.wait_connected(timeout=30)
+        await asyncio.sleep(4.0)  # a second gateway connection, if any, would be made by now
+        assert len(slow_discord.identifies) == 1
+        assert all(i.proc.returncode is None for i in instances)
+        record = await slow_discord.answered(
+            await slow_discord.interact("why", [opt("symbol", "BABA")]), timeout=30
+        )
+        await asyncio.sleep(1.0)
+        assert callbacks_for(slow_discord, record) == 1 and len(record.callbacks) == 1
+
+        [holder] = [i for i in instances if i.holds_gateway]
+        holder.proc.kill()
+        await holder.proc.wait()
+        await slow_discord.wait_for(
+            lambda: len(slow_discord.identifies) == 2, timeout=30, what="a takeover"
+        )
+        await asyncio.sleep(3.0)
+        assert len(slow_discord.identifies) == 2
+        again = await slow_discord.answered(
+            await slow_discord.interact("why", [opt("symbol", "BABA")]), timeout=30
+        )
+        await asyncio.sleep(1.0)
+        # (its answer may differ: a replay's simulated clock moves in the feed's leader only)
+        assert callbacks_for(slow_discord, again) == 1 and len(again.answers()) == 1
+    finally:
+        for instance in instances:
+            outputs.append(await instance.stop())
+    assert not any("UniqueViolation" in out or "Traceback" in out for out in outputs), outputs

@@ -372,7 +372,7 @@ def test_third_party_text_cannot_mention_or_inject_links() -> None:
     assert not MENTION.search(rendered)
     assert "&lt;!channel&gt; &amp; friends" in rendered
     assert "javascript:" not in rendered
-    assert "<https://news.example/a?x=1&amp;y=&lt;2&gt;|Shares jump &lt;!everyone&gt;>" in rendered
+    assert "<https://news.example/a?x=1&amp;y=%3C2%3E|Shares jump &lt;!everyone&gt;>" in rendered
 
 
 def test_an_almost_empty_message_is_still_valid_block_kit() -> None:
