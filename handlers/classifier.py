@@ -16,6 +16,7 @@ WEIGHTS = Path(__file__).with_name("classifier_weights.json")
 BUCKETS = 1 << 18
 CO = "zzco"  # the company the item is scored for
 OTHER = "zzoth"  # another listed company, by its ticker
+FLAG_REPEAT = 1  # more than 1 (rules outweigh n-grams) scored lower in grouped CV
 
 _WORD = re.compile(r"[a-z0-9]+(?:['’&.\-][a-z0-9]+)*|[%$&]")
 _DIGITS = re.compile(r"\d+")
@@ -109,7 +110,7 @@ def features(title: str, body: str, flags: Iterable[str] = ()) -> list[str]:
     """Feature strings of one normalised item: title words, bigrams, char n-grams; body words."""
     title_words = words(title)
     body_words = words(body)
-    out = ["bias:1", *(f"flag:{f}" for f in flags)]
+    out = ["bias:1", *(f"flag:{f}" for f in flags for _ in range(FLAG_REPEAT))]
     out += (f"c:{w}" for w in cause_words(title))
     out += (f"c:{w}" for w in cause_words(body[:300]))
     out += _ngrams("t:", title_words)

@@ -448,7 +448,38 @@ def _flags(
         flags.append("t_move_only")
     others = len(_other_related(symbol, related))
     flags.append(f"related:{min(others, 3)}")
+    if body:
+        flags += _lead_flags(symbol, body, aliases)
     return flags
+
+
+_SENTENCE = re.compile(r"(?<=[.!?;])\s+|\s+[—–]\s+")
+# Words that tie a company's move to another firm's news (a peer's results read across).
+_PEER_CUE = re.compile(
+    r"\b(rivals?|peers?|competitors?|sympathy|along with|alongside|read[- ]across|"
+    r"other [\w-]+ (stocks|names|makers|shares|companies)|the (group|sector|industry))\b",
+    re.IGNORECASE,
+)
+
+
+def _lead_flags(symbol: str, body: str, aliases: Sequence[str]) -> list[str]:
+    """What the lead's sentences naming the company say: in a round-up its own cause is there."""
+    out: list[str] = []
+    named = [
+        s
+        for s in _SENTENCE.split(body[:600])
+        if _mentions_symbol(symbol, s) or _mentions_alias(aliases, s)
+    ][:2]
+    for sentence in named:
+        out.append(f"lead_rule:{_about_this_company(symbol, aliases, sentence, '')}")
+        cause = _move_cause(aliases, symbol, sentence)
+        if cause is not None:
+            out.append(f"lead_cause:{_kind_of_cause(cause)}")
+        if _PEER_CUE.search(sentence):
+            out.append("lead_peer")
+    if not named:
+        out.append("lead_unnamed")
+    return out
 
 
 def item_features(
