@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 from collections.abc import Coroutine, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -172,14 +173,13 @@ def build_context(settings: Settings, store: Store, options: RunOptions) -> Runn
     return Running(ctx, options, worker, prices=prices)
 
 
-def warm_evidence(ctx: AppContext) -> None:
+def warm_evidence(ctx: AppContext) -> list[Future[None]]:
     """Start the evidence sources' one-time fetches in their threads; returns at once.
 
     A source that cannot be reached (no network) logs one line and fetches on its first alert.
     """
     warm = getattr(ctx.news, "warm_up", None)
-    if callable(warm):
-        warm()
+    return list(warm()) if callable(warm) else []
 
 
 async def leader_work(running: Running) -> None:

@@ -503,3 +503,28 @@ def test_warm_up_skips_an_unconfigured_edgar_and_returns_before_a_slow_one(sec: 
     assert not pending[1]  # warm_up returned while the map was still on its way
     assert [p for p, _ in sec.seen] == ["/files/company_tickers.json"]  # the unset one asked none
     gatherer.close()
+
+
+def test_run_warms_the_configured_live_sources_at_start(sec: Served, yahoo: FakeYahoo) -> None:
+    from bot.app import AppContext, build_engine, live_sources
+    from bot.run import warm_evidence
+    from bot.sources.yahoo import YahooPrices
+    from bot.store import Store
+    from config.settings import load_settings
+
+    settings = load_settings(
+        db_url="sqlite://", sec_user_agent=UA, sec_www_url=sec.base, sec_data_url=sec.base
+    )
+    engine = build_engine(settings)
+    session = FakeSession(yahoo)
+    news = live_sources(settings, engine, session)
+    ctx = AppContext(settings, engine, Store("sqlite://"), YahooPrices(session), news)
+
+    jobs = warm_evidence(ctx)
+    wait(jobs, timeout=10)
+
+    assert len(jobs) == len(news.names)  # every source and the lead fetcher has a warm-up
+    assert all(j.exception() is None for j in jobs)
+    assert [p for p, _ in sec.seen] == ["/files/company_tickers.json"]
+    assert [r.path for r in yahoo.seen].count("/v1/test/getcrumb") == 1
+    news.close()
