@@ -280,7 +280,9 @@ def run_evidence(out: Console) -> dict[str, Any]:
             ],
         )
     )
-    verdict = {r.case: r.p95_s < 1.5 for r in results}
+    for note in evidence.NOTES:
+        out.print(f"   {note}")
+    verdict = {r.case: r.p95_s < 1.5 for r in results if r.case != evidence.NO_WARM_UP}
     out.print(f"   goal met: {verdict}")
     return {"results": [asdict(r) for r in results], "goals": verdict}
 
