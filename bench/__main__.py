@@ -35,19 +35,35 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
 
 def run_tick(out: Console) -> dict[str, Any]:
     results = tick.main()
-    rows = [[r.symbols, r.entries, r.cpu_ms, r.per_symbol_us, r.peak_mb, r.alerts] for r in results]
+    rows = [
+        [r.symbols, r.entries, r.cpu_ms, r.per_symbol_us, r.peak_mb, r.alerts, r.new_news_cpu_ms]
+        for r in results
+    ]
     out.print(
         _table(
             "1. Detection tick (detect -> explain -> group -> dedupe); goal: linear, "
             "5,000 symbols under 20 ms",
-            ["symbols", "watch entries", "CPU ms/tick", "µs/symbol", "peak MB", "alerts"],
+            [
+                "symbols",
+                "watch entries",
+                "CPU ms/tick",
+                "µs/symbol",
+                "peak MB",
+                "alerts",
+                "CPU ms, new stories",
+            ],
             rows,
         )
+    )
+    out.print(
+        "   CPU ms/tick: the movers' stories already classified once (verdicts cached); "
+        "new stories: the same tick when every mover's headlines are new to the classifier"
     )
     five = next(r for r in results if r.symbols == 5_000)
     per_symbol = [r.per_symbol_us for r in results]
     verdict = {
         "5000_under_20ms": five.cpu_ms < 20,
+        "5000_new_stories_under_20ms": five.new_news_cpu_ms < 20,
         "linear_within_2x": max(per_symbol) < 2 * min(per_symbol),
     }
     out.print(f"   goal met: {verdict}")
@@ -265,7 +281,9 @@ def run_evidence(out: Console) -> dict[str, Any]:
             ],
         )
     )
-    verdict = {r.case: r.p95_s < 1.5 for r in results}
+    for note in evidence.NOTES:
+        out.print(f"   {note}")
+    verdict = {r.case: r.p95_s < 1.5 for r in results if r.case != evidence.NO_WARM_UP}
     out.print(f"   goal met: {verdict}")
     return {"results": [asdict(r) for r in results], "goals": verdict}
 

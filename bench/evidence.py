@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import statistics
+import subprocess
+import sys
 import time
-from dataclasses import dataclass
+import warnings
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bench.yahoo import offline_yfinance
@@ -15,6 +21,7 @@ from bot.sources.earnings import EarningsCalendar
 from bot.sources.econ_calendar import EconomicCalendar
 from bot.sources.edgar import EdgarFilings
 from bot.sources.market_news import MarketNews
+from bot.sources.yahoo import YahooPrices
 from bot.sources.yahoo_news import YahooNews
 from handlers.evidence import EvidenceQuery, EvidenceSource
 from tests.local_http import Served, serve
@@ -24,6 +31,7 @@ from tests.yahoo_fake import (
     FakeYahoo,
     Reply,
     earnings_page,
+    quote_entry,
     search_body,
     visualization_body,
 )
@@ -34,11 +42,32 @@ ALERT = ["BABA", "JD", "PDD", "BIDU", "TCEHY"]  # the NPC-day group alert
 DEADLINE_S = 6.0
 ROUNDS = 12
 UA = "Bench Operator bench@example.com"
+FIRST_AFTER_START = "first alert after start"
+WARM = "next alerts (warm)"
+NO_WARM_UP = "first alert, no warm-up"
+STARTS = 3  # fresh processes per first-alert case
+ROOT = Path(__file__).resolve().parents[1]
+NOTES = (
+    f"{FIRST_AFTER_START}: {STARTS} starts, each a new process: the warm-up started as "
+    "`marketbot run` starts it, then the bot's first price poll (batched v7 quotes, same "
+    "fake), then the alert",
+    f"{NO_WARM_UP}: the same {STARTS} starts without the warm-up (main before this change; "
+    "main's bench asked its first alert with no poll before it: 1.86 s on 2026-12-01); "
+    "the warm-up's own requests (SEC ticker map; cookie and crumb, shared with the poll) "
+    "are made at start and not counted in the alert's",
+)
 ARTICLE = (
     "<html><body><article><h1>Sample headline</h1><p>Sample lead written for the benchmark: "
     "the shares moved after a sample announcement that this paragraph describes.</p>"
     "</article></body></html>"
 )
+
+
+@dataclass
+class AlertRun:
+    seconds: float
+    requests: int
+    timed_out: int
 
 
 @dataclass
@@ -94,8 +123,7 @@ def _sec_routes() -> dict[str, Reply]:
     return routes
 
 
-def _gatherer(fake: FakeYahoo, sec: Served) -> Gatherer:
-    session = FakeSession(fake)
+def _gatherer(session: FakeSession, sec: Served) -> Gatherer:
     sources: list[EvidenceSource] = [
         YahooNews(session),
         EdgarFilings(UA, sec.base, sec.base),
@@ -106,9 +134,31 @@ def _gatherer(fake: FakeYahoo, sec: Served) -> Gatherer:
     return Gatherer(sources, DEADLINE_S, ArticleLeads(allow_private=True))
 
 
-def gather_bench(rounds: int = ROUNDS) -> list[EvidenceBench]:
-    """The first alert (cold: cookie, crumb, SEC ticker map) and the next ones (warm)."""
-    results: list[EvidenceBench] = []
+def _alert(gatherer: Gatherer, at: datetime, counted: list[Served | FakeYahoo]) -> AlertRun:
+    """One alert's evidence (new articles each time: each alert's stories are new)."""
+    queries = [EvidenceQuery(s, at - timedelta(hours=23), at) for s in ALERT]
+    gatherer.leads = ArticleLeads(allow_private=True)
+    seen = sum(len(c.seen) for c in counted)
+    start = time.perf_counter()
+    found = gatherer.gather(queries)
+    elapsed = time.perf_counter() - start
+    late = sum("timed out" in s.search.error for ev in found.values() for s in ev.searches)
+    return AlertRun(elapsed, sum(len(c.seen) for c in counted) - seen, late)
+
+
+def _first_poll(session: FakeSession, fake: FakeYahoo, at: datetime) -> None:
+    """The bot's first price poll (batched v7 quotes through the same yfinance session): no
+    alert can come before the quotes it detects the move in."""
+    for sym in ALERT:
+        fake.quotes[sym] = quote_entry(sym, 108.0, 100.0, at - timedelta(minutes=1))
+    quotes = YahooPrices(session, requests_per_second=1000).batch_quotes(ALERT, at)
+    if len(quotes) != len(ALERT):
+        raise RuntimeError(f"the bench's first poll got {sorted(quotes)}, not {ALERT}")
+
+
+def alerts_after_start(warm_up: bool, rounds: int = 0) -> list[AlertRun]:
+    """In this process: a start (the warm-up as `marketbot run` starts it, or none), the
+    bot's first poll, its first alert, then ROUNDS more alerts a minute apart."""
     until = datetime(2025, 3, 5, 16, 0, tzinfo=NY)
     sec_served = Served(_sec_routes(), delay_s=LATENCY_S)
     pages = {f"/{s}": Reply.text(ARTICLE, 200, "text/html") for s in [*ALERT, "x"]}
@@ -116,41 +166,51 @@ def gather_bench(rounds: int = ROUNDS) -> list[EvidenceBench]:
     articles.delay_s = LATENCY_S
     with offline_yfinance(), serve(sec_served) as sec, serve(articles) as site:
         fake = _fake_yahoo(site.base, until - timedelta(hours=3))
-        gatherer = _gatherer(fake, sec)
-        times: list[float] = []
-        requests: list[int] = []
-        timed_out = 0
-        for k in range(rounds + 1):
-            # Each alert a minute later: a new window, so per-window caches do not help.
-            now = until + timedelta(minutes=k)
-            queries = [EvidenceQuery(s, now - timedelta(hours=23), now) for s in ALERT]
-            gatherer.leads = ArticleLeads(allow_private=True)  # each alert's articles are new
-            seen = len(fake.seen) + len(sec.seen) + len(site.seen)
-            start = time.perf_counter()
-            found = gatherer.gather(queries)
-            times.append(time.perf_counter() - start)
-            requests.append(len(fake.seen) + len(sec.seen) + len(site.seen) - seen)
-            timed_out += sum(
-                "timed out" in s.search.error for ev in found.values() for s in ev.searches
-            )
+        counted: list[Served | FakeYahoo] = [fake, sec, site]
+        session = FakeSession(fake)
+        gatherer = _gatherer(session, sec)
+        if warm_up:
+            gatherer.warm_up()
+        _first_poll(session, fake, until)
+        # Each alert a minute later: a new window, so per-window caches do not help.
+        runs = [_alert(gatherer, until + timedelta(minutes=k), counted) for k in range(rounds + 1)]
         gatherer.close()
-    warm = times[1:]
-    results.append(_row("first alert (cold)", times[:1], requests[:1], 0))
-    results.append(_row("next alerts (warm)", warm, requests[1:], timed_out))
-    return results
+    return runs
 
 
-def _row(case: str, times: list[float], requests: list[int], timed_out: int) -> EvidenceBench:
-    ordered = sorted(times)
+def _in_fresh_process(warm_up: bool, rounds: int = 0) -> list[AlertRun]:
+    """alerts_after_start in a new Python process: nothing loaded, nothing cached."""
+    command = [sys.executable, "-m", "bench.evidence", "warm-up" if warm_up else "none"]
+    done = subprocess.run(
+        [*command, str(rounds)], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    return [AlertRun(**run) for run in json.loads(done.stdout.strip().splitlines()[-1])]
+
+
+def gather_bench(rounds: int = ROUNDS, starts: int = STARTS) -> list[EvidenceBench]:
+    """The first alert after each of STARTS starts with the warm-up and without it, each in
+    a fresh process, and the next ROUNDS alerts after the first start (warm)."""
+    first, *later = [_in_fresh_process(True, rounds if i == 0 else 0) for i in range(starts)]
+    bare = [_in_fresh_process(False)[0] for _ in range(starts)]
+    return [
+        _row(FIRST_AFTER_START, [first[0], *(runs[0] for runs in later)]),
+        _row(WARM, first[1:]),
+        _row(NO_WARM_UP, bare),
+    ]
+
+
+def _row(case: str, runs: list[AlertRun]) -> EvidenceBench:
+    ordered = sorted(r.seconds for r in runs)
+    requests = [r.requests for r in runs]
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
     return EvidenceBench(
         case,
-        len(times),
+        len(runs),
         len(ALERT),
         round(statistics.median(ordered), 3),
         round(p95, 3),
         round(sum(requests) / len(requests), 1),
-        timed_out,
+        sum(r.timed_out for r in runs),
     )
 
 
@@ -159,5 +219,11 @@ def main() -> list[EvidenceBench]:
 
 
 if __name__ == "__main__":
-    for row in main():
-        print(row)
+    if len(sys.argv) == 3:  # one start, for _in_fresh_process: prints its alerts as JSON
+        warnings.simplefilter("ignore")
+        logging.basicConfig(level=logging.ERROR)
+        found = alerts_after_start(sys.argv[1] == "warm-up", int(sys.argv[2]))
+        print(json.dumps([asdict(run) for run in found]))
+    else:
+        for row in main():
+            print(row)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Protocol
 
@@ -46,6 +46,21 @@ def _search(source: EvidenceSource, query: EvidenceQuery) -> NewsSearch:
         return _failed(query, source.name, f"{type(exc).__name__}: {exc}"[:200])
 
 
+def _warm(name: str, warm: Callable[[], object]) -> None:
+    """One source's warm-up; a failure is one logged line (its first search fetches again)."""
+    started = time.monotonic()
+    try:
+        warm()
+    except Exception as exc:
+        log.warning(
+            "evidence: warming up %s failed (%s); its first search will fetch again",
+            name,
+            f"{type(exc).__name__}: {exc}"[:200],
+        )
+    else:
+        log.info("evidence: %s warmed up in %.1f s", name, time.monotonic() - started)
+
+
 class Gatherer:
     """Evidence for several symbols from every source at once; late answers are 'timed out'."""
 
@@ -66,6 +81,17 @@ class Gatherer:
     @property
     def names(self) -> list[str]:
         return [s.name for s in self.sources] + ([self.leads.name] if self.leads else [])
+
+    def warm_up(self) -> list[Future[None]]:
+        """Start every source's one-time fetches (Yahoo's cookie and crumb, the SEC's ticker
+        map, the article extractor) in the background, all at once, and return at once."""
+        parts: list[object] = [*self.sources, *([self.leads] if self.leads else [])]
+        jobs: list[Future[None]] = []
+        for part in parts:
+            warm = getattr(part, "warm_up", None)
+            if callable(warm):
+                jobs.append(self._pool.submit(_warm, str(getattr(part, "name", part)), warm))
+        return jobs
 
     def gather(self, queries: Sequence[EvidenceQuery]) -> Mapping[str, Evidence]:
         """Every source for every query, all at once; then article leads in the time left."""

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 from collections.abc import Coroutine, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -172,6 +173,15 @@ def build_context(settings: Settings, store: Store, options: RunOptions) -> Runn
     return Running(ctx, options, worker, prices=prices)
 
 
+def warm_evidence(ctx: AppContext) -> list[Future[None]]:
+    """Start the evidence sources' one-time fetches in their threads; returns at once.
+
+    A source that cannot be reached (no network) logs one line and fetches on its first alert.
+    """
+    warm = getattr(ctx.news, "warm_up", None)
+    return list(warm()) if callable(warm) else []
+
+
 async def leader_work(running: Running) -> None:
     """What only the elected instance does: the price feed and the outbox worker."""
     running.leading = True
@@ -327,6 +337,7 @@ async def run_bot(settings: Settings, options: RunOptions) -> int:
     check_secrets(settings, options)
     store = Store(settings.db_url)
     running = build_context(settings, store, options)
+    warm_evidence(running.ctx)
     await asyncio.to_thread(warn_unserved_platforms, store, options.platforms)
     jobs = platform_tasks(running)
     leadership = Leadership(settings.db_url)

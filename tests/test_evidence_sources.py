@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import wait
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -437,3 +438,93 @@ def test_market_news_asks_benchmarks_and_region_topics_once_per_window(yahoo: Fa
     assert {i.source for i in baba.items} == {"market news"}
     queries = [r.params["q"] for r in yahoo.seen if r.path == "/v1/finance/search"]
     assert sorted(queries) == ["China economy", "KWEB"]  # JD reused BABA's answers
+
+
+# ---------------------------------------------------------------- warm-up at start
+
+
+def test_warm_up_fetches_the_ticker_map_and_crumb_once_in_the_background(
+    sec: Served, yahoo: FakeYahoo
+) -> None:
+    session = FakeSession(yahoo)
+    gatherer = Gatherer(
+        [YahooNews(session), edgar(sec), EarningsCalendar(session)],
+        deadline_s=5.0,
+        leads=ArticleLeads(),
+    )
+
+    jobs = gatherer.warm_up()
+    wait(jobs, timeout=10)
+
+    assert len(jobs) == 4 and all(j.done() and j.exception() is None for j in jobs)
+    assert [path for path, _ in sec.seen] == ["/files/company_tickers.json"]
+    crumbs = [r for r in yahoo.seen if r.path == "/v1/test/getcrumb"]
+    assert len(crumbs) == 1  # three Yahoo sources, one cookie and crumb for the process
+    before_sec, before_yahoo = len(sec.seen), len(yahoo.seen)
+
+    filings = gatherer.sources[1].search("JD", PREV_CLOSE, NEXT_MIDDAY)
+    news = gatherer.sources[0].search("JD", PREV_CLOSE, NEXT_MIDDAY)
+
+    assert filings.ok and news.ok, (filings.error, news.error)
+    assert [p for p, _ in sec.seen[before_sec:]] == ["/submissions/CIK0001549802.json"]
+    asked = [r.path for r in yahoo.seen[before_yahoo:]]
+    assert "/v1/test/getcrumb" not in asked and asked
+    gatherer.close()
+
+
+def test_warm_up_with_the_network_down_logs_a_line_and_the_search_still_answers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from tests.yahoo_fake import EscapeGuard, guarded_session_factory
+
+    nowhere = guarded_session_factory(EscapeGuard())()  # every request: connection refused
+    closed = closed_port()
+    gatherer = Gatherer([YahooNews(nowhere), EdgarFilings(UA, closed, closed)], deadline_s=5.0)
+
+    wait(gatherer.warm_up(), timeout=30)
+
+    failed = [r.getMessage() for r in caplog.records if "warming up" in r.getMessage()]
+    assert len(failed) == 2 and all("first search will fetch again" in m for m in failed)
+    assert not any(r.exc_info for r in caplog.records)
+    [found] = gatherer.gather([EvidenceQuery("JD", PREV_CLOSE, NEXT_MIDDAY)]).values()
+    assert not found.company_ruled_out
+    assert "cannot connect to the SEC" in found.as_search().error
+    gatherer.close()
+
+
+def test_warm_up_skips_an_unconfigured_edgar_and_returns_before_a_slow_one(sec: Served) -> None:
+    sec.delay_s = 0.5
+    gatherer = Gatherer([edgar(sec, ua=None), edgar(sec)], deadline_s=5.0)
+
+    jobs = gatherer.warm_up()
+    pending = [j.done() for j in jobs]
+    wait(jobs, timeout=10)
+
+    assert not pending[1]  # warm_up returned while the map was still on its way
+    assert [p for p, _ in sec.seen] == ["/files/company_tickers.json"]  # the unset one asked none
+    gatherer.close()
+
+
+def test_run_warms_the_configured_live_sources_at_start(sec: Served, yahoo: FakeYahoo) -> None:
+    from bot.app import AppContext, build_engine, live_sources
+    from bot.run import warm_evidence
+    from bot.sources.yahoo import YahooPrices
+    from bot.store import Store
+    from config.settings import load_settings
+
+    settings = load_settings(
+        db_url="sqlite://", sec_user_agent=UA, sec_www_url=sec.base, sec_data_url=sec.base
+    )
+    engine = build_engine(settings)
+    session = FakeSession(yahoo)
+    news = live_sources(settings, engine, session)
+    ctx = AppContext(settings, engine, Store("sqlite://"), YahooPrices(session), news)
+
+    jobs = warm_evidence(ctx)
+    wait(jobs, timeout=10)
+
+    assert len(jobs) == len(news.names)  # every source and the lead fetcher has a warm-up
+    assert all(j.exception() is None for j in jobs)
+    assert [p for p, _ in sec.seen] == ["/files/company_tickers.json"]
+    assert [r.path for r in yahoo.seen].count("/v1/test/getcrumb") == 1
+    news.close()

@@ -16,6 +16,7 @@ from bot.sources.yahoo import (
     run_with_timeout,
     shared_session,
 )
+from bot.sources.yahoo_news import warm_yahoo_session
 from handlers.evidence import NOT_CHECKED, SourceScope
 from handlers.models import NewsItem, NewsSearch
 
@@ -70,6 +71,10 @@ class EarningsCalendar:
     @property
     def session(self) -> Any:
         return self._session if self._session is not None else shared_session()
+
+    def warm_up(self) -> None:
+        """Yahoo's cookie and crumb (shared by every yfinance call), before the first alert."""
+        warm_yahoo_session(self.session, self.timeout_s)
 
     def search(self, symbol: str, since: datetime, until: datetime) -> NewsSearch:
         sym = symbol.upper()

@@ -13,6 +13,7 @@ from typing import Any
 import yfinance as yf
 
 from bot.sources.yahoo import configure_yfinance, describe_error, run_with_timeout, shared_session
+from bot.sources.yahoo_news import warm_yahoo_session
 from handlers.evidence import SourceScope
 from handlers.models import NewsItem, NewsSearch
 
@@ -77,6 +78,10 @@ class EconomicCalendar:
     @property
     def session(self) -> Any:
         return self._session if self._session is not None else shared_session()
+
+    def warm_up(self) -> None:
+        """Yahoo's cookie and crumb (shared by every yfinance call), before the first alert."""
+        warm_yahoo_session(self.session, self.timeout_s)
 
     def search(self, symbol: str, since: datetime, until: datetime) -> NewsSearch:
         regions = {self.region_of(symbol).upper(), "US"}

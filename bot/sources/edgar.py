@@ -189,14 +189,24 @@ class EdgarFilings:
             return fail(_short(exc))
         return NewsSearch(sym, since, until, tuple(items), "SEC EDGAR submissions")
 
+    def warm_up(self) -> None:
+        """The ticker-to-CIK map, fetched at start so that the first alert asks one request."""
+        if self.user_agent:
+            with self._lock:
+                self._refresh_ticker_map()
+
     def _cik(self, symbol: str) -> int | None:
-        with self._lock:
-            fresh = self._ciks_at is not None and self.clock() - self._ciks_at < TICKER_MAP_TTL_S
-            if not fresh:
-                body = self._get(f"{self.www_url}/files/company_tickers.json")
-                self._ciks = _ticker_map(body)
-                self._ciks_at = self.clock()
+        with self._lock:  # a search during the warm-up waits for its map instead of asking
+            self._refresh_ticker_map()
             return self._ciks.get(symbol.replace("-", "."), self._ciks.get(symbol))
+
+    def _refresh_ticker_map(self) -> None:
+        """Fetch company_tickers.json unless the map is younger than a day (lock held)."""
+        fresh = self._ciks_at is not None and self.clock() - self._ciks_at < TICKER_MAP_TTL_S
+        if not fresh:
+            body = self._get(f"{self.www_url}/files/company_tickers.json")
+            self._ciks = _ticker_map(body)
+            self._ciks_at = self.clock()
 
     def _get(self, url: str) -> Any:
         self.bucket.acquire()

@@ -48,6 +48,12 @@ class MarketNews:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(16, thread_name_prefix="market-news")
 
+    def warm_up(self) -> None:
+        """Whatever the news searcher fetches once (Yahoo's cookie and crumb), before an alert."""
+        warm = getattr(self.news, "warm_up", None)
+        if callable(warm):
+            warm()
+
     def search(self, symbol: str, since: datetime, until: datetime) -> NewsSearch:
         others = [s for s in dict.fromkeys(self.symbols_for(symbol)) if s != symbol]
         asks: list[tuple[NewsSearcher, str]] = [(self.news, s) for s in others]

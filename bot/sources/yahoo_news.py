@@ -12,6 +12,7 @@ from typing import Any
 
 import requests
 import yfinance as yf
+from yfinance.data import YfData
 from yfinance.exceptions import YFRateLimitError
 
 from bot.sources.yahoo import (
@@ -31,6 +32,18 @@ from handlers.symbols import SymbolError, normalize_symbol
 log = logging.getLogger(__name__)
 
 NEWS_SOURCE = "Yahoo Finance"
+
+
+def warm_yahoo_session(session: Any, timeout_s: float) -> None:
+    """Fetch yfinance's cookie and crumb now (two requests, in series), so that the first alert
+    does not wait for them; every yfinance call of the process shares them afterwards.
+
+    yfinance has no public call for this; its data layer fetches them under a lock, so a
+    search started meanwhile waits for this fetch instead of making its own.
+    """
+    crumb, _strategy = YfData(session=session)._get_cookie_and_crumb(timeout=timeout_s)
+    if not crumb:
+        raise YahooAnswerError("Yahoo gave no cookie and crumb")
 
 
 def _as_datetime(value: Any) -> datetime | None:
@@ -136,6 +149,10 @@ class YahooNews:
     @property
     def session(self) -> Any:
         return self._session if self._session is not None else shared_session()
+
+    def warm_up(self) -> None:
+        """Yahoo's cookie and crumb, fetched before the first alert needs them."""
+        warm_yahoo_session(self.session, self.timeout_s)
 
     def search(self, symbol: str, since: datetime, until: datetime) -> NewsSearch:
         """Items published in [SINCE, UNTIL]; ok=False when news cannot be ruled out."""
