@@ -149,6 +149,16 @@ class ThresholdPolicy:
             return self.default_pct
         return self.channel_pct.get(entry.destination, self.default_pct)
 
+    def floor(self, entries: Sequence[WatchEntry]) -> float:
+        """The lowest threshold of any entry: a smaller move matters to no one."""
+        own = {e.threshold_pct for e in entries}
+        if None in own and self.channel_pct:  # inherited thresholds differ per channel
+            return min((self.threshold(e) for e in entries), default=0.0)
+        found = [t for t in own if t is not None]
+        if None in own:
+            found.append(self.default_pct)
+        return min(found, default=0.0)
+
 
 def find_triggers(
     moves: Mapping[str, Move], entries: Iterable[WatchEntry], policy: ThresholdPolicy

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import lru_cache
 from typing import Literal, Protocol, runtime_checkable
 
 from handlers.models import ItemKind, NewsItem, NewsSearch
@@ -109,6 +110,7 @@ class EvidenceGatherer(Protocol):
     def gather(self, queries: Sequence[EvidenceQuery]) -> Mapping[str, Evidence]: ...
 
 
+@lru_cache(maxsize=65536)
 def story_key(item: NewsItem) -> str:
     """What makes two items the same story: the URL without its query, else the title."""
     if item.url:
@@ -117,6 +119,7 @@ def story_key(item: NewsItem) -> str:
     return "title:" + normalise_title(item.title)
 
 
+@lru_cache(maxsize=65536)
 def normalise_title(title: str) -> str:
     return " ".join(re.sub(r"[^\w%]+", " ", title.lower()).split())
 

@@ -244,6 +244,11 @@ class Alert:
     cause: Cause
     group: SymbolGroup | None = None
     escalated: tuple[str, ...] = ()
+    # Computed once: grouping and dedupe ask for it many times a tick.
+    _id: str = field(init=False, repr=False, compare=False, default="")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_id", self._identity())
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -296,6 +301,9 @@ class Alert:
     @property
     def id(self) -> str:
         """Stable identity: the same moves at the same time give the same id."""
+        return self._id
+
+    def _identity(self) -> str:
         key = "|".join(
             [self.at.isoformat(), self.direction.value]
             + [f"{m.symbol}:{m.pct:.4f}" for m in self.moves]

@@ -136,7 +136,7 @@ class Engine:
         quotes, future = drop_future_quotes(quotes, now)
         watched = {e.symbol for e in entries}
         policy = ThresholdPolicy(p.default_threshold_pct, channel_thresholds)
-        floor = min((policy.threshold(e) for e in entries), default=0.0)
+        floor = policy.floor(entries)
         moves, skips = detect_moves(
             quotes, watched, self.groups, now, p.stale_after, history, min_abs_pct=floor
         )
