@@ -53,6 +53,8 @@ class Settings(BaseSettings):
         env_prefix="MARKETBOT_",
         env_file=".env",
         env_file_encoding="utf-8",
+        # Unknown names are refused by check_setting_names (file, environment and .env, with the
+        # closest valid name); "forbid" here would also refuse .env lines meant for other tools.
         extra="ignore",
         toml_file=DEFAULT_TOML,
     )

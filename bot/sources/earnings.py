@@ -14,9 +14,8 @@ from bot.sources.yahoo import (
     describe_error,
     forget_cached_responses,
     run_with_timeout,
-    shared_session,
 )
-from bot.sources.yahoo_news import warm_yahoo_session
+from bot.sources.yahoo_news import YahooSessionSource
 from handlers.evidence import NOT_CHECKED, SourceScope
 from handlers.models import NewsItem, NewsSearch
 
@@ -52,7 +51,7 @@ def results_item(symbol: str, released: datetime, row: Any, source: str) -> News
     )
 
 
-class EarningsCalendar:
+class EarningsCalendar(YahooSessionSource):
     """A results release in the window (previous close to now) is company evidence.
 
     The window starts at the previous close, so a release after yesterday's close counts for
@@ -67,14 +66,6 @@ class EarningsCalendar:
         self.timeout_s = timeout_s
         self.limit = limit
         configure_yfinance()
-
-    @property
-    def session(self) -> Any:
-        return self._session if self._session is not None else shared_session()
-
-    def warm_up(self) -> None:
-        """Yahoo's cookie and crumb (shared by every yfinance call), before the first alert."""
-        warm_yahoo_session(self.session, self.timeout_s)
 
     def search(self, symbol: str, since: datetime, until: datetime) -> NewsSearch:
         sym = symbol.upper()

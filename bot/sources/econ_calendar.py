@@ -12,8 +12,8 @@ from typing import Any
 
 import yfinance as yf
 
-from bot.sources.yahoo import configure_yfinance, describe_error, run_with_timeout, shared_session
-from bot.sources.yahoo_news import warm_yahoo_session
+from bot.sources.yahoo import configure_yfinance, describe_error, run_with_timeout
+from bot.sources.yahoo_news import YahooSessionSource
 from handlers.evidence import SourceScope
 from handlers.models import NewsItem, NewsSearch
 
@@ -53,7 +53,7 @@ def release_item(event: str, row: Any, at: datetime, source: str) -> NewsItem:
     )
 
 
-class EconomicCalendar:
+class EconomicCalendar(YahooSessionSource):
     """Releases in the window for the symbol's region and the US (whose data moves everything)."""
 
     name = "economic calendar"
@@ -74,14 +74,6 @@ class EconomicCalendar:
         self._cache: dict[tuple[str, str], tuple[float, list[tuple[datetime, str, Any]]]] = {}
         self._lock = threading.Lock()
         configure_yfinance()
-
-    @property
-    def session(self) -> Any:
-        return self._session if self._session is not None else shared_session()
-
-    def warm_up(self) -> None:
-        """Yahoo's cookie and crumb (shared by every yfinance call), before the first alert."""
-        warm_yahoo_session(self.session, self.timeout_s)
 
     def search(self, symbol: str, since: datetime, until: datetime) -> NewsSearch:
         regions = {self.region_of(symbol).upper(), "US"}

@@ -124,7 +124,22 @@ def parse_news(raw_items: Any) -> list[NewsItem]:
     return items
 
 
-class YahooNews:
+class YahooSessionSource:
+    """A source asking Yahoo through yfinance: the session it uses, and its start-up warm-up."""
+
+    _session: Any
+    timeout_s: float
+
+    @property
+    def session(self) -> Any:
+        return self._session if self._session is not None else shared_session()
+
+    def warm_up(self) -> None:
+        """Yahoo's cookie and crumb (shared by every yfinance call), before the first alert."""
+        warm_yahoo_session(self.session, self.timeout_s)
+
+
+class YahooNews(YahooSessionSource):
     """News for a symbol from Yahoo's ticker news feed and its search, parsed and deduplicated."""
 
     name = "Yahoo news"
@@ -145,14 +160,6 @@ class YahooNews:
         self.timeout_s = timeout_s
         self.backoff = Backoff(max_backoff_s, clock)
         configure_yfinance()
-
-    @property
-    def session(self) -> Any:
-        return self._session if self._session is not None else shared_session()
-
-    def warm_up(self) -> None:
-        """Yahoo's cookie and crumb, fetched before the first alert needs them."""
-        warm_yahoo_session(self.session, self.timeout_s)
 
     def search(self, symbol: str, since: datetime, until: datetime) -> NewsSearch:
         """Items published in [SINCE, UNTIL]; ok=False when news cannot be ruled out."""
