@@ -301,7 +301,10 @@ class Alert:
     @property
     def id(self) -> str:
         """Stable identity: the same moves at the same time give the same id."""
-        return self._id
+        try:
+            return self._id
+        except AttributeError:  # unpickled from an outbox row written before _id existed
+            return self._identity()
 
     def _identity(self) -> str:
         key = "|".join(

@@ -302,3 +302,18 @@ def test_a_move_already_alerted_costs_no_news_search_on_the_next_tick(
     third = engine.process_tick(quotes(wider, later), entries(CHINA), {}, memory_store, later, news)
     assert [d.alert.symbols for d in third.deliveries] == [("BABA",)]
     assert CountingNews.searches == searched + 1
+
+
+def test_an_alert_pickled_before_its_id_was_stored_still_has_its_id() -> None:
+    """Outbox rows written by the previous version hold alerts without the cached id: unpickling
+    one sets the fields its state has (as __setstate__ does here) and leaves _id unset."""
+    from datetime import UTC, datetime
+
+    from handlers.models import Alert, BenchmarkMove, Direction, Move
+
+    at = datetime(2025, 3, 5, 21, 0, tzinfo=UTC)
+    move = Move("BABA", 8.6, 141.03, 129.85, at, "test", BenchmarkMove("KWEB", 7.1))
+    alert = Alert(at, Direction.UP, (move,), {}, "macro")
+    old = object.__new__(Alert)
+    old.__setstate__(alert.__getstate__()[:-1])  # type: ignore[attr-defined]
+    assert old.id == alert.id
