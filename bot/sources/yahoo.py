@@ -21,6 +21,7 @@ import yfinance as yf
 from yfinance.data import YfData
 from yfinance.exceptions import YFRateLimitError
 
+from handlers.guards import FUTURE_SKEW
 from handlers.models import Quote, Session
 from handlers.symbols import SymbolError, normalize_symbol
 
@@ -36,8 +37,6 @@ DEFAULT_BATCH_SIZE = 150
 MAX_BATCH_SIZE = 500
 # Symbols per daily-history download (yf.download asks one chart per symbol).
 HISTORY_CHUNK = 50
-# A quote stamped further ahead than this is from a broken clock, not from the future.
-FUTURE_TOLERANCE = timedelta(minutes=2)
 # Yahoo has no batch chart endpoint: yf.download asks per symbol, these many at once.
 MAX_DOWNLOAD_THREADS = 8
 DOWNLOAD_POOL = "marketbot-yahoo"
@@ -427,7 +426,7 @@ def quote_from_v7(entry: Mapping[str, Any], now: datetime, stale_after: timedelt
         previous, previous_at = price, at
     if previous is None or previous <= 0:
         return f"no usable previous close from Yahoo ({previous!r})"
-    if latest_at > now + FUTURE_TOLERANCE:
+    if latest_at > now + FUTURE_SKEW:  # the core's guard, applied here for /why too
         return f"quote time {latest_at.isoformat()} is in the future"
     opened = _number(entry.get("regularMarketOpen"))
     return Quote(
