@@ -11,9 +11,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from handlers.freshness import move_age_text, spread_note
+from handlers.freshness import fmt_time, move_age_text, spread_note
 from handlers.models import Alert, Destination, Direction, MacroEvent
-from handlers.render import Message, alert_confidence, fmt_time, render_alert
+from handlers.render import Message, alert_confidence, render_alert
 
 
 def _round(pct: float | None) -> float | None:

@@ -10,6 +10,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Literal, Protocol, runtime_checkable
 
+from handlers.freshness import fmt_time
 from handlers.models import ItemKind, NewsItem, NewsSearch
 from handlers.news import classify_item
 
@@ -158,11 +159,6 @@ def _items(n: int) -> str:
     return f"{n} item" if n == 1 else f"{n} items"
 
 
-def _since(at: datetime) -> str:
-    label = at.tzname() or ""
-    return at.strftime("%Y-%m-%d %H:%M") + (f" {label}" if label else "")
-
-
 def _failure(s: SourceSearch) -> str:
     if not s.checked:
         reason = s.search.error[len(NOT_CHECKED) :].lstrip(" :;,-")
@@ -183,7 +179,7 @@ def describe_evidence(evidence: Evidence | None, n_company: int) -> str:
     answered = [s for s in company if s.search.ok]
     n = len([i for i in evidence.items if evidence.since <= i.published <= evidence.until])
     where = ", ".join(s.name for s in answered)
-    since = _since(evidence.since)
+    since = fmt_time(evidence.since)
     if n_company:
         found = f"{n_company} company-specific of {_items(n)} from {where or 'the sources'}"
         line = f"{found} since {since}"

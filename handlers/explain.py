@@ -15,6 +15,7 @@ from handlers.evidence import (
     single_source,
     story_key,
 )
+from handlers.freshness import fmt_time
 from handlers.groups import GroupIndex
 from handlers.models import (
     Cause,
@@ -116,16 +117,11 @@ def describe_search(search: NewsSearch | None, n_company: int) -> str:
     return describe_evidence(_as_evidence(search), n_company)
 
 
-def fmt_when(at: datetime) -> str:
-    label = at.tzname() or ""
-    return at.strftime("%Y-%m-%d %H:%M") + (f" {label}" if label else "")
-
-
 def event_from_item(item: NewsItem) -> MacroEvent:
     """A macro story found in the day's evidence, as a context entry with source, time, link."""
     day = item.published.date()
     source = item.publisher or item.source
-    found = f"Found in the day's evidence: {source or 'a source'}, {fmt_when(item.published)}"
+    found = f"Found in the day's evidence: {source or 'a source'}, {fmt_time(item.published)}"
     # Never empty: some platforms refuse an empty field, and the source and time belong shown.
     summary = item.summary or item.lead or found
     if len(summary) > MAX_CONTEXT_SUMMARY:

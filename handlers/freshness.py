@@ -10,6 +10,14 @@ from handlers.models import Move
 # A quote younger than this is "live"; older ones say how many minutes late they are.
 LIVE_WITHIN = timedelta(minutes=2)
 SIMULATED = "daily bar, time simulated"
+
+
+def fmt_time(at: datetime) -> str:
+    """'2025-03-05 16:00 EST': a moment as every message shows it, in the zone it carries."""
+    label = at.tzname() or ""
+    return at.strftime("%Y-%m-%d %H:%M") + (f" {label}" if label else "")
+
+
 AS_OF_CLOSE = "as of close"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from handlers.freshness import moves_age_text, spread_note
+from handlers.freshness import fmt_time, moves_age_text, spread_note
 from handlers.models import Alert, Cause, Direction, Explanation, MacroEvent, Move
 
 CAUSE_LABELS: dict[Cause, str] = {
@@ -82,11 +82,6 @@ class Message:
 
 def fmt_pct(pct: float | None) -> str:
     return "n/a" if pct is None else f"{pct:+.1f} %"
-
-
-def fmt_time(at: datetime) -> str:
-    label = at.tzname() or ""
-    return at.strftime("%Y-%m-%d %H:%M") + (f" {label}" if label else "")
 
 
 def move_field(move: Move) -> Field:
