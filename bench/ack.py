@@ -13,10 +13,10 @@ import discord.http
 
 from bench.yahoo import NOW, YAHOO_LATENCY_S, offline_yfinance, reset_yfinance, serving_fake
 from bot.app import AppContext, build_engine
-from bot.discord_bot import create_discord_bot, serve_discord
-from bot.sources.yahoo import YahooPrices
-from bot.sources.yahoo_news import YahooNews
-from bot.store import Store
+from bot.infra.store import Store
+from bot.platforms.discord.adapter import create_discord_bot, serve_discord
+from bot.sources.yahoo.news import YahooNews
+from bot.sources.yahoo.quotes import YahooPrices
 from config.settings import load_settings
 from tests.fake_discord import TOKEN, FakeDiscord, opt
 from tests.yahoo_fake import FakeSession

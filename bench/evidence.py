@@ -21,8 +21,8 @@ from bot.sources.earnings import EarningsCalendar
 from bot.sources.econ_calendar import EconomicCalendar
 from bot.sources.edgar import EdgarFilings
 from bot.sources.market_news import MarketNews
-from bot.sources.yahoo import YahooPrices
-from bot.sources.yahoo_news import YahooNews
+from bot.sources.yahoo.news import YahooNews
+from bot.sources.yahoo.quotes import YahooPrices
 from handlers.evidence import EvidenceQuery, EvidenceSource
 from tests.local_http import Served, serve
 from tests.yahoo_fake import (

@@ -17,11 +17,11 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import AppContext, Notifier, replay_context
-from bot.discord_bot import create_discord_bot, login
-from bot.outbox import OutboxWorker, enqueue
-from bot.pacing import DISCORD, SLACK, PlatformLimits, Rate, default_pacers
-from bot.slack_bot import SlackNotifier
-from bot.store import Store
+from bot.delivery.outbox import OutboxWorker, enqueue
+from bot.delivery.pacing import DISCORD, SLACK, PlatformLimits, Rate, default_pacers
+from bot.infra.store import Store
+from bot.platforms.discord.adapter import create_discord_bot, login
+from bot.platforms.slack.adapter import SlackNotifier
 from config.settings import load_settings
 from handlers.models import Alert, Delivery, Destination, WatchEntry
 from handlers.render import Message, render_alert
@@ -37,7 +37,13 @@ SLACK_BOT_TOKEN = "xoxb-bench-token"
 # The naive way retries a failed send at once, up to this many times.
 NAIVE_ATTEMPTS = 200
 RUN_TIMEOUT_S = 300.0
-ADAPTER_LOGGERS = ("discord.http", "bot.discord_bot", "bot.slack_bot", "bot.outbox", "slack_sdk")
+ADAPTER_LOGGERS = (
+    "discord.http",
+    "bot.platforms.discord.adapter",
+    "bot.platforms.slack.adapter",
+    "bot.delivery.outbox",
+    "slack_sdk",
+)
 
 
 @dataclass

@@ -31,13 +31,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from websockets.asyncio.server import ServerConnection, serve
 
 from bot.app import AppContext, build_engine
-from bot.discord_bot import create_discord_bot, login
-from bot.outbox import OutboxWorker
+from bot.delivery.outbox import OutboxWorker
+from bot.infra.scheduler import Poller, build_scheduler, process_streamed
+from bot.infra.store import Store
+from bot.platforms.discord.adapter import create_discord_bot, login
+from bot.platforms.slack.adapter import SlackNotifier
 from bot.runner import wanted_symbols
-from bot.scheduler import Poller, build_scheduler, process_streamed
-from bot.slack_bot import SlackNotifier
-from bot.sources.stream import QuoteStream
-from bot.store import Store
+from bot.sources.yahoo.stream import QuoteStream
 from config.settings import load_settings
 from handlers.models import NewsSearch, Quote, WatchEntry
 from tests.fake_discord import TOKEN, FakeDiscord
@@ -436,6 +436,11 @@ def main(
     n: int = CROSSINGS, progress: Callable[[str], None] = lambda _: None
 ) -> tuple[list[LatencyResult], list[EngineStats]]:
     """Streaming then polling, N crossings each, to fake Discord and Slack; about 2.5 minutes."""
-    for name in ("discord.http", "bot.discord_bot", "bot.slack_bot", "apscheduler"):
+    for name in (
+        "discord.http",
+        "bot.platforms.discord.adapter",
+        "bot.platforms.slack.adapter",
+        "apscheduler",
+    ):
         logging.getLogger(name).setLevel(logging.ERROR)
     return asyncio.run(run_all(n, progress))

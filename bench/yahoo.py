@@ -20,11 +20,11 @@ import yfinance
 import yfinance as yf
 
 from bot.app import AppContext, build_engine
-from bot.scheduler import Poller
-from bot.sources import yahoo
-from bot.sources.yahoo import YahooPrices
-from bot.sources.yahoo_news import YahooNews
-from bot.store import Store
+from bot.infra.scheduler import Poller
+from bot.infra.store import Store
+from bot.sources.yahoo import quotes as yahoo
+from bot.sources.yahoo.news import YahooNews
+from bot.sources.yahoo.quotes import YahooPrices
 from config.settings import load_settings
 from handlers import commands
 from handlers.models import WatchEntry
@@ -222,7 +222,7 @@ def measure_cycle(method: str, n: int, rate: float = 1000.0, delay_s: float = 0.
 
 def scale_main() -> tuple[list[CycleCost], CycleCost]:
     """Requests and bytes per cycle at each size, both ways; one 5,000-symbol cycle at 2/s."""
-    logging.getLogger("bot.sources.yahoo").setLevel(logging.ERROR)
+    logging.getLogger("bot.sources.yahoo.quotes").setLevel(logging.ERROR)
     with offline_yfinance():
         costs = [measure_cycle(method, n) for n in SCALE_SIZES for method in ("v7", "chart")]
         timed = measure_cycle("v7", SCALE_SIZES[-1], BUCKET_RATE, YAHOO_LATENCY_S)

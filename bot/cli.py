@@ -15,15 +15,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from rich.console import Console
 
 from bot.app import build_engine, live_sources, recorded_sources
-from bot.calendars import ExchangeHours, exchange_zone
 from bot.charts import ChartMaker, chart_filename, message_chart_context
-from bot.console import ConsoleNotifier, message_renderable
-from bot.logs import setup_logging
+from bot.infra.calendars import ExchangeHours, exchange_zone
+from bot.infra.logs import setup_logging
+from bot.infra.store import Store, StoreError
+from bot.platforms.console.adapter import ConsoleNotifier, message_renderable
 from bot.replay_run import REPLAY_DESTINATION, Deliver, replay_entries, run_replay
 from bot.sources.news_file import NewsFileError
 from bot.sources.recorded import RecordedEvidenceError
 from bot.sources.replay import BarsError, Replay, load_replay
-from bot.store import Store, StoreError
 from config.loader import ConfigFileError
 from config.settings import Settings, SettingsError, load_settings
 from handlers import commands
@@ -524,7 +524,7 @@ def _chart_live(
     args: argparse.Namespace, engine: Engine, settings: Settings, symbol: str, out: Console
 ) -> int:
     from bot.run import LIVE_CHART_TZ
-    from bot.sources.yahoo import YahooPrices
+    from bot.sources.yahoo.quotes import YahooPrices
 
     _yahoo_answers(symbol)
     prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second)
@@ -570,8 +570,8 @@ def cmd_why(args: argparse.Namespace, settings: Settings, out: Console) -> int:
     at = in_exchange_zone(args.at, symbol) if args.at else None
     hours = ExchangeHours(settings.extended_hours)
     if args.source == "yfinance":
-        from bot.sources.extended import YahooWithExtendedHours
-        from bot.sources.yahoo import YahooPrices
+        from bot.sources.yahoo.extended import YahooWithExtendedHours
+        from bot.sources.yahoo.quotes import YahooPrices
 
         _yahoo_answers(symbol)
         prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second)
@@ -637,7 +637,7 @@ def cmd_record(args: argparse.Namespace, settings: Settings, out: Console) -> in
         raise CliError(f"--out {args.out}: {exc.strerror}") from None
     duration = args.minutes * 60 if args.minutes is not None else None
     if args.source == "poll":
-        from bot.sources.yahoo import YahooPrices
+        from bot.sources.yahoo.quotes import YahooPrices
 
         # 1-minute bars: the finest Yahoo gives, so each poll records that minute's price.
         prices = YahooPrices(requests_per_second=settings.yahoo_requests_per_second, interval="1m")
@@ -805,7 +805,7 @@ def cmd_discord(args: argparse.Namespace, settings: Settings, out: Console) -> i
     import asyncio
 
     from bot.app import AppContext
-    from bot.discord_bot import DiscordSetupError, sync_discord_commands
+    from bot.platforms.discord.adapter import DiscordSetupError, sync_discord_commands
 
     if settings.discord_token is None:
         raise CliError("DISCORD_TOKEN is not set (environment or .env)")

@@ -21,7 +21,7 @@ def window_start(symbol: str, until: datetime, fallback_hours: float) -> datetim
     try:
         import pandas as pd
 
-        from bot.calendars import ALWAYS_OPEN, calendar, exchange_of
+        from bot.infra.calendars import ALWAYS_OPEN, calendar, exchange_of
 
         mic = exchange_of(symbol)
         if mic != ALWAYS_OPEN:

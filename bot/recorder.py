@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot.calendars import exchange_zone
+from bot.infra.calendars import exchange_zone
 from handlers.models import Quote, Session
 
 log = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ async def record_stream(
     batch_seconds: float = 0.2,
 ) -> Any:
     """Record the quote stream of SYMBOLS for DURATION_S seconds, or until cancelled."""
-    from bot.sources.stream import YAHOO_STREAM_URL, QuoteStream
+    from bot.sources.yahoo.stream import YAHOO_STREAM_URL, QuoteStream
 
     wanted = set(symbols)
 

@@ -10,8 +10,8 @@ from datetime import date
 from rich.console import Console
 from rich.progress import Progress
 
+from bot.infra.store import Store
 from bot.sources.replay import Replay
-from bot.store import Store
 from handlers.models import Alert, Delivery, Destination, WatchEntry
 from handlers.pipeline import Engine, NewsProvider
 

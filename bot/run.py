@@ -16,14 +16,14 @@ from typing import Any
 
 from bot.app import AppContext, SimulatedClock, build_engine, live_sources, replay_context
 from bot.charts import ChartMaker
-from bot.leader import Leadership, lead_when_elected
-from bot.outbox import OutboxWorker, release_claims
-from bot.pacing import default_pacers, limits_for
+from bot.delivery.outbox import OutboxWorker, release_claims
+from bot.delivery.pacing import default_pacers, limits_for
+from bot.infra.leader import Leadership, lead_when_elected
+from bot.infra.scheduler import HistoryCache, Poller, build_scheduler, process_streamed
+from bot.infra.store import Store
 from bot.runner import run_replay_feed, wanted_symbols
-from bot.scheduler import HistoryCache, Poller, build_scheduler, process_streamed
 from bot.sources.replay import Replay
-from bot.sources.stream import QuoteStream
-from bot.store import Store
+from bot.sources.yahoo.stream import QuoteStream
 from bot.symbol_check import KnownSymbols, YahooSymbolCheck
 from config.settings import Settings
 from handlers.models import Quote
@@ -146,8 +146,8 @@ def build_context(settings: Settings, store: Store, options: RunOptions) -> Runn
         ctx.use_outbox, ctx.wake_outbox = True, worker.wake
         return Running(ctx, options, worker, replay=(replay, clock))
     else:
-        from bot.sources.extended import YahooWithExtendedHours
-        from bot.sources.yahoo import YahooPrices
+        from bot.sources.yahoo.extended import YahooWithExtendedHours
+        from bot.sources.yahoo.quotes import YahooPrices
 
         prices = YahooPrices(
             requests_per_second=settings.yahoo_requests_per_second,
@@ -312,13 +312,17 @@ def platform_tasks(running: Running) -> list[Coroutine[Any, Any, None]]:
     ctx, options, settings = running.ctx, running.options, running.ctx.settings
     jobs: list[Coroutine[Any, Any, None]] = []
     if "discord" in options.platforms:
-        from bot.discord_bot import create_discord_bot, serve_discord
+        from bot.platforms.discord.adapter import create_discord_bot, serve_discord
 
         assert settings.discord_token is not None
         client = create_discord_bot(ctx)
         jobs.append(serve_discord(ctx, settings.discord_token.get_secret_value(), bot=client))
     if "slack" in options.platforms:
-        from bot.slack_bot import create_slack_app, serve_slack_http, serve_slack_socket
+        from bot.platforms.slack.adapter import (
+            create_slack_app,
+            serve_slack_http,
+            serve_slack_socket,
+        )
 
         socket_mode = options.slack_mode == "socket"
         chart = ctx.charts.for_alert if ctx.charts is not None else None

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 
 from bot.app import AppContext, SimulatedClock
-from bot.outbox import enqueue
+from bot.delivery.outbox import enqueue
 from bot.sources.replay import Replay
 from handlers.models import Delivery, Quote, WatchEntry
 from handlers.render import render_alert

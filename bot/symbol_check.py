@@ -37,7 +37,7 @@ class YahooSymbolCheck:
     @property
     def session(self) -> Any:
         if self._session is None:
-            from bot.sources.yahoo import shared_session
+            from bot.sources.yahoo.quotes import shared_session
 
             self._session = shared_session()
         return self._session

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from bot.store import Store
+from bot.infra.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_BARS = ROOT / "bot" / "data" / "demo" / "bars"

@@ -31,7 +31,7 @@ import pytest
 import yarl
 from aiohttp import BodyPartReader, WSMsgType, web
 
-from bot.pacing import DISCORD_CHANNEL_MESSAGES, DISCORD_GLOBAL, FixedWindow, Rate
+from bot.delivery.pacing import DISCORD_CHANNEL_MESSAGES, DISCORD_GLOBAL, FixedWindow, Rate
 
 TOKEN = "fake-token.for-tests.only"
 APP_ID = 910000000000000001

@@ -23,7 +23,13 @@ from urllib.parse import urlencode
 
 from aiohttp import WSMsgType, web
 
-from bot.pacing import SLACK_CHANNEL_POSTS, SLACK_TIERS, SLACK_WORKSPACE_POSTS, FixedWindow, Rate
+from bot.delivery.pacing import (
+    SLACK_CHANNEL_POSTS,
+    SLACK_TIERS,
+    SLACK_WORKSPACE_POSTS,
+    FixedWindow,
+    Rate,
+)
 
 # Block Kit limits the real API enforces with `invalid_blocks`.
 MAX_BLOCKS = 50

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.store import Store
+from bot.infra.store import Store
 from handlers.models import Destination, WatchEntry
 from tests.conftest import DEMO_BARS
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.calendars import exchange_of, open_symbols, session_kind
+from bot.infra.calendars import exchange_of, open_symbols, session_kind
 from tests.helpers import NY
 
 

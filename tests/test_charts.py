@@ -144,7 +144,7 @@ def test_chart_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 
 def test_replay_context_makes_alert_and_why_charts() -> None:
     from bot.app import replay_context
-    from bot.store import Store
+    from bot.infra.store import Store
     from config.settings import load_settings
     from handlers import commands
 

@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 
 from bot.app import AppContext, SimulatedClock, replay_context
-from bot.discord_bot import (
+from bot.infra.store import Store
+from bot.platforms.discord.adapter import (
     DeliveryFailed,
     DiscordSetupError,
     MarketBot,
@@ -30,7 +31,7 @@ from bot.discord_bot import (
     serve_discord,
     sync_discord_commands,
 )
-from bot.discord_render import (
+from bot.platforms.discord.render import (
     ATTACHMENT_MAX,
     CHART_URL,
     ELLIPSIS,
@@ -41,7 +42,6 @@ from bot.discord_render import (
 )
 from bot.runner import deliver, run_replay_feed
 from bot.sources.replay import Replay
-from bot.store import Store
 from config.settings import load_settings
 from handlers.models import Alert, Delivery, Destination
 from handlers.render import ContextItem, Field, Link, Message
@@ -580,7 +580,7 @@ async def test_an_alert_carries_its_chart_drawn_once_for_two_channels(fake: Fake
 async def test_a_chart_problem_never_stops_the_alert(
     fake: FakeDiscord, caplog: pytest.LogCaptureFixture, trouble: str
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.discord_bot")
+    caplog.set_level(logging.INFO, logger="bot.platforms.discord.adapter")
     r = replayed(start_at=None)
     assert r.ctx.charts is not None
 

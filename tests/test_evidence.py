@@ -13,8 +13,8 @@ import pytest
 
 from bot.cli import main
 from bot.evidence import Gatherer
+from bot.infra.store import Store
 from bot.sources.recorded import RecordedSource
-from bot.store import Store
 from config.loader import load_groups
 from handlers.evidence import (
     NOT_CHECKED,

@@ -16,7 +16,7 @@ from bot.sources.earnings import EarningsCalendar
 from bot.sources.econ_calendar import EconomicCalendar
 from bot.sources.edgar import EdgarFilings
 from bot.sources.market_news import MarketNews
-from bot.sources.yahoo_news import YahooNews
+from bot.sources.yahoo.news import YahooNews
 from handlers.evidence import EvidenceQuery, describe_evidence, evidence_kind
 from handlers.models import NewsItem
 from tests.helpers import at
@@ -367,7 +367,7 @@ def test_gatherer_asks_every_source_at_once_and_reports_the_late_one(
 
 
 def test_why_with_every_source_unreachable_says_what_was_not_checked() -> None:
-    from bot.store import Store
+    from bot.infra.store import Store
     from config.loader import load_groups
     from handlers.models import WatchEntry
     from handlers.pipeline import Engine, EngineParams
@@ -507,9 +507,9 @@ def test_warm_up_skips_an_unconfigured_edgar_and_returns_before_a_slow_one(sec: 
 
 def test_run_warms_the_configured_live_sources_at_start(sec: Served, yahoo: FakeYahoo) -> None:
     from bot.app import AppContext, build_engine, live_sources
+    from bot.infra.store import Store
     from bot.run import warm_evidence
-    from bot.sources.yahoo import YahooPrices
-    from bot.store import Store
+    from bot.sources.yahoo.quotes import YahooPrices
     from config.settings import load_settings
 
     settings = load_settings(

@@ -11,11 +11,11 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from bot.app import AppContext, build_engine
+from bot.infra.scheduler import Poller, process_streamed, refresh_previous_closes
+from bot.infra.store import Store
 from bot.runner import wanted_symbols
-from bot.scheduler import Poller, process_streamed, refresh_previous_closes
-from bot.sources.stream import QuoteStream, quote_from_message
-from bot.sources.yahoo import YahooPrices
-from bot.store import Store
+from bot.sources.yahoo.quotes import YahooPrices
+from bot.sources.yahoo.stream import QuoteStream, quote_from_message
 from config.settings import load_settings
 from handlers.models import Alert, WatchEntry
 from handlers.render import Message

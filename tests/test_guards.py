@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from bot.app import SimulatedClock, replay_context
-from bot.scheduler import Poller
+from bot.infra.scheduler import Poller
+from bot.infra.store import Store
 from bot.sources.replay import Replay
-from bot.store import Store
 from config.settings import load_settings
 from handlers.guards import MoveConfirmation
 from handlers.models import BenchmarkMove, Move, Quote, WatchEntry

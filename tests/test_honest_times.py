@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.app import build_engine
-from bot.calendars import ExchangeHours
 from bot.cli import main
-from bot.sources.yahoo import YahooPrices
-from bot.store import Store
+from bot.infra.calendars import ExchangeHours
+from bot.infra.store import Store
+from bot.sources.yahoo.quotes import YahooPrices
 from config.settings import load_settings
 from handlers import commands
 from handlers.freshness import age_text, spread_note
@@ -333,7 +333,7 @@ def _with_post_market(chart: dict[str, Any], day: str, prices: list[float]) -> d
 def test_live_why_after_hours_shows_yahoos_post_market_apart(
     offline_yfinance: Any,  # noqa: F811
 ) -> None:
-    from bot.sources.extended import YahooWithExtendedHours
+    from bot.sources.yahoo.extended import YahooWithExtendedHours
 
     fake = FakeYahoo()
     days = load_days()

@@ -9,9 +9,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.discord_render import message_embed, reply_content
 from bot.inert import web_url
-from bot.slack_blocks import message_blocks, reply_text
+from bot.platforms.discord.render import message_embed, reply_content
+from bot.platforms.slack.blocks import message_blocks, reply_text
 from handlers.models import Direction
 from handlers.render import ContextItem, Field, Link, Message
 from tests.fake_discord import displayed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.leader import Leadership, lead_when_elected
+from bot.infra.leader import Leadership, lead_when_elected
 
 
 def test_one_leader_then_takeover(pg_url: str) -> None:

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from bot.logs import JsonFormatter, RedactSecrets, setup_logging
+from bot.infra.logs import JsonFormatter, RedactSecrets, setup_logging
 from config.settings import load_settings
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.sources.yahoo_news import parse_news, parse_news_item
+from bot.sources.yahoo.news import parse_news, parse_news_item
 from handlers.news import classify_headline
 
 ALIBABA = "Alibaba Group Holding Limited"

@@ -16,12 +16,12 @@ import yaml
 
 from bot.app import AppContext, build_engine
 from bot.charts import alert_chart, alert_chart_context, series_styles
-from bot.outbox import OutboxWorker, claim, enqueue
+from bot.delivery.outbox import OutboxWorker, claim, enqueue
+from bot.infra.store import Store
 from bot.replay_run import replay_entries, run_replay
 from bot.run import warn_unserved_platforms
 from bot.sources.news_file import NewsFile
 from bot.sources.replay import Replay, load_bars
-from bot.store import Store
 from bot.symbol_check import KnownSymbols, YahooSymbolCheck
 from config.loader import load_groups
 from config.settings import Settings, load_settings

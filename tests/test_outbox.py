@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from bot.app import replay_context
-from bot.outbox import OutboxPolicy, OutboxWorker, enqueue
+from bot.delivery.outbox import OutboxPolicy, OutboxWorker, enqueue
+from bot.infra.store import Store
 from bot.runner import process_tick
-from bot.store import Store
 from config.settings import load_settings
 from handlers.models import Alert, Delivery, Destination, WatchEntry
 from handlers.render import Message
@@ -138,7 +138,7 @@ async def test_expired_lease_is_taken_over(store: Store) -> None:
     clock = FakeClock()
     clock.now = datetime.now(UTC)
     crashed = _worker(store, Recorder(), clock=clock)
-    from bot.outbox import claim
+    from bot.delivery.outbox import claim
 
     assert len(claim(store, "crashed", clock.now, crashed.policy)) == 1  # then it died
     survivor = _worker(store, Recorder(), clock=clock)

@@ -15,9 +15,8 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import AppContext, replay_context
-from bot.discord_bot import create_discord_bot, login
-from bot.outbox import OutboxWorker, enqueue
-from bot.pacing import (
+from bot.delivery.outbox import OutboxWorker, enqueue
+from bot.delivery.pacing import (
     DEFAULT_MARGIN,
     DISCORD,
     DISCORD_CHANNEL_MESSAGES,
@@ -33,8 +32,9 @@ from bot.pacing import (
     limits_for,
     under,
 )
-from bot.slack_bot import SlackNotifier
-from bot.store import Store
+from bot.infra.store import Store
+from bot.platforms.discord.adapter import create_discord_bot, login
+from bot.platforms.slack.adapter import SlackNotifier
 from config.settings import load_settings
 from handlers.models import Alert, Delivery, Destination, WatchEntry
 from handlers.render import Message, render_alert

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.store import Store
+from bot.infra.store import Store
 from config.loader import load_groups, load_macro_events
 from handlers.detect import detect_moves
 from handlers.models import Destination, NewsItem, NewsSearch, Quote, WatchEntry

@@ -16,7 +16,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from bot.cli import main
 from bot.recorder import COLUMNS, BarRecorder, poll_once, record_stream
-from bot.sources.yahoo import YahooPrices
+from bot.sources.yahoo.quotes import YahooPrices
 from tests.fake_streamer import pricing_frame
 from tests.test_yahoo_source import offline_yfinance  # noqa: F401  (fixture)
 from tests.yahoo_fake import FakeSession, FakeYahoo, Reply, intraday_chart, load_days

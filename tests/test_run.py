@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.store import Store
+from bot.infra.store import Store
 from handlers.models import WatchEntry
 from tests import fake_discord
 from tests.conftest import DEMO_BARS, DEMO_NEWS, ROOT

@@ -9,9 +9,9 @@ from datetime import datetime
 from pathlib import Path
 
 from bot.app import SimulatedClock, replay_context
-from bot.scheduler import POLL_JOB_ID, Poller, build_scheduler, refresh_company_names
+from bot.infra.scheduler import POLL_JOB_ID, Poller, build_scheduler, refresh_company_names
+from bot.infra.store import Store
 from bot.sources.replay import Replay
-from bot.store import Store
 from config.settings import load_settings
 from handlers.models import Alert, Quote, WatchEntry
 from handlers.render import Message
@@ -123,7 +123,7 @@ async def test_company_names_fill_gaps_but_config_wins(tmp_path: Path) -> None:
 
 
 async def test_daily_history_job_feeds_zscores() -> None:
-    from bot.scheduler import HistoryCache, refresh_history
+    from bot.infra.scheduler import HistoryCache, refresh_history
 
     poller, _, _notifier, _ = _setup(at("2025-03-05", "15:59"), channels=1)
 

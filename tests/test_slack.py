@@ -25,17 +25,8 @@ from matplotlib import image as mpimg
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import AppContext, SimulatedClock, replay_context
-from bot.runner import deliver, process_tick, run_replay_feed
-from bot.slack_blocks import (
-    MAX_BLOCKS,
-    MAX_FALLBACK_TEXT,
-    cut_escaped,
-    escape,
-    fit,
-    message_blocks,
-    safe_url,
-)
-from bot.slack_bot import (
+from bot.infra.store import Store
+from bot.platforms.slack.adapter import (
     COMMANDS,
     AdminCheck,
     SlackConfigError,
@@ -47,8 +38,17 @@ from bot.slack_bot import (
     socket_mode_handler,
     start_slack_http,
 )
+from bot.platforms.slack.blocks import (
+    MAX_BLOCKS,
+    MAX_FALLBACK_TEXT,
+    cut_escaped,
+    escape,
+    fit,
+    message_blocks,
+    safe_url,
+)
+from bot.runner import deliver, process_tick, run_replay_feed
 from bot.sources.replay import Replay
-from bot.store import Store
 from config.settings import load_settings
 from handlers.commands import MANAGE_REFUSAL, WATCH_HELP, Reply
 from handlers.models import Alert, BenchmarkMove, Direction, Move, WatchEntry
@@ -648,7 +648,7 @@ async def test_a_why_chart_problem_is_logged_and_never_breaks_the_answer(
     problem: str,
     logged: str,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.slack_bot")
+    caplog.set_level(logging.INFO, logger="bot.platforms.slack.adapter")
 
     def broken(symbol: str, reply: Reply) -> bytes:
         raise RuntimeError("no session data")

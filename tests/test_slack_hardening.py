@@ -12,7 +12,8 @@ import aiohttp
 import pytest
 
 from bot.app import AppContext, SimulatedClock, replay_context
-from bot.slack_bot import (
+from bot.infra.store import Store
+from bot.platforms.slack.adapter import (
     OTHER_WORKSPACE,
     AdminCheck,
     bound_port,
@@ -20,7 +21,6 @@ from bot.slack_bot import (
     start_slack_http,
 )
 from bot.sources.replay import Replay
-from bot.store import Store
 from tests import test_slack
 from tests.conftest import DEMO_BARS, DEMO_NEWS
 from tests.fake_slack import FakeSlack, signed_request, slash_payload
@@ -105,7 +105,7 @@ async def test_a_malformed_timestamp_gets_401_without_a_traceback(
 async def test_a_redelivered_socket_mode_command_is_acked_and_answered_once(
     fake: FakeSlack, replayed: tuple[AppContext, Replay, SimulatedClock]
 ) -> None:
-    from bot.slack_bot import socket_mode_handler
+    from bot.platforms.slack.adapter import socket_mode_handler
 
     ctx, _, _ = replayed
     settings = make_settings(slack_signing_secret=None)
@@ -170,7 +170,7 @@ async def test_a_hung_users_info_fails_closed_within_seconds(rig: Rig) -> None:
 
 
 async def test_a_post_whose_answer_was_lost_is_found_by_its_metadata(rig: Rig) -> None:
-    from bot.slack_bot import SlackDeliveryError
+    from bot.platforms.slack.adapter import SlackDeliveryError
     from handlers.render import render_alert
     from tests.test_slack import sample_alert
 

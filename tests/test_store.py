@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from bot.store import SCHEMA_VERSION, Store, StoreError
+from bot.infra.store import SCHEMA_VERSION, Store, StoreError
 from handlers.dedupe import DedupePolicy, dedupe_alerts
 from handlers.explain import ExplainParams, explain_move
 from handlers.groups import GroupIndex

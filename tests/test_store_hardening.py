@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from bot.store import SCHEMA_VERSION, Store
+from bot.infra.store import SCHEMA_VERSION, Store
 from tests.conftest import ROOT
 
 T0 = datetime(2025, 3, 5, 18, 30, tzinfo=UTC)
 # Each process sleeps until the same instant, then opens the store (so creates the schema).
 OPEN_AT = """
 import sys, time
-from bot.store import Store
+from bot.infra.store import Store
 start = float(sys.argv[2])
 time.sleep(max(0.0, start - time.time()))
 Store(sys.argv[1]).close()

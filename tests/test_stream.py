@@ -13,10 +13,10 @@ import websockets
 from websockets.asyncio.server import ServerConnection, serve
 
 from bot.app import AppContext, build_engine
+from bot.infra.scheduler import process_streamed
+from bot.infra.store import Store
 from bot.runner import wanted_symbols
-from bot.scheduler import process_streamed
-from bot.sources.stream import SOURCE, QuoteStream, quote_from_message
-from bot.store import Store
+from bot.sources.yahoo.stream import SOURCE, QuoteStream, quote_from_message
 from config.settings import load_settings
 from handlers.models import Alert, WatchEntry
 from handlers.render import Message

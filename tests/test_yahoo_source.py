@@ -20,16 +20,16 @@ import yfinance.data
 import yfinance.multi
 import yfinance.scrapers.history
 
-from bot.sources import yahoo
-from bot.sources.yahoo import (
+from bot.infra.store import Store
+from bot.sources.yahoo import quotes as yahoo
+from bot.sources.yahoo.news import YahooNews
+from bot.sources.yahoo.quotes import (
     Backoff,
     BarPoint,
     TokenBucket,
     YahooPrices,
     quote_from_points,
 )
-from bot.sources.yahoo_news import YahooNews
-from bot.store import Store
 from config.loader import load_groups, load_macro_events
 from handlers.commands import QuoteProvider
 from handlers.models import WatchEntry

@@ -9,13 +9,13 @@ from typing import Any
 
 import yfinance as yf
 
-from bot.sources.yahoo import (
+from bot.sources.yahoo.news import YahooSessionSource
+from bot.sources.yahoo.quotes import (
     configure_yfinance,
     describe_error,
     forget_cached_responses,
     run_with_timeout,
 )
-from bot.sources.yahoo_news import YahooSessionSource
 from handlers.evidence import NOT_CHECKED, SourceScope
 from handlers.models import NewsItem, NewsSearch
 

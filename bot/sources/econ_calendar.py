@@ -12,8 +12,8 @@ from typing import Any
 
 import yfinance as yf
 
-from bot.sources.yahoo import configure_yfinance, describe_error, run_with_timeout
-from bot.sources.yahoo_news import YahooSessionSource
+from bot.sources.yahoo.news import YahooSessionSource
+from bot.sources.yahoo.quotes import configure_yfinance, describe_error, run_with_timeout
 from handlers.evidence import SourceScope
 from handlers.models import NewsItem, NewsSearch
 

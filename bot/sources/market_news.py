@@ -11,8 +11,8 @@ from datetime import datetime
 
 import yfinance as yf
 
-from bot.sources.yahoo import describe_error, forget_cached_responses, run_with_timeout
-from bot.sources.yahoo_news import merge_news, parse_news
+from bot.sources.yahoo.news import merge_news, parse_news
+from bot.sources.yahoo.quotes import describe_error, forget_cached_responses, run_with_timeout
 from handlers.evidence import NewsSearcher, SourceScope
 from handlers.models import NewsItem, NewsSearch
 

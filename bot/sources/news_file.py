@@ -7,7 +7,7 @@ import logging
 from datetime import datetime
 from pathlib import Path
 
-from bot.sources.yahoo_news import parse_news_item
+from bot.sources.yahoo.news import parse_news_item
 from handlers.models import NewsItem, NewsSearch
 
 log = logging.getLogger(__name__)

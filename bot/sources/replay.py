@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import get_args
 from zoneinfo import ZoneInfo
 
-from bot.calendars import exchange_zone, session_bounds
+from bot.infra.calendars import exchange_zone, session_bounds
 from handlers.models import Bar, Quote, Session
 from handlers.symbols import SymbolError, normalize_symbol
 

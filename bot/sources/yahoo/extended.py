@@ -10,8 +10,8 @@ from typing import Any
 
 import yfinance as yf
 
-from bot.calendars import session_bounds
-from bot.sources.yahoo import (
+from bot.infra.calendars import session_bounds
+from bot.sources.yahoo.quotes import (
     INTRADAY_INTERVALS,
     SOURCE,
     BarPoint,

@@ -23,16 +23,16 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import AppContext, utc_now
-from bot.attempts import DeliveryStarts
 from bot.charts import chart_filename
-from bot.slack_blocks import (
+from bot.delivery.attempts import DeliveryStarts
+from bot.infra.store import Store
+from bot.platforms.slack.blocks import (
     command_note,
     fallback_text,
     message_blocks,
     reply_text,
     with_block,
 )
-from bot.store import Store
 from config.settings import Settings
 from handlers import commands
 from handlers.models import Alert

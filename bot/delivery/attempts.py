@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from bot.store import Store
+from bot.infra.store import Store
 
 Pending = tuple[str, str, "asyncio.Future[str]"]
 

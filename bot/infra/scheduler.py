@@ -13,7 +13,7 @@ from typing import Protocol
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.app import AppContext
-from bot.calendars import open_symbols
+from bot.infra.calendars import open_symbols
 from bot.runner import process_tick, wanted_symbols
 from handlers.models import Delivery, Quote
 

@@ -24,8 +24,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import or_, select, update
 
 from bot.app import AppContext
-from bot.pacing import Pacer, default_pacers
-from bot.store import OutboxAlertRow, OutboxRow, Store
+from bot.delivery.pacing import Pacer, default_pacers
+from bot.infra.store import OutboxAlertRow, OutboxRow, Store
 from handlers.models import Alert, Delivery
 from handlers.render import Message, render_alert
 

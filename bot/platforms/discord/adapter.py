@@ -14,9 +14,11 @@ from discord import app_commands
 from discord.utils import MISSING
 
 from bot.app import AppContext
-from bot.attempts import DeliveryStarts
 from bot.charts import ChartMaker
-from bot.discord_render import (
+from bot.delivery.attempts import DeliveryStarts
+from bot.infra.leader import GATEWAY_LOCK_KEY, Leadership, lead_when_elected
+from bot.infra.store import Store
+from bot.platforms.discord.render import (
     NO_MENTIONS,
     carries_alert,
     chart_file,
@@ -27,8 +29,6 @@ from bot.discord_render import (
     with_alert_ref,
     with_chart,
 )
-from bot.leader import GATEWAY_LOCK_KEY, Leadership, lead_when_elected
-from bot.store import Store
 from handlers import commands
 from handlers.models import Alert, Destination
 from handlers.render import Message

@@ -15,7 +15,7 @@ import yfinance as yf
 from yfinance.data import YfData
 from yfinance.exceptions import YFRateLimitError
 
-from bot.sources.yahoo import (
+from bot.sources.yahoo.quotes import (
     RATE_LIMITED,
     Backoff,
     YahooAnswerError,

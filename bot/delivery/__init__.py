@@ -1,0 +1,1 @@
+"""Delivery: the outbox, its worker, per-platform pacing and attempt notes."""

@@ -1,0 +1,1 @@
+"""Infrastructure: the store, leader election, the scheduler, exchange calendars, logs."""

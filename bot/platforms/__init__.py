@@ -1,0 +1,1 @@
+"""Chat platform adapters: each converts its payloads to core requests and renders replies."""

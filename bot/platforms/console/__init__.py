@@ -1,0 +1,1 @@
+"""Console: alerts printed to the terminal and as JSON (replay, demo)."""

@@ -1,0 +1,1 @@
+"""Discord: slash commands and alerts through discord.py."""

@@ -1,0 +1,1 @@
+"""Slack: slash commands and alerts through slack-bolt."""

@@ -1,0 +1,1 @@
+"""Yahoo Finance: batched quotes, streaming, pre/post prices and news."""
