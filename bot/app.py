@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from bot.calendars import ExchangeHours
 from bot.charts import ChartMaker
 from bot.evidence import Gatherer
+from bot.infra.calendars import ExchangeHours
+from bot.infra.store import Store
 from bot.sources.news_file import NewsFile
 from bot.sources.recorded import load_recorded
 from bot.sources.replay import CLOSE_AT, Replay, load_replay
-from bot.store import Store
 from config.loader import load_company_names, load_groups, load_macro_events
 from config.settings import Settings
 from handlers import commands
@@ -71,6 +71,10 @@ class AppContext:
     charts: ChartMaker | None = None
     # Says whether added symbols exist (Yahoo, or the replay's symbols); None: not checked.
     symbols: commands.SymbolValidator | None = None
+
+    @property
+    def default_pct(self) -> float:
+        return self.settings.default_threshold_pct
 
     def why_chart(self, symbol: str, reply: commands.Reply) -> bytes | None:
         """The chart for a /why answer (blocking), or None."""
@@ -137,7 +141,7 @@ def live_sources(settings: Settings, engine: Engine, session: object = None) -> 
     from bot.sources.econ_calendar import EconomicCalendar
     from bot.sources.edgar import EdgarFilings
     from bot.sources.market_news import MarketNews, TopicNews
-    from bot.sources.yahoo_news import YahooNews
+    from bot.sources.yahoo.news import YahooNews
 
     wanted = set(settings.evidence_sources)
     groups = engine.groups

@@ -652,7 +652,91 @@ def _answer(
         extended = _extended_text(ext, sym, hours)
         lines.append(extended + ".")
         fields = (*fields, Field(f"{ext.session.capitalize()}-market", extended))
-    message = replace(message, fields=fields, footer=f"Data: {quote.source} · {as_of}")
+    # An answer to /why needs no "Why?" button under it.
+    message = replace(message, fields=fields, footer=f"Data: {quote.source} · {as_of}", buttons=())
     text = " ".join(lines)
     data = {**why_data(alert, move, quote, as_of, ext, threshold), "text": text}
     return Reply(text, ephemeral=False, message=message, data=data)
+
+
+# --- one entry point for every platform ----------------------------------------------------
+
+COMMANDS = ("why", "watch", "mute", "unmute", "help")
+WATCH_READS = frozenset({"list", "mutes", "help"})
+WHY_USAGE = "Usage: /why SYMBOL (e.g. /why BABA)"
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRequest:
+    """A chat command as plain data: who asked where, which command, and the rest of the line.
+
+    `can_manage` is what the platform found for this user in this channel; adapters ask the
+    platform only when `needs_manage` says the command changes something.
+    """
+
+    platform: str
+    channel: str
+    user: str
+    command: str
+    text: str = ""
+    can_manage: bool = False
+    # The platform shows named options (symbol:BABA) in its command UI: /help shows that style.
+    named_options: bool = False
+
+    @property
+    def requester(self) -> Requester:
+        return Requester(self.platform, self.channel, self.user, self.can_manage)
+
+
+class CommandServices(Protocol):
+    """What dispatch needs from the running bot (the app context implements it)."""
+
+    @property
+    def store(self) -> WatchStore: ...
+
+    @property
+    def default_pct(self) -> float: ...
+
+    @property
+    def symbols(self) -> SymbolValidator | None: ...
+
+    def answer_why(self, symbol: str) -> Reply: ...
+
+
+def command_name(raw: str) -> str:
+    """'/Watch' -> 'watch'."""
+    return raw.strip().lstrip("/").lower()
+
+
+def needs_manage(command: str, text: str) -> bool:
+    """Whether this command line changes the channel's settings (the platform must check)."""
+    words = text.split()
+    name = command_name(command)
+    if name == "watch":
+        return bool(words) and words[0].lower() not in WATCH_READS
+    if name == "mute":
+        return [w.lower() for w in words] != ["list"] and len(words) >= 2
+    return name == "unmute" and len(words) == 1
+
+
+def dispatch(request: CommandRequest, services: CommandServices, now: datetime) -> Reply:
+    """Answer one command line from any platform (blocking: run it off the event loop)."""
+    name = command_name(request.command)
+    words = request.text.split()
+    who = request.requester
+    store = services.store
+    if name == "why":
+        if len(words) != 1:
+            return Reply(WHY_USAGE, ok=False)
+        return services.answer_why(words[0])
+    if name == "watch":
+        return run_watch_text(store, who, request.text, services.default_pct, now, services.symbols)
+    if name == "mute":
+        return run_mute_text(store, who, request.text, now)
+    if name == "unmute":
+        if len(words) != 1:
+            return Reply(MUTE_HELP, ok=False)
+        return unmute(store, who, words[0])
+    if name == "help":
+        return help_reply(request.named_options, services.default_pct)
+    return Reply(f"Unknown command /{name}. {help_text(request.named_options)}", ok=False)

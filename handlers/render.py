@@ -58,6 +58,44 @@ class ContextItem:
 
 
 @dataclass(frozen=True, slots=True)
+class Button:
+    """An action offered under an alert: pressing it runs COMMAND with TEXT for the presser,
+    permission-checked like the typed command; stateless, so it works after a restart."""
+
+    label: str
+    command: str
+    text: str
+
+    @property
+    def action_id(self) -> str:
+        """'why:BABA', 'mute:BABA 1h': what platforms carry in the button (custom_id etc.)."""
+        return f"{self.command}:{self.text}"
+
+
+def parse_action_id(action_id: str) -> Button | None:
+    """The button behind an action id, or None when it is not one of ours."""
+    command, sep, text = action_id.partition(":")
+    if not sep or command not in BUTTON_COMMANDS or not text.strip():
+        return None
+    return Button(command, command, text.strip())
+
+
+BUTTON_COMMANDS = frozenset({"why", "mute"})
+MUTE_BUTTON_DURATION = "1h"
+
+
+def alert_buttons(symbols: tuple[str, ...]) -> tuple[Button, ...]:
+    """'Why?' and 'Mute 1h' for the alert's lead symbol (the largest move comes first)."""
+    if not symbols:
+        return ()
+    lead = symbols[0]
+    return (
+        Button(f"Why {lead}?", "why", lead),
+        Button(f"Mute {lead} {MUTE_BUTTON_DURATION}", "mute", f"{lead} {MUTE_BUTTON_DURATION}"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """What a channel should see, with no platform markup; adapters draw it natively."""
 
@@ -73,6 +111,7 @@ class Message:
     footer: str = ""
     at: datetime | None = None
     symbols: tuple[str, ...] = field(default_factory=tuple)
+    buttons: tuple[Button, ...] = ()
 
     def plain_text(self) -> str:
         """A one-paragraph fallback for notifications and logs."""
@@ -210,4 +249,5 @@ def render_alert(alert: Alert) -> Message:
         footer=footer,
         at=alert.at,
         symbols=alert.symbols,
+        buttons=alert_buttons(alert.symbols),
     )
