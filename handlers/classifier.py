@@ -103,7 +103,12 @@ _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
 
 def own_sentences(body: str) -> list[str]:
     """The body's sentences that name the company: in a round-up, its own cause is there."""
-    return [s for s in _SENTENCE_END.split(body) if CO in s][:2]
+    parts = _SENTENCE_END.split(body)
+    return [
+        f"{s} {parts[i + 1]}" if i + 1 < len(parts) and not _CAUSE_CLAUSE.search(s) else s
+        for i, s in enumerate(parts)
+        if CO in s
+    ][:2]
 
 
 def features(title: str, body: str, flags: Iterable[str] = ()) -> list[str]:
