@@ -23,7 +23,8 @@ from bot.sources.edgar import EdgarFilings
 from bot.sources.market_news import MarketNews
 from bot.sources.yahoo.news import YahooNews
 from bot.sources.yahoo.quotes import YahooPrices
-from handlers.evidence import EvidenceQuery, EvidenceSource
+from handlers.evidence import EvidenceQuery
+from handlers.ports import EvidenceSource
 from tests.local_http import Served, serve
 from tests.yahoo_fake import (
     ECONOMIC_COLUMNS,

@@ -159,7 +159,7 @@ async def slack_target(ctx: AppContext, channels: int) -> AsyncIterator[Target]:
     limits = fake.enforce_limits()
     # As in production (slack_client): no shared session, slack_sdk opens one per call.
     client = AsyncWebClient(token=SLACK_BOT_TOKEN, base_url=fake.api_url)
-    notifier = SlackNotifier(client, ctx)
+    notifier = SlackNotifier(client)
     ctx.notifiers["slack"] = notifier
 
     def posted() -> list[tuple[str, float]]:
@@ -191,7 +191,7 @@ async def until_delivered(target: Target, timeout: float = RUN_TIMEOUT_S) -> Non
 
 async def paced(ctx: AppContext, target: Target, delivery: Delivery) -> float:
     """The bot's way: outbox rows, then the worker sends each under the platform's pacer."""
-    worker = OutboxWorker(ctx, pacers=default_pacers())
+    worker = OutboxWorker.of(ctx, pacers=default_pacers())
     task = asyncio.create_task(worker.run_forever(idle_seconds=0.05))
     try:
         started = time.monotonic()
@@ -210,7 +210,7 @@ async def naive(ctx: AppContext, target: Target, alert: Alert, message: Message)
     async def send(channel: str) -> None:
         for _ in range(NAIVE_ATTEMPTS):
             try:
-                await target.notifier.deliver(alert, message, [channel])
+                await target.notifier.send(message, channel, alert.id)
                 return
             except Exception:
                 continue

@@ -189,9 +189,9 @@ async def rig(db: Path, n: int) -> AsyncIterator[Rig]:
         discord_fake.enforce_limits()
         slack_fake.enforce_limits()
         client = AsyncWebClient(token=SLACK_BOT_TOKEN, base_url=slack_fake.api_url)
-        ctx.notifiers["slack"] = SlackNotifier(client, ctx)
-        worker = OutboxWorker(ctx)
-        ctx.use_outbox, ctx.wake_outbox = True, worker.wake
+        ctx.notifiers["slack"] = SlackNotifier(client)
+        worker = OutboxWorker.of(ctx)
+        ctx.wake_outbox = worker.wake
         task = asyncio.create_task(worker.run_forever())
         try:
             yield Rig(ctx, discord_fake, slack_fake, news, clock, crossings)
@@ -353,7 +353,7 @@ async def _stream_crossings(
 
 
 class CrossingPrices:
-    """A PriceSource (blocking, run in a thread): symbols cross at known monotonic times."""
+    """A QuoteProvider (blocking, run in a thread): symbols cross at known monotonic times."""
 
     def __init__(self, clock: SimClock, download_s: float = DOWNLOAD_S) -> None:
         self.clock = clock
@@ -361,7 +361,7 @@ class CrossingPrices:
         self.cross_at: dict[str, float] = {}
         self.fetches = 0
 
-    def fetch_quotes(self, symbols: Sequence[str], now: datetime) -> Mapping[str, Quote]:
+    def quotes(self, symbols: Sequence[str], now: datetime) -> Mapping[str, Quote]:
         time.sleep(self.download_s)
         self.fetches += 1
         seen = time.monotonic()  # prices as of the answer

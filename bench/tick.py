@@ -12,9 +12,17 @@ from datetime import UTC, datetime, timedelta
 
 from config.loader import load_macro_events
 from config.settings import load_settings
-from handlers.dedupe import AlertKey, LoggedAlert
 from handlers.groups import GroupIndex
-from handlers.models import Delivery, NewsItem, NewsSearch, Quote, SymbolGroup, WatchEntry
+from handlers.models import (
+    AlertKey,
+    Delivery,
+    LoggedAlert,
+    NewsItem,
+    NewsSearch,
+    Quote,
+    SymbolGroup,
+    WatchEntry,
+)
 from handlers.pipeline import Engine
 
 NOW = datetime(2025, 3, 5, 18, 30, tzinfo=UTC)

@@ -210,7 +210,7 @@ def measure_cycle(method: str, n: int, rate: float = 1000.0, delay_s: float = 0.
     symbols = scale_symbols(n)
     fake = scale_fake(symbols, delay_s)
     prices = YahooPrices(FakeSession(fake), requests_per_second=rate, timeout_s=600.0)
-    fetch = prices.batch_quotes if method == "v7" else prices.fetch_quotes
+    fetch = prices.batch_quotes if method == "v7" else prices.quotes
     fetch(symbols, NOW)
     before = len(fake.seen)
     start = time.perf_counter()

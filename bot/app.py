@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bot.charts import ChartMaker
 from bot.evidence import Gatherer
@@ -18,20 +18,35 @@ from bot.sources.replay import CLOSE_AT, Replay, load_replay
 from config.loader import load_company_names, load_groups, load_macro_events
 from config.settings import Settings
 from handlers import commands
-from handlers.evidence import EvidenceSource, NewsSearcher, SourceScope
-from handlers.models import Alert, NewsSearch
+from handlers.evidence import SourceScope
+from handlers.models import NewsSearch
 from handlers.pipeline import Engine, NewsProvider
+from handlers.ports import EvidenceSource, NewsSearcher, QuoteProvider, SymbolValidator
 from handlers.render import Message
 
 HistoryProvider = Callable[[datetime], Mapping[str, Sequence[float]]]
 
 
 class Notifier(Protocol):
-    """A platform adapter's outgoing side: post one alert to some of its channels."""
+    """A platform adapter's outgoing side: it only sends (the delivery worker decides what,
+    where and whether; see bot.delivery.outbox).
+
+    `send` posts MESSAGE (with its chart, when it has one) to CHANNEL under KEY, the
+    delivery's idempotency key, and returns the platform's message id; it raises when the
+    post failed.
+    """
 
     platform: str
 
-    async def deliver(self, alert: Alert, message: Message, channels: Sequence[str]) -> None: ...
+    async def send(self, message: Message, channel: str, key: str) -> str: ...
+
+
+@runtime_checkable
+class Finder(Protocol):
+    """A notifier whose platform lets it look back: `find` returns the id of our own post
+    under KEY among CHANNEL's recent messages, or None (also when history cannot be read)."""
+
+    async def find(self, channel: str, key: str) -> str | None: ...
 
 
 class SimulatedClock:
@@ -58,19 +73,19 @@ class AppContext:
     settings: Settings
     engine: Engine
     store: Store
-    market: commands.QuoteProvider
+    market: QuoteProvider
     # The evidence gatherer (every configured source at once), or one plain news provider.
     news: NewsProvider | None
     clock: Callable[[], datetime] = utc_now
     history: HistoryProvider | None = None
     notifiers: dict[str, Notifier] = field(default_factory=dict)
-    # With an outbox, alerts are written as delivery rows and a worker sends them.
-    use_outbox: bool = False
+    # Alerts are written as outbox rows; a running worker is woken with this, and without
+    # one (a replay, a test) the rows are sent at once by a worker of the moment.
     wake_outbox: Callable[[], None] | None = None
     # Pictures for alerts and /why; None where the price source has no session path.
     charts: ChartMaker | None = None
     # Says whether added symbols exist (Yahoo, or the replay's symbols); None: not checked.
-    symbols: commands.SymbolValidator | None = None
+    symbols: SymbolValidator | None = None
 
     @property
     def default_pct(self) -> float:
@@ -99,11 +114,6 @@ class AppContext:
             hours=ExchangeHours(self.settings.extended_hours),
             extended_hours=self.settings.extended_hours,
         )
-
-    def requester(
-        self, platform: str, channel: str, user: str, can_manage: bool
-    ) -> commands.Requester:
-        return commands.Requester(platform, channel, user, can_manage)
 
 
 def build_engine(

@@ -11,9 +11,10 @@ from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from handlers.chart_data import ChartSeries, ChartSpec, SessionPaths, build_chart_spec
+from handlers.chart_data import ChartSeries, ChartSpec, build_chart_spec
 from handlers.groups import GroupIndex
 from handlers.models import Alert
+from handlers.ports import SessionPaths
 from handlers.render import Message
 
 WIDTH_PX, HEIGHT_PX, DPI = 1200, 675, 100
@@ -221,11 +222,13 @@ def message_chart_context(message: Message) -> list[str]:
     return [c.title for c in message.context if c.kind == "catalyst"]
 
 
-def chart_filename(alert: Alert) -> str:
-    """A stable, readable file name: time, direction and symbols of the alert."""
-    stamp = alert.at.strftime("%Y-%m-%dT%H%M")
+def chart_filename(alert: Alert | Message) -> str:
+    """A stable, readable file name: time, direction and symbols of the alert (or of the
+    message rendered from it, which has the same)."""
+    stamp = alert.at.strftime("%Y-%m-%dT%H%M") if alert.at else "undated"
+    direction = alert.direction.value if alert.direction else "move"
     names = "-".join(s.replace("^", "").replace("=", "") for s in alert.symbols[:5])
-    return f"{stamp}-{alert.direction.value}-{names}.png"
+    return f"{stamp}-{direction}-{names}.png"
 
 
 class ChartMaker:

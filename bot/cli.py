@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -15,12 +16,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from rich.console import Console
 
 from bot.app import build_engine, live_sources, recorded_sources
-from bot.charts import ChartMaker, chart_filename, message_chart_context
+from bot.charts import ChartMaker, message_chart_context
+from bot.delivery.outbox import ChartDrawer, last_delivery_error, outbox_counts, stored_alert
 from bot.infra.calendars import ExchangeHours, exchange_zone
 from bot.infra.logs import setup_logging
 from bot.infra.store import Store, StoreError
+from bot.platforms import registry
 from bot.platforms.console.adapter import ConsoleNotifier, message_renderable
-from bot.replay_run import REPLAY_DESTINATION, Deliver, replay_entries, run_replay
+from bot.replay_run import REPLAY_DESTINATION, replay_entries, run_replay
 from bot.sources.news_file import NewsFileError
 from bot.sources.recorded import RecordedEvidenceError
 from bot.sources.replay import BarsError, Replay, load_replay
@@ -28,8 +31,8 @@ from config.loader import ConfigFileError
 from config.settings import Settings, SettingsError, load_settings
 from handlers import commands
 from handlers.evidence import evidence_json
-from handlers.models import Alert, Destination
 from handlers.pipeline import Engine, NewsProvider
+from handlers.ports import SymbolValidator
 from handlers.symbols import SymbolError, parse_symbols
 
 log = logging.getLogger("marketbot")
@@ -266,13 +269,15 @@ def _run_parser(sub: SubParsers) -> None:
     run = _sub(
         sub,
         "run",
-        "run the bot on Discord and/or Slack until stopped (SIGTERM or Ctrl-C)",
+        "run the bot on Discord, Slack and/or Telegram until stopped (SIGTERM or Ctrl-C)",
         "  DISCORD_TOKEN=... marketbot run --platform discord\n"
         "  marketbot run --platform discord,slack\n"
         "  marketbot run --platform slack --source replay --bars bot/data/demo/bars --speed 3600",
     )
     run.add_argument(
-        "--platform", default="discord", help="discord, slack, or both as discord,slack"
+        "--platform",
+        default="discord",
+        help=f"one of {', '.join(registry.names())}, or several comma-separated",
     )
     run.add_argument(
         "--source",
@@ -332,7 +337,7 @@ def _watch_parser(sub: SubParsers) -> None:
         help="add/remove: symbols, then an optional threshold; threshold: [SYMBOL] PCT",
     )
     watch.add_argument(
-        "--platform", choices=["discord", "slack"], help="the channel's platform (required)"
+        "--platform", choices=registry.names(), help="the channel's platform (required)"
     )
     watch.add_argument(
         "--channel", help="the channel id (Discord: Copy Channel ID; Slack: C0123...) (required)"
@@ -403,18 +408,26 @@ def cmd_replay(args: argparse.Namespace, settings: Settings, out: Console) -> in
         symbols = replay.symbols
     store = Store(args.db or "sqlite://")
     threshold = args.threshold or settings.default_threshold_pct
-    notifier = ConsoleNotifier(sys.stdout, as_json=args.json, threshold=threshold)
     err = Console(stderr=True)
+    notifier = ConsoleNotifier(
+        sys.stdout,
+        as_json=args.json,
+        threshold=threshold,
+        alerts=partial(stored_alert, store),
+        charts_dir=_charts_dir(args),
+        notes=err,
+    )
     stats = run_replay(
         engine,
         replay,
         replay_entries(symbols, args.threshold),
         store,
-        _with_charts(notifier.send, args, engine, replay, threshold, err),
+        notifier,
         _news(args, settings),
         args.start,
         args.end,
         progress_to=None if args.json else err,
+        charts=_replay_charts(args, engine, replay, threshold),
     )
     if stats.ticks == 0:
         if args.start or args.end:
@@ -451,33 +464,25 @@ def _no_ticks(replay: Replay, start: date | None, end: date | None) -> str:
     return f"nothing replayed: {asked}; the bars cover {cover} ({_plural(len(days), 'day')})"
 
 
-def _with_charts(
-    send: Deliver,
-    args: argparse.Namespace,
-    engine: Engine,
-    replay: Replay,
-    threshold: float,
-    err: Console,
-) -> Deliver:
-    """SEND, writing each alert's chart to --charts DIR first when asked."""
+def _charts_dir(args: argparse.Namespace) -> Path | None:
+    """--charts DIR, created if needed."""
     folder: Path | None = args.charts
     if folder is None:
-        return send
+        return None
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CliError(f"--charts {folder}: cannot create the folder ({exc.strerror})") from None
-    charts = ChartMaker(replay, engine.groups, threshold, str(replay.tz), "replay")
+    return folder
 
-    def send_with_chart(alert: Alert, destinations: tuple[Destination, ...]) -> None:
-        png = charts.for_alert(alert)
-        if png is not None:
-            path = folder / chart_filename(alert)
-            path.write_bytes(png)
-            err.print(f"[dim]chart: {path}[/dim]")
-        send(alert, destinations)
 
-    return send_with_chart
+def _replay_charts(
+    args: argparse.Namespace, engine: Engine, replay: Replay, threshold: float
+) -> ChartDrawer | None:
+    """What draws each alert's chart when --charts asks for them."""
+    if args.charts is None:
+        return None
+    return ChartMaker(replay, engine.groups, threshold, str(replay.tz), "replay").for_alert
 
 
 def cmd_chart(args: argparse.Namespace, settings: Settings, out: Console) -> int:
@@ -676,8 +681,8 @@ def cmd_evidence(args: argparse.Namespace, settings: Settings, out: Console) -> 
 def cmd_watch(args: argparse.Namespace, settings: Settings, out: Console) -> int:
     if not args.platform or not args.channel:
         raise CliError(
-            "watch needs --platform (discord or slack) and --channel ID: the channel whose "
-            "watchlist to change, e.g. --platform discord --channel 123456789012345678"
+            "watch needs --platform (discord, slack or telegram) and --channel ID: the channel "
+            "whose watchlist to change, e.g. --platform discord --channel 123456789012345678"
         )
     store = Store(args.db or settings.db_url)
     who = commands.Requester(args.platform, args.channel, "cli", can_manage=True)
@@ -696,7 +701,7 @@ def cmd_watch(args: argparse.Namespace, settings: Settings, out: Console) -> int
     return 0 if reply.ok else 1
 
 
-def _watch_validator(args: argparse.Namespace) -> commands.SymbolValidator | None:
+def _watch_validator(args: argparse.Namespace) -> SymbolValidator | None:
     """Added symbols are checked against --bars, else Yahoo, unless --no-check."""
     from bot.symbol_check import KnownSymbols, YahooSymbolCheck
 
@@ -722,10 +727,10 @@ def cmd_status(args: argparse.Namespace, settings: Settings, out: Console) -> in
         out.print(f"{instance}: {state}", markup=False, highlight=False)
         for line in lines:
             out.print(f"  {line}", markup=False, highlight=False)
-    counts = store.outbox_counts()
+    counts = outbox_counts(store)
     line = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
     out.print(f"deliveries: {line}", markup=False, highlight=False)
-    if error := store.last_delivery_error():
+    if error := last_delivery_error(store):
         out.print(f"last delivery error: {error}", markup=False, highlight=False)
     # For health checks: 0 only when some instance is running.
     return 0 if running else 1
@@ -807,14 +812,13 @@ def cmd_discord(args: argparse.Namespace, settings: Settings, out: Console) -> i
     from bot.app import AppContext
     from bot.platforms.discord.adapter import DiscordSetupError, sync_discord_commands
 
-    if settings.discord_token is None:
+    token = settings.discord.token
+    if token is None:
         raise CliError("DISCORD_TOKEN is not set (environment or .env)")
     store = Store(args.db or settings.db_url)
     ctx = AppContext(settings, build_engine(settings), store, Replay({}), None)
     try:
-        names = asyncio.run(
-            sync_discord_commands(ctx, settings.discord_token.get_secret_value(), args.guild)
-        )
+        names = asyncio.run(sync_discord_commands(ctx, token.get_secret_value(), args.guild))
     except DiscordSetupError as exc:
         raise CliError(str(exc)) from None
     where = f"guild {args.guild}" if args.guild else "all servers (may take up to an hour)"

@@ -12,11 +12,11 @@ from handlers.evidence import (
     NOT_CHECKED,
     Evidence,
     EvidenceQuery,
-    EvidenceSource,
     SourceScope,
     SourceSearch,
 )
 from handlers.models import NewsItem, NewsSearch
+from handlers.ports import EvidenceSource
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from bot.infra.calendars import exchange_zone
 from handlers.models import Quote, Session
+from handlers.ports import QuoteProvider
 
 log = logging.getLogger(__name__)
 
@@ -127,21 +128,17 @@ class BarRecorder:
         self.written += 1
 
 
-class PriceSource(Protocol):
-    def fetch_quotes(self, symbols: Sequence[str], now: datetime) -> Mapping[str, Quote]: ...
-
-
 def poll_once(
-    prices: PriceSource, symbols: Sequence[str], recorder: BarRecorder, now: datetime
+    prices: QuoteProvider, symbols: Sequence[str], recorder: BarRecorder, now: datetime
 ) -> int:
     """One poll of PRICES into RECORDER; the number of quotes it returned."""
-    quotes = prices.fetch_quotes(symbols, now)
+    quotes = prices.quotes(symbols, now)
     recorder.add(q for q in quotes.values() if not q.stale)
     return len(quotes)
 
 
 async def record_poll(
-    prices: PriceSource,
+    prices: QuoteProvider,
     symbols: Sequence[str],
     recorder: BarRecorder,
     every_s: float,

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 
 from rich.console import Console
 from rich.progress import Progress
 
+from bot.app import Notifier
+from bot.delivery.outbox import ChartDrawer, OutboxWorker, enqueue
 from bot.infra.store import Store
 from bot.sources.replay import Replay
-from handlers.models import Alert, Delivery, Destination, WatchEntry
+from handlers.models import Destination, WatchEntry
 from handlers.pipeline import Engine, NewsProvider
 
 log = logging.getLogger(__name__)
 
 REPLAY_DESTINATION = Destination("console", "replay")
 PROGRESS_MIN_TICKS = 200
-
-Deliver = Callable[[Alert, tuple[Destination, ...]], None]
 
 
 @dataclass
@@ -44,14 +45,31 @@ def run_replay(
     replay: Replay,
     entries: Sequence[WatchEntry],
     store: Store,
-    deliver: Deliver,
+    notifier: Notifier,
     news: NewsProvider | None,
     start: date | None = None,
     end: date | None = None,
     progress_to: Console | None = None,
+    charts: ChartDrawer | None = None,
 ) -> ReplayStats:
-    """Feed every tick through the engine; deliver and record what survives dedupe."""
+    """Feed every tick through the engine; what survives dedupe is enqueued in STORE and
+    sent to NOTIFIER by an outbox worker, the same path as a live run (unpaced)."""
+    worker = OutboxWorker(store, {notifier.platform: notifier}, charts, pacers={})
+    return asyncio.run(_replay(engine, replay, entries, worker, news, start, end, progress_to))
+
+
+async def _replay(
+    engine: Engine,
+    replay: Replay,
+    entries: Sequence[WatchEntry],
+    worker: OutboxWorker,
+    news: NewsProvider | None,
+    start: date | None,
+    end: date | None,
+    progress_to: Console | None,
+) -> ReplayStats:
     stats = ReplayStats()
+    store = worker.store
     ticks = list(replay.ticks(start, end))
     thresholds = store.channel_thresholds()
     history_day: date | None = None
@@ -72,15 +90,9 @@ def run_replay(
             stats.ticks += 1
             for skip in result.skips:
                 stats.skips[skip.reason] = stats.skips.get(skip.reason, 0) + 1
-            _deliver_all(result.deliveries, store, deliver)
+            if result.deliveries:
+                enqueue(store, result.deliveries, datetime.now(UTC))
+                await worker.drain()
             stats.alerts += len(result.deliveries)
             progress.advance(task)
     return stats
-
-
-def _deliver_all(deliveries: list[Delivery], store: Store, deliver: Deliver) -> None:
-    if not deliveries:
-        return
-    store.record(deliveries)
-    for delivery in deliveries:
-        deliver(delivery.alert, delivery.destinations)

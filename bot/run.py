@@ -21,6 +21,7 @@ from bot.delivery.pacing import default_pacers, limits_for
 from bot.infra.leader import Leadership, lead_when_elected
 from bot.infra.scheduler import HistoryCache, Poller, build_scheduler, process_streamed
 from bot.infra.store import Store
+from bot.platforms import registry
 from bot.runner import run_replay_feed, wanted_symbols
 from bot.sources.replay import Replay
 from bot.sources.yahoo.stream import QuoteStream
@@ -30,7 +31,7 @@ from handlers.models import Quote
 
 log = logging.getLogger(__name__)
 
-PLATFORMS = ("discord", "slack")
+PLATFORMS = registry.names()
 # Live charts read in New York time, where most watched listings trade.
 LIVE_CHART_TZ = "America/New_York"
 STATUS_EVERY_SECONDS = 10.0
@@ -53,6 +54,11 @@ class RunOptions:
     start: date | None = None
     end: date | None = None
     slack_mode: str = "http"
+
+    def mode(self, platform: str) -> str | None:
+        """How PLATFORM is asked to run (e.g. slack_mode), None for its default."""
+        value = getattr(self, f"{platform}_mode", None)
+        return value if isinstance(value, str) else None
 
 
 @dataclass
@@ -83,17 +89,11 @@ def parse_platforms(text: str) -> list[str]:
 
 def missing_secrets(settings: Settings, options: RunOptions) -> list[str]:
     """Every credential the chosen platforms and modes need that is not set."""
-    missing = []
-    if "discord" in options.platforms and settings.discord_token is None:
-        missing.append("DISCORD_TOKEN (Discord bot token)")
-    if "slack" in options.platforms:
-        if settings.slack_bot_token is None:
-            missing.append("SLACK_BOT_TOKEN (xoxb-...)")
-        if options.slack_mode == "http" and settings.slack_signing_secret is None:
-            missing.append("SLACK_SIGNING_SECRET (needed in HTTP mode)")
-        if options.slack_mode == "socket" and settings.slack_app_token is None:
-            missing.append("SLACK_APP_TOKEN (xapp-..., needed in Socket Mode)")
-    return missing
+    return [
+        missing
+        for p in registry.chosen(options.platforms)
+        for missing in p.missing_secrets(settings, options.mode(p.name))
+    ]
 
 
 def check_secrets(settings: Settings, options: RunOptions) -> None:
@@ -107,10 +107,9 @@ def outbox_worker(ctx: AppContext, platforms: list[str] | None = None) -> Outbox
     """The delivery worker, paced just under each platform's limits from the settings; it
     sends only to PLATFORMS (when given) and leaves the other rows pending."""
     s = ctx.settings
-    limits = limits_for(s.discord_requests_per_second, s.slack_posts_per_minute)
-    return OutboxWorker(
+    return OutboxWorker.of(
         ctx,
-        pacers=default_pacers(limits, s.pacing_margin),
+        pacers=default_pacers(limits_for(s), s.pacing_margin),
         platforms=frozenset(platforms) if platforms is not None else None,
     )
 
@@ -143,7 +142,7 @@ def build_context(settings: Settings, store: Store, options: RunOptions) -> Runn
         )
         ctx.symbols = KnownSymbols(replay.symbols)
         worker = outbox_worker(ctx, options.platforms)
-        ctx.use_outbox, ctx.wake_outbox = True, worker.wake
+        ctx.wake_outbox = worker.wake
         return Running(ctx, options, worker, replay=(replay, clock))
     else:
         from bot.sources.yahoo.extended import YahooWithExtendedHours
@@ -169,7 +168,7 @@ def build_context(settings: Settings, store: Store, options: RunOptions) -> Runn
             symbols=YahooSymbolCheck(),
         )
     worker = outbox_worker(ctx, options.platforms)
-    ctx.use_outbox, ctx.wake_outbox = True, worker.wake
+    ctx.wake_outbox = worker.wake
     return Running(ctx, options, worker, prices=prices)
 
 
@@ -308,31 +307,12 @@ async def _report_stopped(running: Running) -> None:
 
 
 def platform_tasks(running: Running) -> list[Coroutine[Any, Any, None]]:
-    """Start-up coroutines of each platform adapter (imported only when asked for)."""
-    ctx, options, settings = running.ctx, running.options, running.ctx.settings
+    """Each chosen platform's notifier set in the context, and its serving coroutine."""
+    ctx, options = running.ctx, running.options
     jobs: list[Coroutine[Any, Any, None]] = []
-    if "discord" in options.platforms:
-        from bot.platforms.discord.adapter import create_discord_bot, serve_discord
-
-        assert settings.discord_token is not None
-        client = create_discord_bot(ctx)
-        jobs.append(serve_discord(ctx, settings.discord_token.get_secret_value(), bot=client))
-    if "slack" in options.platforms:
-        from bot.platforms.slack.adapter import (
-            create_slack_app,
-            serve_slack_http,
-            serve_slack_socket,
-        )
-
-        socket_mode = options.slack_mode == "socket"
-        chart = ctx.charts.for_alert if ctx.charts is not None else None
-        app = create_slack_app(ctx, socket_mode=socket_mode, chart=chart)
-        if socket_mode:
-            assert settings.slack_app_token is not None
-            token = settings.slack_app_token.get_secret_value()
-            jobs.append(serve_slack_socket(ctx, token, app=app))
-        else:
-            jobs.append(serve_slack_http(ctx, settings.slack_port, app=app))
+    for p in registry.chosen(options.platforms):
+        ctx.notifiers[p.name] = p.notifier(ctx)
+        jobs.append(p.serve(ctx, options.mode(p.name)))
     return jobs
 
 

@@ -1,4 +1,4 @@
-"""Live loop pieces: run one tick through the engine and hand alerts to the platform notifiers."""
+"""Live loop pieces: run one tick through the engine and hand its alerts to the outbox."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 
 from bot.app import AppContext, SimulatedClock
-from bot.delivery.outbox import enqueue
+from bot.delivery.outbox import OutboxWorker, enqueue
 from bot.sources.replay import Replay
 from handlers.models import Delivery, Quote, WatchEntry
-from handlers.render import render_alert
 
 log = logging.getLogger(__name__)
 
@@ -19,29 +18,17 @@ MAX_REPLAY_WAIT = 10.0
 
 
 async def deliver(ctx: AppContext, deliveries: Sequence[Delivery]) -> None:
-    """Record, then send each alert once per platform to that platform's channels."""
+    """Record the alerts and write their outbox rows; the worker sends them (the running
+    one, woken; or, with none running, one that sends what is due now to the platforms
+    this context has notifiers for)."""
     if not deliveries:
         return
-    if ctx.use_outbox:
-        await asyncio.to_thread(enqueue, ctx.store, deliveries, datetime.now(UTC))
-        if ctx.wake_outbox:
-            ctx.wake_outbox()
+    await asyncio.to_thread(enqueue, ctx.store, deliveries, datetime.now(UTC))
+    if ctx.wake_outbox is not None:
+        ctx.wake_outbox()
         return
-    await asyncio.to_thread(ctx.store.record, deliveries)
-    for delivery in deliveries:
-        message = render_alert(delivery.alert)
-        by_platform: dict[str, list[str]] = {}
-        for dest in delivery.destinations:
-            by_platform.setdefault(dest.platform, []).append(dest.channel)
-        for platform, channels in by_platform.items():
-            notifier = ctx.notifiers.get(platform)
-            if notifier is None:
-                log.warning("no %s adapter running: alert %s not sent", platform, delivery.alert.id)
-                continue
-            try:
-                await notifier.deliver(delivery.alert, message, channels)
-            except Exception:
-                log.exception("delivery of alert %s to %s failed", delivery.alert.id, platform)
+    worker = OutboxWorker.of(ctx, platforms=frozenset(ctx.notifiers))
+    await worker.drain()
 
 
 def _process(
@@ -53,7 +40,14 @@ def _process(
     entries = ctx.store.watch_entries() if entries is None else entries
     history = ctx.history(now) if ctx.history else None
     result = ctx.engine.process_tick(
-        quotes, entries, ctx.store.channel_thresholds(), ctx.store, now, ctx.news, history
+        quotes,
+        entries,
+        ctx.store.channel_thresholds(),
+        ctx.store,
+        now,
+        ctx.news,
+        history,
+        held=ctx.store,
     )
     for skip in result.skips:
         log.info("skipped %s: %s", skip.symbol, skip.reason)

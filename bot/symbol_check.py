@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from handlers.commands import SymbolCheck
+from handlers.models import SymbolCheck
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dotenv import dotenv_values
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -44,6 +53,140 @@ EVIDENCE_SOURCES = (
 
 class SettingsError(Exception):
     """A setting that cannot be used, with a message naming the field and the fix."""
+
+
+class DiscordSettings(BaseModel):
+    """Discord: the bot token and the global request rate paced against."""
+
+    token: SecretStr | None = Field(default=None, description="Discord bot token (secret)")
+    requests_per_second: int = Field(default=50, ge=1, description="Discord's global limit")
+
+
+class SlackSettings(BaseModel):
+    """Slack: tokens, the HTTP port, the Web API address and the workspace posting rate."""
+
+    bot_token: SecretStr | None = Field(
+        default=None, description="Slack bot token xoxb-... (secret)"
+    )
+    signing_secret: SecretStr | None = Field(
+        default=None, description="Slack signing secret, HTTP mode (secret)"
+    )
+    app_token: SecretStr | None = Field(
+        default=None, description="Slack app token xapp-..., Socket Mode (secret)"
+    )
+    port: int = Field(default=3000, ge=1, le=65535, description="HTTP port for Slack events")
+    api_url: str = Field(
+        default="https://slack.com/api/",
+        description="Slack Web API base (tests and proxies point it elsewhere)",
+    )
+    posts_per_minute: int = Field(default=600, ge=60, description="chat.postMessage per workspace")
+
+
+class TelegramSettings(BaseModel):  # pydantic
+    bot_token: SecretStr | None = None  # env TELEGRAM_BOT_TOKEN (secret)
+    # env TELEGRAM_API_URL; python-telegram-bot base_url
+    api_url: str = "https://api.telegram.org/bot"
+    file_url: str = "https://api.telegram.org/file/bot"  # base_file_url
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str | None = None
+    webhook_port: int = 8443
+    messages_per_second: int = 30  # Telegram's global bot limit
+
+
+# The per-platform sections: [discord] in TOML, settings.discord in code.
+SECTIONS: dict[str, type[BaseModel]] = {
+    "discord": DiscordSettings,
+    "slack": SlackSettings,
+    "telegram": TelegramSettings,
+}
+# Names each platform documents for its variables, read besides MARKETBOT_<SECTION>_<FIELD>.
+PLATFORM_ENV = {
+    "discord.token": "DISCORD_TOKEN",
+    "slack.bot_token": "SLACK_BOT_TOKEN",
+    "slack.signing_secret": "SLACK_SIGNING_SECRET",
+    "slack.app_token": "SLACK_APP_TOKEN",
+    "slack.api_url": "SLACK_API_URL",
+    "telegram.bot_token": "TELEGRAM_BOT_TOKEN",
+    "telegram.api_url": "TELEGRAM_API_URL",
+}
+# The Telegram section is plain data; its meanings for `marketbot config --list`.
+NOTES = {
+    "telegram.bot_token": "Telegram bot token from @BotFather (secret)",
+    "telegram.api_url": "Bot API base (python-telegram-bot base_url; tests point it elsewhere)",
+    "telegram.file_url": "Bot API file base (base_file_url)",
+    "telegram.mode": "receive updates by long polling, or by a webhook",
+    "telegram.webhook_url": "public HTTPS address Telegram posts updates to (webhook mode)",
+    "telegram.webhook_port": "local port of the webhook listener",
+    "telegram.messages_per_second": "Telegram's global bot limit",
+}
+
+
+def section_fields() -> dict[str, FieldInfo]:
+    """Every platform setting by its dotted name ('slack.port'), in model order."""
+    return {
+        f"{section}.{name}": info
+        for section, model in SECTIONS.items()
+        for name, info in model.model_fields.items()
+    }
+
+
+def _flat_name(key: str) -> str | None:
+    """The dotted name of an old flat one ('slack_port' -> 'slack.port'), else None."""
+    section, _, rest = key.partition("_")
+    dotted = f"{section}.{rest}"
+    return dotted if section in SECTIONS and dotted in section_fields() else None
+
+
+def _is_blank_secret(dotted: str, value: object) -> bool:
+    return _is_secret(dotted) and isinstance(value, str) and not value.strip()
+
+
+def lift_flat_names(data: dict[str, Any]) -> dict[str, Any]:
+    """DATA with the old flat names (discord_token, slack_port, ...) moved into their sections
+    (a value already in the section wins) and blank secrets dropped (blank means unset)."""
+    out = dict(data)
+    for key in list(out):
+        dotted = _flat_name(key)
+        if dotted is not None:
+            section, name = dotted.split(".")
+            value = out.pop(key)
+            nested = out.get(section)
+            if nested is None or isinstance(nested, dict):
+                out[section] = {name: value, **(nested or {})}
+    for section in SECTIONS:
+        nested = out.get(section)
+        if isinstance(nested, dict):
+            out[section] = {
+                k: v for k, v in nested.items() if not _is_blank_secret(f"{section}.{k}", v)
+            }
+    return out
+
+
+class PlatformEnv(PydanticBaseSettingsSource):
+    """The platform sections' variables (DISCORD_TOKEN, MARKETBOT_SLACK_PORT, ...) from the
+    environment, then .env; the first of a setting's names that is set is used."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        dotenv = dotenv_values(DOTENV) if Path(DOTENV).is_file() else {}
+        places = [{k.upper(): v for k, v in where.items()} for where in (os.environ, dotenv)]
+        found: dict[str, Any] = {}
+        for dotted in section_fields():
+            value = _first_set(dotted, places)
+            if value is not None:
+                section, name = dotted.split(".")
+                found.setdefault(section, {})[name] = value
+        return found
+
+
+def _first_set(dotted: str, places: list[dict[str, str | None]]) -> str | None:
+    for place in places:
+        for env in env_names(dotted):
+            if place.get(env) is not None:
+                return place[env]
+    return None
 
 
 class Settings(BaseSettings):
@@ -105,8 +248,6 @@ class Settings(BaseSettings):
         60, ge=5, description="seconds between price polls while markets are open"
     )
     yahoo_requests_per_second: float = Field(2.0, gt=0, description="cap on requests to Yahoo")
-    discord_requests_per_second: int = Field(50, ge=1, description="Discord's global limit")
-    slack_posts_per_minute: int = Field(600, ge=60, description="chat.postMessage per workspace")
     pacing_margin: float = Field(0.05, ge=0, lt=0.5, description="stay this share under limits")
     stream_quotes: bool = Field(False, description="legacy: price_feed=stream does this now")
     price_feed: Literal["stream", "poll"] = Field(
@@ -141,46 +282,24 @@ class Settings(BaseSettings):
     article_max_bytes: int = Field(1_000_000, ge=10_000, description="article size cap, bytes")
     article_allow_private: bool = Field(False, description="tests only: fetch local addresses")
 
-    discord_token: SecretStr | None = Field(
-        None,
-        validation_alias=AliasChoices("DISCORD_TOKEN", "MARKETBOT_DISCORD_TOKEN"),
-        description="Discord bot token (secret)",
-    )
-    slack_bot_token: SecretStr | None = Field(
-        None,
-        validation_alias=AliasChoices("SLACK_BOT_TOKEN", "MARKETBOT_SLACK_BOT_TOKEN"),
-        description="Slack bot token xoxb-... (secret)",
-    )
-    slack_signing_secret: SecretStr | None = Field(
-        None,
-        validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "MARKETBOT_SLACK_SIGNING_SECRET"),
-        description="Slack signing secret, HTTP mode (secret)",
-    )
-    slack_app_token: SecretStr | None = Field(
-        None,
-        validation_alias=AliasChoices("SLACK_APP_TOKEN", "MARKETBOT_SLACK_APP_TOKEN"),
-        description="Slack app token xapp-..., Socket Mode (secret)",
-    )
     llm_base_url: str | None = Field(
         None, description="OpenAI-compatible Chat Completions server of the optional adjudicator"
     )
     llm_model: str | None = Field(None, description="model name the adjudicator asks for")
     llm_api_key: SecretStr | None = Field(None, description="API key of the adjudicator's server")
     llm_timeout_seconds: float = Field(8.0, gt=0, le=60, description="one adjudication, at most")
-    slack_port: int = Field(3000, ge=1, le=65535, description="HTTP port for Slack events")
-    slack_api_url: str = Field(
-        "https://slack.com/api/",
-        validation_alias=AliasChoices("SLACK_API_URL", "MARKETBOT_SLACK_API_URL"),
-        description="Slack Web API base (tests and proxies point it elsewhere)",
+    discord: DiscordSettings = Field(
+        default_factory=lambda: DiscordSettings(), description="Discord"
+    )
+    slack: SlackSettings = Field(default_factory=SlackSettings, description="Slack")
+    telegram: TelegramSettings = Field(
+        default_factory=lambda: TelegramSettings(), description="Telegram"
     )
 
-    @field_validator(
-        "discord_token", "slack_bot_token", "slack_signing_secret", "slack_app_token", mode="before"
-    )
+    @model_validator(mode="before")
     @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
-        # `DISCORD_TOKEN=` copied from .env.example means "not set", not an empty token.
-        return None if isinstance(value, str) and not value.strip() else value
+    def _sections(cls, data: object) -> object:
+        return lift_flat_names(data) if isinstance(data, dict) else data
 
     @field_validator("evidence_sources")
     @classmethod
@@ -213,7 +332,12 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml = TomlConfigSettingsSource(settings_cls, toml_file=toml_path())
-        return init_settings, env_settings, dotenv_settings, toml, file_secret_settings
+        platforms = PlatformEnv(settings_cls)
+        # Old flat names given in code must keep their precedence over the environment.
+        init = init_settings
+        if isinstance(init, InitSettingsSource):
+            init = InitSettingsSource(settings_cls, lift_flat_names(init.init_kwargs))
+        return init, env_settings, platforms, dotenv_settings, toml, file_secret_settings
 
     def engine_params(self) -> EngineParams:
         return EngineParams(
@@ -234,18 +358,26 @@ def toml_path() -> Path:
     return Path(os.environ.get(TOML_ENV) or DEFAULT_TOML)
 
 
+def setting_fields() -> dict[str, FieldInfo]:
+    """Every setting by name, platform ones dotted ('discord.token'), in model order."""
+    top = {n: i for n, i in Settings.model_fields.items() if n not in SECTIONS}
+    return {**top, **section_fields()}
+
+
 def env_names(name: str) -> list[str]:
-    """The environment variables that set field NAME."""
-    alias = Settings.model_fields[name].validation_alias
-    if isinstance(alias, AliasChoices):
-        return [str(c) for c in alias.choices]
-    if isinstance(alias, str):
-        return [alias]
-    return [ENV_PREFIX + name.upper()]
+    """The environment variables that set setting NAME ('db_url', 'slack.port')."""
+    own = ENV_PREFIX + name.replace(".", "_").upper()
+    return [PLATFORM_ENV[name], own] if name in PLATFORM_ENV else [own]
+
+
+def describe(name: str) -> str:
+    """What setting NAME does, for the settings table."""
+    return setting_fields()[name].description or NOTES.get(name, "")
 
 
 def _is_secret(name: str) -> bool:
-    return Settings.model_fields[name].annotation == SecretStr | None
+    info = setting_fields().get(name)
+    return info is not None and info.annotation == SecretStr | None
 
 
 def _closest(key: str, valid: list[str]) -> str:
@@ -254,7 +386,7 @@ def _closest(key: str, valid: list[str]) -> str:
 
 
 def _unknown_env(names: list[str], where: str) -> list[str]:
-    valid = sorted({e for f in Settings.model_fields for e in env_names(f)} | OTHER_ENV)
+    valid = sorted({e for f in setting_fields() for e in env_names(f)} | OTHER_ENV)
     upper = {e.upper() for e in valid}
     return [
         f"{where}: unknown setting {name}{_closest(name.upper(), valid)}"
@@ -276,16 +408,24 @@ def _read_toml(path: Path, named: bool) -> dict[str, Any]:
         raise SettingsError(f"Invalid settings file {path}: not valid TOML: {exc}") from exc
 
 
+def _toml_key(key: str, path: Path) -> str | None:
+    """The problem with top-level KEY of the settings file, if any (old flat names are read
+    into their sections: discord_token is discord.token)."""
+    name = _flat_name(key) or key
+    if _is_secret(name):
+        return f"{path}: {key} is a secret: set {env_names(name)[0]} in the environment"
+    if name in setting_fields() or key in SECTIONS:
+        return None
+    return f"{path}: unknown setting {key}{_closest(key, list(setting_fields()))}"
+
+
 def _unknown_toml(data: dict[str, Any], path: Path) -> list[str]:
-    fields = sorted(Settings.model_fields)
     problems = []
-    for key in data:
-        if key in fields and _is_secret(key):
-            problems.append(
-                f"{path}: {key} is a secret: set {env_names(key)[0]} in the environment"
-            )
-        elif key not in fields:
-            problems.append(f"{path}: unknown setting {key}{_closest(key, fields)}")
+    for key, value in data.items():
+        if key in SECTIONS and isinstance(value, dict):
+            problems += [p for sub in value if (p := _toml_key(f"{key}.{sub}", path))]
+        elif (problem := _toml_key(key, path)) is not None:
+            problems.append(problem)
     return problems
 
 
@@ -304,10 +444,11 @@ def check_setting_names() -> None:
 def describe_settings_error(exc: ValidationError) -> str:
     """One line per bad setting: the field, the env var that sets it, what is wrong."""
     lines = ["Invalid settings:"]
+    fields = setting_fields()
     for err in exc.errors():
         name = ".".join(str(p) for p in err["loc"])
-        field = name.split(".")[0]
-        env = env_names(field)[0] if field in Settings.model_fields else ENV_PREFIX + name.upper()
+        known = [f for f in (".".join(name.split(".")[:2]), name.split(".")[0]) if f in fields]
+        env = env_names(known[0])[0] if known else ENV_PREFIX + name.upper()
         lines.append(f"  - {name} (env {env} or {toml_path()}): {err['msg']}")
     return "\n".join(lines)
 

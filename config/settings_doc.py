@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic.fields import FieldInfo
 
 from config.loader import CONFIG_DIR
-from config.settings import DEFAULT_TOML, TOML_ENV, Settings, env_names
+from config.settings import DEFAULT_TOML, TOML_ENV, describe, env_names, setting_fields
 
 REPO_DIR = CONFIG_DIR.parent
 README_START = "<!-- settings-table:start (generated: make settings-table) -->"
@@ -35,10 +35,11 @@ def _default(info: FieldInfo) -> str:
 
 
 def settings_rows() -> list[tuple[str, str, str, str]]:
-    """(setting, environment variables, default, description) for every field, in model order."""
+    """(setting, environment variables, default, description) for every setting, in model order
+    (platform ones dotted: `slack.port` is `port` in the TOML file's [slack] table)."""
     return [
-        (name, " or ".join(env_names(name)), _default(info), info.description or "")
-        for name, info in Settings.model_fields.items()
+        (name, " or ".join(env_names(name)), _default(info), describe(name))
+        for name, info in setting_fields().items()
     ]
 
 
@@ -60,7 +61,8 @@ def settings_markdown() -> str:
     lines.append(
         f"Environment variables win over `.env`, which wins over `{DEFAULT_TOML}` "
         f"(or the file named by `{TOML_ENV}`); secrets are read from the environment or `.env` "
-        "only."
+        "only. Platform settings are dotted: `slack.port` is `port` in the file's `[slack]` table "
+        "(the older flat names such as `slack_port` are still read)."
     )
     return "\n".join(lines)
 

@@ -6,12 +6,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
-from typing import Literal, Protocol
+from typing import Literal
 
 from handlers.groups import GroupIndex
+from handlers.ports import PricePoint, SessionPaths
 
 Role = Literal["subject", "peer", "benchmark", "market"]
-PricePoint = tuple[datetime, float]
 # Every alerted symbol of a group is drawn (a China-internet group alert has five or six).
 MAX_SUBJECTS = 10
 MAX_PEERS = 2
@@ -20,12 +20,6 @@ OVERNIGHT = timedelta(hours=2)
 # Fewer session prices than this are points (a daily close), never a path.
 MIN_PATH_POINTS = 3
 SPARSE_GAP = timedelta(minutes=20)
-
-
-class SessionPaths(Protocol):
-    """Prices of a symbol's session up to a time, starting with the previous close."""
-
-    def session_path(self, symbol: str, until: datetime) -> list[PricePoint]: ...
 
 
 @dataclass(frozen=True, slots=True)

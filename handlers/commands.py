@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from handlers.detect import detect_moves
@@ -13,7 +13,9 @@ from handlers.freshness import age_text, exchange_time, move_age_text
 from handlers.group import build_alert
 from handlers.models import Alert, Destination, Move, Quote, WatchEntry
 from handlers.pipeline import Engine, NewsProvider
+from handlers.ports import MarketHours, QuoteProvider, SymbolValidator, WatchStore
 from handlers.render import Field, Message, fmt_pct, render_alert
+from handlers.stages.split_guard import split_reason
 from handlers.symbols import SymbolError, normalize_symbol, parse_symbols
 
 WATCH_HELP = (
@@ -25,12 +27,20 @@ MUTE_HELP = (
     "Usage: /mute SYMBOL DURATION (e.g. 30m, 4h, 4 hours, 2d, 1 week; at most 30 days) · "
     "/mute list · /unmute SYMBOL"
 )
+# The same usage for platforms whose command UI takes named options (symbol:BABA).
+WATCH_HELP_OPTIONS = (
+    "Usage: /watch add symbols:BABA JD TCEHY threshold:5 · /watch remove symbols:JD · "
+    "/watch list · /watch threshold symbol:BABA pct:4 (no symbol: the channel's) · "
+    "/watch mutes"
+)
+MUTE_HELP_OPTIONS = (
+    "Usage: /mute symbol:BABA duration:4h (30m, 4h, 4 hours, 2d, 1 week; at most 30 days) · "
+    "/watch mutes · /unmute symbol:BABA"
+)
 MAX_MUTE = timedelta(days=30)
 MAX_SYMBOLS_PER_COMMAND = 25
-MANAGE_REFUSAL = (
-    "Only members who can manage this channel can change its watchlist "
-    "(Discord: Manage Channels; Slack: a workspace admin or a listed bot admin)."
-)
+# Each platform adds who counts as a manager there (see bot.platforms.base.Permission).
+MANAGE_REFUSAL = "Only members who can manage this channel can change its watchlist or mutes."
 DURATION_UNITS = {
     **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 1),
     **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 60),
@@ -96,60 +106,14 @@ HELP_ENTRIES = (
     HelpEntry(
         "/unmute SYMBOL", "resume a symbol's alerts here", "/unmute BABA", "/unmute symbol:BABA"
     ),
+    HelpEntry(
+        "/quiet [START-END ZONE | off]",
+        "quiet hours here: alerts held, then one summary when they end; alone, shows them",
+        "/quiet 22:00-07:00 America/New_York",
+        "/quiet hours:22:00-07:00 zone:America/New_York",
+    ),
     HelpEntry("/help", "this list", "/help", "/help"),
 )
-
-
-@dataclass(frozen=True, slots=True)
-class SymbolCheck:
-    """What a price source said about symbols: those it does not know, or why it could not check
-    (then nothing is refused)."""
-
-    source: str
-    unknown: tuple[str, ...] = ()
-    unchecked: str | None = None
-
-
-class SymbolValidator(Protocol):
-    """A price source that can say whether symbols exist (blocking: may ask over the network)."""
-
-    def check_symbols(self, symbols: Sequence[str]) -> SymbolCheck: ...
-
-
-class WatchStore(Protocol):
-    """The part of the store commands need."""
-
-    def add_watch(self, entries: Iterable[WatchEntry]) -> list[WatchEntry]: ...
-
-    def remove_watch(self, dest: Destination, symbols: Iterable[str]) -> list[str]: ...
-
-    def set_threshold(self, dest: Destination, symbol: str, pct: float) -> bool: ...
-
-    def set_channel_threshold(self, dest: Destination, pct: float | None) -> None: ...
-
-    def channel_thresholds(self) -> dict[Destination, float]: ...
-
-    def watch_entries(self, dest: Destination | None = None) -> list[WatchEntry]: ...
-
-    def mute(self, dest: Destination, symbol: str, until: datetime, by: str) -> None: ...
-
-    def unmute(self, dest: Destination, symbol: str) -> bool: ...
-
-    def mutes(self, dest: Destination, now: datetime) -> dict[str, datetime]: ...
-
-
-class MarketHours(Protocol):
-    """Exchange hours, known at the edge: the session a symbol is in, and its time zone."""
-
-    def session(self, symbol: str, at: datetime) -> str: ...
-
-    def zone(self, symbol: str) -> tzinfo: ...
-
-
-class QuoteProvider(Protocol):
-    """Anything that can give current quotes for a set of symbols."""
-
-    def quotes(self, symbols: Sequence[str], now: datetime) -> Mapping[str, Quote]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,10 +124,20 @@ class Requester:
     channel: str
     user: str
     can_manage: bool
+    # Usage lines in the named-option style (symbol:BABA) of the platform's command UI.
+    named_options: bool = False
 
     @property
     def destination(self) -> Destination:
         return Destination(self.platform, self.channel)
+
+    @property
+    def watch_help(self) -> str:
+        return WATCH_HELP_OPTIONS if self.named_options else WATCH_HELP
+
+    @property
+    def mute_help(self) -> str:
+        return MUTE_HELP_OPTIONS if self.named_options else MUTE_HELP
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +161,10 @@ def _utc(at: datetime) -> str:
 
 def help_text(named_options: bool = False, default_pct: float | None = None) -> str:
     """The /help answer: every command with one example (named-option style when asked)."""
-    lines = ["Commands (changing a watchlist or a mute needs the right to manage the channel):"]
+    lines = [
+        "Commands (changing a watchlist, a mute or quiet hours needs the right to manage the "
+        "channel):"
+    ]
     for e in HELP_ENTRIES:
         example = e.example_options if named_options else e.example
         lines.append(f"• {e.usage}: {e.what}. Example: {example}")
@@ -261,7 +238,7 @@ def watch_add(
         )
         symbols = [s for s in symbols if s not in check.unknown]
     if not symbols:
-        return Reply("\n".join(["Nothing added.", *errors, WATCH_HELP]), ok=False)
+        return Reply("\n".join(["Nothing added.", *errors, who.watch_help]), ok=False)
     entries = [WatchEntry(who.platform, who.channel, s, threshold, who.user, now) for s in symbols]
     store.add_watch(entries)
     if threshold is not None:
@@ -287,7 +264,7 @@ def watch_remove(store: WatchStore, who: Requester, symbols_text: str) -> Reply:
         return Reply(MANAGE_REFUSAL, ok=False)
     symbols, errors = parse_symbols(symbols_text)
     if not symbols:
-        return Reply("\n".join([*errors, WATCH_HELP]), ok=False)
+        return Reply("\n".join([*errors, who.watch_help]), ok=False)
     removed = store.remove_watch(who.destination, symbols)
     missing = [s for s in symbols if s not in removed]
     lines = [f"Removed {', '.join(removed)}."] if removed else []
@@ -303,7 +280,7 @@ def watch_threshold(store: WatchStore, who: Requester, symbol: str, pct_text: st
         sym = normalize_symbol(symbol)
         pct = parse_threshold(pct_text)
     except (SymbolError, ValueError) as exc:
-        return Reply(f"{exc}\n{WATCH_HELP}", ok=False)
+        return Reply(f"{exc}\n{who.watch_help}", ok=False)
     if not store.set_threshold(who.destination, sym, pct):
         return Reply(f"{sym} is not on this channel's watchlist: /watch add {sym} first.", ok=False)
     return Reply(f"{sym} now alerts at ±{pct:g} %.", ephemeral=False)
@@ -316,7 +293,7 @@ def channel_threshold(store: WatchStore, who: Requester, pct_text: str) -> Reply
     try:
         pct = parse_threshold(pct_text)
     except ValueError as exc:
-        return Reply(f"{exc}\n{WATCH_HELP}", ok=False)
+        return Reply(f"{exc}\n{who.watch_help}", ok=False)
     store.set_channel_threshold(who.destination, pct)
     return Reply(
         f"This channel now alerts at ±{pct:g} % (symbols with a threshold of their own keep it).",
@@ -328,7 +305,7 @@ def watch_list(store: WatchStore, who: Requester, default_pct: float, now: datet
     """The channel's symbols, each with its threshold (its own or the channel's) and mute."""
     entries = store.watch_entries(who.destination)
     if not entries:
-        return Reply("This channel watches nothing yet. " + WATCH_HELP)
+        return Reply("This channel watches nothing yet. " + who.watch_help)
     channel = store.channel_thresholds().get(who.destination)
     channel_pct = channel if channel is not None else default_pct
     mutes = store.mutes(who.destination, now)
@@ -385,18 +362,20 @@ def run_watch_text(
     """Dispatch '/watch add BABA JD 5' style text (Slack and the CLI) to the actions above."""
     words = text.split()
     if not words:
-        return Reply(WATCH_HELP, ok=False)
+        return Reply(who.watch_help, ok=False)
     action, rest = words[0].lower(), words[1:]
+    if action in WATCH_CHANGES and not watch_change_well_formed(words):
+        return Reply(who.watch_help, ok=False)
     if action == "list":
         return watch_list(store, who, default_pct, now)
     if action == "mutes":
         return mute_list(store, who, now)
     if action == "help":
-        return help_reply(default_pct=default_pct)
+        return help_reply(who.named_options, default_pct)
     if action == "add":
         symbols, threshold, error = _split_threshold(rest)
         if error:
-            return Reply(f"{error}\n{WATCH_HELP}", ok=False)
+            return Reply(f"{error}\n{who.watch_help}", ok=False)
         text = " ".join(symbols)
         return watch_add(
             store, who, text, threshold, now, validator=validator, default_pct=default_pct
@@ -407,7 +386,7 @@ def run_watch_text(
         return watch_threshold(store, who, rest[0], rest[1])
     if action == "threshold" and len(rest) == 1:
         return channel_threshold(store, who, rest[0])
-    return Reply(WATCH_HELP, ok=False)
+    return Reply(who.watch_help, ok=False)
 
 
 def run_mute_text(store: WatchStore, who: Requester, text: str, now: datetime) -> Reply:
@@ -416,7 +395,7 @@ def run_mute_text(store: WatchStore, who: Requester, text: str, now: datetime) -
     if len(words) == 1 and words[0].lower() == "list":
         return mute_list(store, who, now)
     if len(words) < 2:
-        return Reply(MUTE_HELP, ok=False)
+        return Reply(who.mute_help, ok=False)
     return mute(store, who, words[0], " ".join(words[1:]), now)
 
 
@@ -429,7 +408,7 @@ def mute(
         sym = normalize_symbol(symbol)
         duration = parse_duration(duration_text)
     except (SymbolError, ValueError) as exc:
-        return Reply(f"{exc}\n{MUTE_HELP}", ok=False)
+        return Reply(f"{exc}\n{who.mute_help}", ok=False)
     until = now + duration
     store.mute(who.destination, sym, until, who.user)
     return Reply(f"{sym} muted here until {_utc(until)}.", ephemeral=False)
@@ -441,7 +420,7 @@ def unmute(store: WatchStore, who: Requester, symbol: str) -> Reply:
     try:
         sym = normalize_symbol(symbol)
     except SymbolError as exc:
-        return Reply(f"{exc}\n{MUTE_HELP}", ok=False)
+        return Reply(f"{exc}\n{who.mute_help}", ok=False)
     if not store.unmute(who.destination, sym):
         return Reply(f"{sym} was not muted here.", ok=False)
     return Reply(f"{sym} unmuted.", ephemeral=False)
@@ -618,11 +597,13 @@ def why(
     if move is None:
         reason = skips[0].reason if skips else "no quote"
         return _refusal(sym, f"No usable price for {sym} ({reason}).")
-    explanations, _ = engine.explain([move], quotes, news)
-    if sym not in explanations:
+    explanations = engine.explain([move], quotes, news)
+    if split_reason(move, explanations[sym], params.split_jump_pct) is not None:
         return _refusal(
             sym, f"{sym} {fmt_pct(move.pct)}: the data looks wrong, so no answer is given."
         )
+    if engine.adjudicate is not None:
+        explanations[sym] = engine.adjudicate(move, explanations[sym])
     quote = quotes[sym]
     as_of = as_of_text(quote, now, hours, params.stale_after)
     ext = _extended(market, sym, now) if extended_hours else None
@@ -661,8 +642,9 @@ def _answer(
 
 # --- one entry point for every platform ----------------------------------------------------
 
-COMMANDS = ("why", "watch", "mute", "unmute", "help")
+COMMANDS = ("why", "watch", "mute", "unmute", "quiet", "help")
 WATCH_READS = frozenset({"list", "mutes", "help"})
+WATCH_CHANGES = frozenset({"add", "remove", "rm", "del", "threshold"})
 WHY_USAGE = "Usage: /why SYMBOL (e.g. /why BABA)"
 
 
@@ -685,7 +667,9 @@ class CommandRequest:
 
     @property
     def requester(self) -> Requester:
-        return Requester(self.platform, self.channel, self.user, self.can_manage)
+        return Requester(
+            self.platform, self.channel, self.user, self.can_manage, self.named_options
+        )
 
 
 class CommandServices(Protocol):
@@ -708,14 +692,25 @@ def command_name(raw: str) -> str:
     return raw.strip().lstrip("/").lower()
 
 
+def watch_change_well_formed(words: Sequence[str]) -> bool:
+    """'add BABA', 'remove JD', 'threshold BABA 4', 'threshold 4': a change with its arguments
+    (anything else is answered with the usage, without asking the platform for rights)."""
+    action = words[0].lower() if words else ""
+    if action == "threshold":
+        return len(words) == 3 or (len(words) == 2 and bool(NUMBER.fullmatch(words[1])))
+    return action in WATCH_CHANGES and len(words) >= 2
+
+
 def needs_manage(command: str, text: str) -> bool:
     """Whether this command line changes the channel's settings (the platform must check)."""
     words = text.split()
     name = command_name(command)
     if name == "watch":
-        return bool(words) and words[0].lower() not in WATCH_READS
+        return watch_change_well_formed(words)
     if name == "mute":
         return [w.lower() for w in words] != ["list"] and len(words) >= 2
+    if name == "quiet":
+        return bool(words) and [w.lower() for w in words] != ["show"]
     return name == "unmute" and len(words) == 1
 
 
@@ -735,8 +730,12 @@ def dispatch(request: CommandRequest, services: CommandServices, now: datetime) 
         return run_mute_text(store, who, request.text, now)
     if name == "unmute":
         if len(words) != 1:
-            return Reply(MUTE_HELP, ok=False)
+            return Reply(who.mute_help, ok=False)
         return unmute(store, who, words[0])
+    if name == "quiet":
+        from handlers.quiet import run_quiet_text  # quiet.py builds on this module
+
+        return run_quiet_text(store, who, request.text, now)
     if name == "help":
         return help_reply(request.named_options, services.default_pct)
     return Reply(f"Unknown command /{name}. {help_text(request.named_options)}", ok=False)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal
 
 from handlers.freshness import fmt_time
 from handlers.models import ItemKind, NewsItem, NewsSearch
 from handlers.news import classify_item
+from handlers.ports import EvidenceGatherer, NewsSearcher
 
 # "company" sources can rule company news out; "market" sources only give macro context;
 # "lead" adds article leads to items found by the others.
@@ -21,22 +22,6 @@ SourceScope = Literal["company", "market", "lead"]
 # error with this; anything else is a failure of a source that should have answered.
 NOT_CHECKED = "not checked"
 MAX_ERROR_CHARS = 90
-
-
-class NewsSearcher(Protocol):
-    """Anything that can say which items exist for a symbol in a time window."""
-
-    def search(self, symbol: str, since: datetime, until: datetime) -> NewsSearch: ...
-
-
-class EvidenceSource(NewsSearcher, Protocol):
-    """One named evidence source (Yahoo news, SEC filings, earnings calendar, ...)."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def scope(self) -> SourceScope: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,13 +87,6 @@ class Evidence:
             ok=self.company_ruled_out,
             error=failed,
         )
-
-
-@runtime_checkable
-class EvidenceGatherer(Protocol):
-    """Asks every configured source about several symbols at once, under one deadline."""
-
-    def gather(self, queries: Sequence[EvidenceQuery]) -> Mapping[str, Evidence]: ...
 
 
 @lru_cache(maxsize=65536)

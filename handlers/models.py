@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 HeadlineKind = Literal["company", "sector", "macro", "other"]
 # An item's kind, or "unknown" when nothing in it states a cause ("Why X stock soared today").
@@ -218,6 +219,85 @@ class Destination:
 
 
 @dataclass(frozen=True, slots=True)
+class QuietWindow:
+    """A channel's quiet hours: wall-clock START to END in ZONE, crossing midnight when END
+    is earlier than START (22:00-07:00); local times, so daylight saving moves them in UTC."""
+
+    start: time
+    end: time
+    zone: str
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M} {self.zone}"
+
+    def contains(self, at: datetime) -> bool:
+        """Whether AT falls inside the quiet hours (START included, END excluded)."""
+        now = at.astimezone(ZoneInfo(self.zone)).time().replace(tzinfo=None)
+        if self.start <= self.end:
+            return self.start <= now < self.end
+        return now >= self.start or now < self.end
+
+    def period_end(self, at: datetime) -> datetime:
+        """The first END at or after AT, as an aware time (when AT's quiet period is over)."""
+        local = at.astimezone(ZoneInfo(self.zone))
+        end = self._at_end(local.date())
+        return end if end > at else self._at_end(local.date() + timedelta(days=1))
+
+    def _at_end(self, day: date) -> datetime:
+        # Built from the wall-clock END on that day, so the UTC offset is that day's (DST).
+        return datetime.combine(day, self.end, tzinfo=ZoneInfo(self.zone))
+
+
+@dataclass(frozen=True, slots=True)
+class HeldAlert:
+    """One symbol's alert held for a channel during its quiet hours, awaiting the summary."""
+
+    id: int
+    destination: Destination
+    alert_id: str
+    symbol: str
+    pct: float
+    cause: Cause
+    at: datetime
+    held_at: datetime
+    # The quiet hours it was held in ("22:00-07:00 America/New_York"), and their zone.
+    window: str = ""
+    zone: str = "UTC"
+
+
+@dataclass(frozen=True, slots=True)
+class QuietSummary:
+    """What a channel missed during its quiet hours, sent as one message when they end."""
+
+    items: tuple[HeldAlert, ...]
+
+    @property
+    def window(self) -> str:
+        return self.items[0].window if self.items else ""
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedAlert:
+    """The last alert a channel got for a symbol and direction."""
+
+    pct: float
+    at: datetime
+
+
+AlertKey = tuple[str, str, str, str]  # platform, channel, symbol, direction
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolCheck:
+    """What a price source said about symbols: those it does not know, or why it could not check
+    (then nothing is refused)."""
+
+    source: str
+    unknown: tuple[str, ...] = ()
+    unchecked: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class WatchEntry:
     """One symbol watched by one channel."""
 
@@ -246,6 +326,9 @@ class Alert:
     escalated: tuple[str, ...] = ()
     # Computed once: grouping and dedupe ask for it many times a tick.
     _id: str = field(init=False, repr=False, compare=False, default="")
+    # Set on the one message listing what quiet hours held (then MOVES is empty). Last, so
+    # that an alert pickled before it existed unpickles its other fields in place.
+    summary: QuietSummary | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_id", self._identity())
@@ -255,8 +338,14 @@ class Alert:
         return tuple(m.symbol for m in self.moves)
 
     @property
+    def held_summary(self) -> QuietSummary | None:
+        """The quiet-hours summary this alert carries (None also for an alert unpickled from
+        before the field existed)."""
+        return getattr(self, "summary", None)
+
+    @property
     def benchmark(self) -> BenchmarkMove:
-        return self.moves[0].benchmark
+        return self.moves[0].benchmark if self.moves else BenchmarkMove("", None)
 
     @property
     def peers(self) -> dict[str, float]:
@@ -311,6 +400,7 @@ class Alert:
             [self.at.isoformat(), self.direction.value]
             + [f"{m.symbol}:{m.pct:.4f}" for m in self.moves]
             + [f"esc:{s}" for s in self.escalated]
+            + [f"held:{h.id}" for h in (self.held_summary.items if self.held_summary else ())]
         )
         return hashlib.sha1(key.encode()).hexdigest()[:16]
 

@@ -1,4 +1,4 @@
-"""The alert pipeline: detect -> explain -> group -> dedupe, one tick at a time."""
+"""The alert pipeline: detect -> explain -> group -> the stages, one tick at a time."""
 
 from __future__ import annotations
 
@@ -7,15 +7,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from handlers.dedupe import (
-    AlertLog,
-    AlertMemory,
-    DedupePolicy,
-    dedupe_alerts,
-    drop_already_alerted,
-)
 from handlers.detect import Skip, ThresholdPolicy, detect_moves, find_triggers
-from handlers.evidence import EvidenceGatherer, EvidenceQuery, NewsSearcher, gather_from
+from handlers.evidence import EvidenceQuery, gather_from
 from handlers.explain import ExplainParams, explain_move, news_window_start, shared_stories
 from handlers.group import group_alerts
 from handlers.groups import GroupIndex
@@ -29,6 +22,11 @@ from handlers.models import (
     Quote,
     WatchEntry,
 )
+from handlers.ports import AlertLog, EvidenceGatherer, HeldAlerts, NewsSearcher
+from handlers.stages import default_stages
+from handlers.stages.base import AlertMemory, MoveFilter, Stage, StageContext
+from handlers.stages.dedupe import DedupePolicy
+from handlers.stages.quiet_hours import due_summaries
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +71,29 @@ class Engine:
     # runs in a worker thread. It returns the explanation unchanged when it cannot do better.
     adjudicate: Callable[[Move, Explanation], Explanation] | None = None
     confirm: MoveConfirmation = field(default_factory=MoveConfirmation)
+    # The stages after grouping; empty means default_stages() of the params above.
+    stages: Sequence[Stage] = ()
+
+    @property
+    def dedupe_policy(self) -> DedupePolicy:
+        p = self.params
+        return DedupePolicy(p.cooldown, p.escalation_step_pct, p.once_per_session)
+
+    def pipeline(self) -> Sequence[Stage]:
+        """The stages after grouping: the engine's own, else default_stages()."""
+        if self.stages:
+            return self.stages
+        p = self.params
+        return default_stages(
+            self.dedupe_policy, p.split_jump_pct, self.confirm, self.adjudicate, p.group_window
+        )
 
     def explain(
         self, moves: Iterable[Move], quotes: Mapping[str, Quote], news: NewsProvider | None
-    ) -> tuple[dict[str, Explanation], list[Skip]]:
-        """Explain each distinct triggered symbol; drop split-sized jumps with no news."""
+    ) -> dict[str, Explanation]:
+        """Explain each distinct symbol of MOVES by the rules, asking every source at once (the
+        adjudicator, if any, is a stage: asked only about what passes the guards)."""
         explanations: dict[str, Explanation] = {}
-        skips: list[Skip] = []
         first: dict[str, Move] = {}
         for move in moves:
             first.setdefault(move.symbol, move)
@@ -97,25 +111,19 @@ class Engine:
                 self.companies.get(move.symbol),
                 stories,
             )
-            if abs(move.pct) >= self.params.split_jump_pct and exp.cause != "company":
-                reason = f"{move.pct:+.1f} % with no company news looks like a split or bad data"
-                log.warning("skipped %s: %s", move.symbol, reason)
-                skips.append(Skip(move.symbol, reason))
-                continue
-            held = self.confirm.check(move, exp.cause == "company")
-            if held is not None:
-                skips.append(Skip(move.symbol, held))
-                continue
-            if self.adjudicate is not None:  # asked only about moves that will be told
-                exp = self.adjudicate(move, exp)
             explanations[move.symbol] = exp
-        return explanations, skips
+        return explanations
 
     def _query(self, move: Move, quote: Quote | None) -> EvidenceQuery:
         since = news_window_start(
             quote.previous_close_at if quote else None, move.at, self.params.news_fallback_hours
         )
         return EvidenceQuery(move.symbol, since, move.at)
+
+    def due_quiet_summaries(self, held: HeldAlerts, now: datetime) -> list[Delivery]:
+        """One summary per channel whose quiet hours are over at NOW and held alerts (the
+        scheduler calls this when no tick runs, e.g. with the market closed)."""
+        return due_summaries(held, now)
 
     def process_tick(
         self,
@@ -126,13 +134,17 @@ class Engine:
         now: datetime,
         news: NewsProvider | None = None,
         history: Mapping[str, Sequence[float]] | None = None,
+        *,
+        held: HeldAlerts | None = None,
     ) -> TickResult:
-        """Run detect -> explain -> group -> dedupe on one tick's quotes.
+        """Detect -> explain -> group -> the stages, on one tick's quotes.
 
-        Moves a channel already heard about are dropped before explain, so an alert that stays
-        above its threshold does not cost a news search on every tick.
+        Stages that can (mute, dedupe) also drop moves before explain, so an alert that stays
+        above its threshold does not cost a news search on every tick. With HELD (the store
+        of quiet hours), summaries whose quiet hours are over come first in the deliveries.
         """
         p = self.params
+        summaries = due_summaries(held, now) if held is not None else []
         quotes, future = drop_future_quotes(quotes, now)
         watched = {e.symbol for e in entries}
         policy = ThresholdPolicy(p.default_threshold_pct, channel_thresholds)
@@ -142,14 +154,18 @@ class Engine:
         )
         for skip in skips:
             log.debug("skipped %s: %s", skip.symbol, skip.reason)
-        dedupe = DedupePolicy(p.cooldown, p.escalation_step_pct, p.once_per_session)
         triggered = find_triggers(moves, entries, policy)
         if not triggered:
-            return TickResult([], moves, future + skips)
-        memory = AlertMemory.read(alert_log, now, dedupe)  # one read serves both filters
-        triggered = drop_already_alerted(triggered, alert_log, now, dedupe, memory)
+            return TickResult(summaries, moves, future + skips)
+        memory = AlertMemory.read(alert_log, now, p.cooldown)  # one read serves every stage
+        ctx = StageContext(now, self.groups, memory, held)
+        stages = self.pipeline()
+        for stage in stages:
+            if isinstance(stage, MoveFilter):
+                triggered = stage.filter_moves(triggered, ctx)
         candidates = [m for ms in triggered.values() for m in ms]
-        explanations, explain_skips = self.explain(candidates, quotes, news)
-        grouped = group_alerts(triggered, explanations, self.groups, p.group_window)
-        deliveries = dedupe_alerts(grouped, alert_log, now, dedupe, self.groups, memory)
-        return TickResult(deliveries, moves, future + skips + explain_skips)
+        explanations = self.explain(candidates, quotes, news)
+        deliveries = group_alerts(triggered, explanations, self.groups, p.group_window)
+        for stage in stages:
+            deliveries = stage.run(deliveries, ctx)
+        return TickResult(summaries + deliveries, moves, future + skips + ctx.skips)

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from handlers.freshness import fmt_time, moves_age_text, spread_note
-from handlers.models import Alert, Cause, Direction, Explanation, MacroEvent, Move
+from handlers.models import (
+    Alert,
+    Cause,
+    Direction,
+    Explanation,
+    HeldAlert,
+    MacroEvent,
+    Move,
+    QuietSummary,
+)
 
 CAUSE_LABELS: dict[Cause, str] = {
     "company": "Company news",
@@ -19,6 +29,9 @@ ARROWS = {Direction.UP: "▲", Direction.DOWN: "▼"}
 LIKELY_BELOW = 0.7
 UNCLEAR_BELOW = 0.45
 MAX_NEWS_LINKS = 5
+# Platforms show about 15 move fields (Discord folds the rest); a longer summary lists the first
+# ones and counts the rest.
+MAX_SUMMARY_FIELDS = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +125,8 @@ class Message:
     at: datetime | None = None
     symbols: tuple[str, ...] = field(default_factory=tuple)
     buttons: tuple[Button, ...] = ()
+    # The alert's chart (PNG), attached by the delivery worker just before sending; never stored.
+    chart: bytes | None = field(default=None, repr=False, compare=False)
 
     def plain_text(self) -> str:
         """A one-paragraph fallback for notifications and logs."""
@@ -220,8 +235,41 @@ def cause_sentence(alert: Alert) -> str:
     return f"{label}: {no_news}, and the market around it did not move the same way"
 
 
+def _held_field(held: HeldAlert) -> Field:
+    try:
+        when = held.at.astimezone(ZoneInfo(held.zone))
+    except (ValueError, ZoneInfoNotFoundError):
+        when = held.at
+    cause = CAUSE_LABELS[held.cause].lower()
+    return Field(held.symbol, f"{fmt_pct(held.pct)} · {cause} · {fmt_time(when)}")
+
+
+def render_summary(summary: QuietSummary, at: datetime) -> Message:
+    """The one message listing what quiet hours held: symbol, move, cause and time of each."""
+    items = summary.items
+    window = f"quiet hours {summary.window}" if summary.window else "quiet hours"
+    count = f"{len(items)} alert{'' if len(items) == 1 else 's'}"
+    shown = items[:MAX_SUMMARY_FIELDS]
+    more = len(items) - len(shown)
+    line = f"{count} held during {window}, sent now that they are over."
+    if more:
+        line += f" The first {len(shown)} are listed; {more} more not shown."
+    return Message(
+        title=f"Held during {window}: {count}",
+        direction=None,
+        headline="",
+        cause=None,
+        cause_line=line,
+        fields=tuple(_held_field(h) for h in shown),
+        footer=f"Quiet hours summary · {fmt_time(at)}",
+        at=at,
+    )
+
+
 def render_alert(alert: Alert) -> Message:
     """Alert -> Message: title with the moves, cause line, per-symbol fields, news and context."""
+    if alert.held_summary is not None:
+        return render_summary(alert.held_summary, alert.at)
     arrow = ARROWS[alert.direction]
     movers = ", ".join(f"{m.symbol} {fmt_pct(m.pct)}" for m in alert.moves)
     name = alert.group.name if alert.group and len(alert.moves) > 1 else ""

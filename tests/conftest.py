@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from bot.infra.store import Store
+from tests.fake_discord import FakeDiscord
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_BARS = ROOT / "bot" / "data" / "demo" / "bars"
@@ -75,3 +76,13 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     s = Store(url)
     yield s
     s.close()
+
+
+@pytest.fixture
+async def discord_fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
+    """The fake Discord (REST and gateway) on a free port, with discord.py pointed at it."""
+    server = FakeDiscord()
+    await server.start()
+    server.install(monkeypatch)
+    yield server
+    await server.stop()

@@ -157,6 +157,27 @@ def embed_problems(embeds: list[Json]) -> list[str]:
     return problems
 
 
+def component_problems(rows: list[Json]) -> list[str]:
+    """What Discord would reject in a message's components: at most 5 action rows (type 1) of
+    at most 5 buttons (type 2), labels up to 80, custom_ids 1..100 and unique."""
+    problems = [f"{len(rows)} action rows > 5"] if len(rows) > 5 else []
+    ids: list[str] = []
+    for row in rows:
+        buttons = row.get("components") or []
+        if row.get("type") != 1 or not 1 <= len(buttons) <= 5:
+            problems.append(f"not an action row of 1..5 components: {row}")
+        for button in buttons:
+            custom_id = str(button.get("custom_id") or "")
+            if button.get("type") != 2 or not 1 <= len(custom_id) <= 100:
+                problems.append(f"not a button with a 1..100 custom_id: {button}")
+            if len(button.get("label") or "") > 80:
+                problems.append("button label longer than 80")
+            ids.append(custom_id)
+    if len(set(ids)) != len(ids):
+        problems.append("duplicate custom_id")
+    return problems
+
+
 @dataclass
 class Upload:
     """One file part of a multipart request, as received."""
@@ -440,6 +461,34 @@ class FakeDiscord:
         self.interactions[token] = record
         payload = self._interaction_payload(
             interaction_id, token, command, opts, channel, user_id, permissions, autocomplete
+        )
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return record
+
+    async def press(
+        self,
+        message: Json,
+        custom_id: str,
+        *,
+        user_id: int = ALICE,
+        permissions: int = MEMBER_PERMS,
+    ) -> InteractionRecord:
+        """Send the INTERACTION_CREATE (type 3, a button) Discord sends when a user presses
+        the button CUSTOM_ID on MESSAGE; returns its record."""
+        if not self._sockets:
+            raise AssertionError("no bot connected to the fake gateway")
+        interaction_id = next(self._ids)
+        token = f"itok-{interaction_id}"
+        channel = int(message["channel_id"])
+        record = InteractionRecord(interaction_id, token, channel, time.monotonic())
+        self.interactions[token] = record
+        payload = self._interaction_payload(
+            interaction_id, token, "", [], channel, user_id, permissions, False
+        )
+        payload.update(
+            type=3,
+            data={"custom_id": custom_id, "component_type": 2},
+            message=message,
         )
         await self.dispatch("INTERACTION_CREATE", payload)
         return record
@@ -776,7 +825,9 @@ class FakeDiscord:
             "type": 0,
             "flags": flags | int(body.get("flags") or 0),
             "nonce": body.get("nonce"),
-            "components": [],
+            "components": [
+                {**row, "id": i + 1} for i, row in enumerate(body.get("components") or [])
+            ],
         }
 
     def _attachments(self, channel_id: int, body: Json, uploads: list[Upload]) -> list[Json]:
@@ -805,6 +856,7 @@ class FakeDiscord:
         uploads = uploads or []
         problems = embed_problems(body.get("embeds") or [])
         problems += attachment_problems(body, uploads)
+        problems += component_problems(body.get("components") or [])
         if len(body.get("content") or "") > 2000:
             problems.append("content longer than 2000")
         nonce = body.get("nonce")

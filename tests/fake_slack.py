@@ -122,6 +122,24 @@ def block_errors(blocks: list[dict[str, Any]]) -> list[str]:
             elements = block.get("elements") or []
             if not 0 < len(elements) <= MAX_CONTEXT_ELEMENTS:
                 errors.append(f"block {i}: {len(elements)} context elements")
+        if kind == "actions":
+            errors += [f"block {i}: {e}" for e in action_errors(block.get("elements") or [])]
+    return errors
+
+
+def action_errors(elements: list[dict[str, Any]]) -> list[str]:
+    """What Slack rejects in an actions block's buttons (1-25, text <= 75, unique ids)."""
+    errors = [] if 0 < len(elements) <= 25 else [f"{len(elements)} action elements"]
+    ids = [e.get("action_id", "") for e in elements]
+    if len(set(ids)) != len(ids):
+        errors.append("duplicate action_id")
+    for e in elements:
+        if e.get("type") != "button" or e["text"]["type"] != "plain_text":
+            errors.append(f"not a plain-text button: {e}")
+        elif not 0 < len(e["text"]["text"]) <= 75:
+            errors.append(f"button text of {len(e['text']['text'])} characters")
+        if not 0 < len(e.get("action_id", "")) <= 255 or len(e.get("value", "")) > 2000:
+            errors.append("action_id or value out of range")
     return errors
 
 
@@ -388,6 +406,32 @@ def slash_payload(
         "response_url": response_url,
         "trigger_id": f"{int(time.time())}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:12]}",
     }
+
+
+def block_actions_payload(
+    action: dict[str, Any], user: str, channel: str, response_url: str, team: str = "T0TEST"
+) -> dict[str, str]:
+    """The form Slack posts when a message button is pressed: one field, `payload`, as JSON
+    (a subset of block_actions, with the same names)."""
+    body = {
+        "type": "block_actions",
+        "team": {"id": team, "domain": "test"},
+        "user": {"id": user, "username": user.lower(), "team_id": team},
+        "api_app_id": "A0TEST",
+        "token": "deprecated-verification-token",
+        "container": {"type": "message", "message_ts": "1741194000.000100", "channel_id": channel},
+        "trigger_id": f"{int(time.time())}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:12]}",
+        "channel": {"id": channel, "name": "markets"},
+        "response_url": response_url,
+        "actions": [
+            {
+                **action,
+                "block_id": "marketbot_actions",
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+    return {"payload": json.dumps(body)}
 
 
 def signed_request(

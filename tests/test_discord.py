@@ -8,11 +8,10 @@ import io
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,9 +21,10 @@ import numpy as np
 import pytest
 
 from bot.app import AppContext, SimulatedClock, replay_context
+from bot.delivery import sentlog
+from bot.delivery.outbox import OutboxWorker, outbox_counts, stored_alert
 from bot.infra.store import Store
 from bot.platforms.discord.adapter import (
-    DeliveryFailed,
     DiscordSetupError,
     MarketBot,
     create_discord_bot,
@@ -43,8 +43,8 @@ from bot.platforms.discord.render import (
 from bot.runner import deliver, run_replay_feed
 from bot.sources.replay import Replay
 from config.settings import load_settings
-from handlers.models import Alert, Delivery, Destination
-from handlers.render import ContextItem, Field, Link, Message
+from handlers.models import Alert, Delivery, Destination, WatchEntry
+from handlers.render import ContextItem, Field, Link, Message, alert_buttons
 from tests.conftest import DEMO_BARS, DEMO_NEWS
 from tests.fake_discord import (
     CHINA_TECH,
@@ -52,6 +52,7 @@ from tests.fake_discord import (
     GUILD_ID,
     MANAGER_PERMS,
     MARKETS,
+    MEMBER_PERMS,
     PNG_SIGNATURE,
     TOKEN,
     Call,
@@ -70,12 +71,8 @@ Json = dict[str, Any]
 
 
 @pytest.fixture
-async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
-    server = FakeDiscord()
-    await server.start()
-    server.install(monkeypatch)
-    yield server
-    await server.stop()
+def fake(discord_fake: FakeDiscord) -> FakeDiscord:
+    return discord_fake
 
 
 @dataclasses.dataclass
@@ -114,17 +111,48 @@ async def running(ctx: AppContext, fake: FakeDiscord) -> AsyncIterator[MarketBot
 
 
 class Spy:
-    """Forwards to the real Discord notifier and remembers what it was asked to deliver."""
+    """Forwards to the real Discord notifier and remembers what it was asked to send."""
 
     platform = "discord"
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, store: Store) -> None:
         self.inner = inner
-        self.calls: list[tuple[Alert, Message, list[str]]] = []
+        self.store = store
+        self.calls: list[tuple[str, Message, str]] = []
 
-    async def deliver(self, alert: Alert, message: Message, channels: Sequence[str]) -> None:
-        self.calls.append((alert, message, list(channels)))
-        await self.inner.deliver(alert, message, channels)
+    async def send(self, message: Message, channel: str, key: str) -> str:
+        self.calls.append((key, message, channel))
+        return str(await self.inner.send(message, channel, key))
+
+    async def find(self, channel: str, key: str) -> str | None:
+        found: str | None = await self.inner.find(channel, key)
+        return found
+
+    def alerts(self) -> list[tuple[Alert, list[str]]]:
+        """Each alert sent (from the outbox), with the channels it went to."""
+        channels: dict[str, list[str]] = {}
+        for key, _message, channel in self.calls:
+            channels.setdefault(key, []).append(channel)
+        found = [(stored_alert(self.store, key), sent) for key, sent in channels.items()]
+        assert all(alert is not None for alert, _ in found)
+        return [(alert, sent) for alert, sent in found if alert is not None]
+
+
+def npc_alert(r: Replayed) -> Alert:
+    """The NPC-day group alert from the real pipeline, not yet delivered anywhere."""
+    entries = [WatchEntry("discord", str(CHINA_TECH), s, 5.0) for s in CHINA]
+    quotes = r.replay.quotes([*CHINA, "KWEB", "SPY"], NPC_CLOSE)
+    result = r.ctx.engine.process_tick(
+        quotes, entries, {}, Store("sqlite://"), NPC_CLOSE, r.ctx.news
+    )
+    [delivery] = result.deliveries
+    return delivery.alert
+
+
+async def retry_later(ctx: AppContext) -> None:
+    """The outbox's retry of what failed, once its backoff has passed."""
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    await OutboxWorker.of(ctx, clock=lambda: later, platforms=frozenset({"discord"})).drain()
 
 
 async def watch(fake: FakeDiscord, channel: int, symbols: str, threshold: float = 5.0) -> Json:
@@ -141,7 +169,7 @@ async def watch(fake: FakeDiscord, channel: int, symbols: str, threshold: float 
 
 async def npc_day(r: Replayed) -> Spy:
     """Replay 2025-03-05 through the real pipeline with the Discord notifier spied on."""
-    spy = Spy(r.ctx.notifiers["discord"])
+    spy = Spy(r.ctx.notifiers["discord"], r.ctx.store)
     r.ctx.notifiers["discord"] = spy
     await run_replay_feed(r.ctx, r.replay, r.clock, 0, NPC_DAY, NPC_DAY)
     return spy
@@ -289,6 +317,32 @@ async def test_threshold_remove_mute_and_unmute(fake: FakeDiscord) -> None:
     assert [e.symbol for e in r.ctx.store.watch_entries()] == ["BABA"]
 
 
+async def test_quiet_hours_are_set_by_a_manager_and_shown_to_anyone(fake: FakeDiscord) -> None:
+    r = replayed()
+
+    async def run(options: list[Json], permissions: int = MEMBER_PERMS) -> Json:
+        record = await fake.interact("quiet", options, permissions=permissions)
+        [answer] = (await fake.answered(record)).answers()
+        return answer
+
+    async with running(r.ctx, fake):
+        refused = await run([opt("hours", "22:00-07:00"), opt("zone", "America/New_York")])
+        quiet_set = await run(
+            [opt("hours", "22:00-07:00"), opt("zone", "America/New_York")], MANAGER_PERMS
+        )
+        shown = await run([])
+        bad_zone = await run([opt("hours", "22:00-07:00"), opt("zone", "Mars/Base")], MANAGER_PERMS)
+    assert refused["flags"] & EPHEMERAL
+    assert not quiet_set["flags"] & EPHEMERAL
+    assert displayed(quiet_set["content"]).startswith(
+        "Quiet hours here: 22:00-07:00 America/New_York"
+    )
+    assert displayed(shown["content"]).startswith("Quiet hours here: 22:00-07:00 America/New_York")
+    assert bad_zone["flags"] & EPHEMERAL
+    [(where, window)] = r.ctx.store.quiet_hours().items()
+    assert where == Destination("discord", str(CHINA_TECH)) and window.zone == "America/New_York"
+
+
 async def test_mentions_in_user_input_never_ping(fake: FakeDiscord) -> None:
     r = replayed()
     async with running(r.ctx, fake):
@@ -323,7 +377,7 @@ async def test_one_alert_reaches_two_channels_once_and_a_retry_posts_nothing(
         await watch(fake, CHINA_TECH, " ".join(CHINA))
         await watch(fake, MARKETS, ",".join(CHINA))
         spy = await npc_day(r)
-        [(alert, _message, channels)] = spy.calls
+        [(alert, channels)] = spy.alerts()
         assert sorted(channels) == sorted([str(CHINA_TECH), str(MARKETS)])
         posts = len(fake.calls_to("POST", MESSAGES))
         await deliver(r.ctx, [Delivery(alert, tuple(Destination("discord", c) for c in channels))])
@@ -337,7 +391,7 @@ async def test_one_alert_reaches_two_channels_once_and_a_retry_posts_nothing(
         assert "China's National People's Congress" in json.dumps(embed)
         assert posted["nonce"] == nonce_for(alert.id, str(channel))
         assert not posted["mention_everyone"]
-        assert r.ctx.store.sent_message_id(alert.id, "discord", str(channel)) == posted["id"]
+        assert sentlog.message_id(r.ctx.store, alert.id, "discord", str(channel)) == posted["id"]
     for body in body_of(fake, "POST", MESSAGES):
         assert body["enforce_nonce"] is True and body["allowed_mentions"] == {"parse": []}
 
@@ -372,7 +426,7 @@ async def test_a_500_is_retried_and_the_nonce_stops_a_double_post(fake: FakeDisc
         [first], [second] = calls[0].uploads, calls[1].uploads
         assert first.data == second.data and first.data.startswith(PNG_SIGNATURE)
     # Two alerts here (the group in one channel, BABA alone in the other): one chart each.
-    assert r.ctx.charts is not None and r.ctx.charts.cache.renders == len(spy.calls) == 2
+    assert r.ctx.charts is not None and r.ctx.charts.cache.renders == len(spy.alerts()) == 2
 
 
 async def test_a_send_whose_answer_was_lost_is_not_posted_twice_on_retry(
@@ -380,22 +434,21 @@ async def test_a_send_whose_answer_was_lost_is_not_posted_twice_on_retry(
 ) -> None:
     r = replayed()
     channel = str(CHINA_TECH)
-    message = Message("▲ BABA +9.0 %", None, "", "company", "Company news: results")
-    alert: Any = SimpleNamespace(id="alert-lost-answer-1")
+    alert = npc_alert(r)
     async with running(r.ctx, fake):
-        notifier = r.ctx.notifiers["discord"]
         fake.fail("POST", MESSAGES, 0, after_effect=True)  # posted, but the answer never came
-        with pytest.raises(DeliveryFailed):
-            await notifier.deliver(alert, message, [channel])
+        await deliver(r.ctx, [Delivery(alert, (Destination("discord", channel),))])
         assert len(fake.posted(CHINA_TECH)) == 1
-        assert not r.ctx.store.was_sent(alert.id, "discord", channel)
-        await notifier.deliver(alert, message, [channel])  # the outbox's retry
+        assert not sentlog.was_sent(r.ctx.store, alert.id, "discord", channel)
+        assert outbox_counts(r.ctx.store) == {"pending": 1}
+        await retry_later(r.ctx)
     # The retry found the post in the channel's history and recorded it: no second POST.
     [first] = fake.calls_to("POST", MESSAGES)
     assert first.body["nonce"] == nonce_for(alert.id, channel)
     assert len(fake.calls_to("GET", MESSAGES)) == 1
     [posted] = fake.posted(CHINA_TECH)
-    assert r.ctx.store.sent_message_id(alert.id, "discord", channel) == posted["id"]
+    assert sentlog.message_id(r.ctx.store, alert.id, "discord", channel) == posted["id"]
+    assert outbox_counts(r.ctx.store) == {"sent": 1}
 
 
 @pytest.mark.parametrize("history_readable", [True, False])
@@ -407,40 +460,38 @@ async def test_a_lost_answer_after_the_nonce_expired_is_found_in_the_history(
     await fake.start()
     fake.install(monkeypatch)
     r = replayed()
+    r.ctx.charts = None
     channel = str(CHINA_TECH)
-    message = Message("▲ BABA +9.0 %", None, "", "company", "Company news: results")
-    alert: Any = SimpleNamespace(id="alert-expired-nonce")
+    alert = npc_alert(r)
     try:
         async with running(r.ctx, fake):
-            notifier = r.ctx.notifiers["discord"]
             fake.fail("POST", MESSAGES, 0, after_effect=True)
-            with pytest.raises(DeliveryFailed):
-                await notifier.deliver(alert, message, [channel])
+            await deliver(r.ctx, [Delivery(alert, (Destination("discord", channel),))])
             if not history_readable:
                 fake.fail("GET", MESSAGES, 403)
-            await notifier.deliver(alert, message, [channel])
+            await retry_later(r.ctx)
     finally:
         await fake.stop()
     posts = fake.posted(CHINA_TECH)
     # Unreadable history: sent again (at least once beats never), the nonce no longer helps.
     assert len(posts) == (1 if history_readable else 2)
-    assert posts[0]["embeds"][0]["footer"]["text"].endswith("alert alert-expired-nonce")
-    assert r.ctx.store.sent_message_id(alert.id, "discord", channel) == posts[-1]["id"]
+    assert posts[0]["embeds"][0]["footer"]["text"].endswith(f"alert {alert.id}")
+    assert sentlog.message_id(r.ctx.store, alert.id, "discord", channel) == posts[-1]["id"]
 
 
-async def test_a_failed_channel_raises_after_serving_the_others(fake: FakeDiscord) -> None:
+async def test_a_failed_channel_fails_its_row_only(fake: FakeDiscord) -> None:
     r = replayed()
+    r.ctx.charts = None
     unknown = "730000000000000999"
-    message = Message("▲ BABA +9.0 %", None, "", "company", "Company news: results")
-    alert: Any = SimpleNamespace(id="alert-failing-1")
+    alert = npc_alert(r)
+    dests = tuple(Destination("discord", c) for c in (unknown, str(CHINA_TECH), "general"))
     async with running(r.ctx, fake):
-        notifier = r.ctx.notifiers["discord"]
-        with pytest.raises(DeliveryFailed, match=unknown):
-            await notifier.deliver(alert, message, [unknown, str(CHINA_TECH), "general"])
-        await notifier.deliver(alert, message, [str(CHINA_TECH)])
+        await deliver(r.ctx, [Delivery(alert, dests)])
+        await retry_later(r.ctx)
     assert len(fake.posted(CHINA_TECH)) == 1
-    assert r.ctx.store.was_sent("alert-failing-1", "discord", str(CHINA_TECH))
-    assert not r.ctx.store.was_sent("alert-failing-1", "discord", unknown)
+    assert sentlog.was_sent(r.ctx.store, alert.id, "discord", str(CHINA_TECH))
+    assert not sentlog.was_sent(r.ctx.store, alert.id, "discord", unknown)
+    assert outbox_counts(r.ctx.store) == {"sent": 1, "pending": 2}  # retried later, with backoff
 
 
 def overlong_message() -> Message:
@@ -464,9 +515,10 @@ def overlong_message() -> Message:
 
 async def test_an_overlong_alert_is_cut_within_discord_limits(fake: FakeDiscord) -> None:
     r = replayed()
-    alert: Any = SimpleNamespace(id="alert-overlong-1")
     async with running(r.ctx, fake):
-        await r.ctx.notifiers["discord"].deliver(alert, overlong_message(), [str(CHINA_TECH)])
+        await r.ctx.notifiers["discord"].send(
+            overlong_message(), str(CHINA_TECH), "alert-overlong-1"
+        )
     [call] = fake.calls_to("POST", MESSAGES)
     assert call.status == 200
     [embed] = call.body["embeds"]
@@ -478,6 +530,44 @@ async def test_an_overlong_alert_is_cut_within_discord_limits(fake: FakeDiscord)
     assert any(n.startswith("Context: Event") for n in names)  # moves do not crowd it out
     assert any(f["value"].endswith(ELLIPSIS) for f in embed["fields"])
     assert "more not shown (Discord limits)" in embed["footer"]["text"]
+
+
+async def test_alert_buttons_answer_why_and_mute_with_the_check_after_a_restart(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    first = replayed(url)
+    message = dataclasses.replace(
+        overlong_message(), buttons=alert_buttons(("BABA",)), title="BABA +7.7 %"
+    )
+    async with running(first.ctx, fake):
+        await first.ctx.notifiers["discord"].send(message, str(CHINA_TECH), "alert-buttons-1")
+    first.ctx.store.close()
+    [posted] = fake.posted(CHINA_TECH)
+    [row] = posted["components"]
+    why, mute = row["components"]
+    assert (why["label"], why["custom_id"]) == ("Why BABA?", "mb:why:BABA")
+    assert (mute["label"], mute["custom_id"]) == ("Mute BABA 1h", "mb:mute:BABA 1h")
+
+    second = replayed(url)  # a new process: the buttons carry all they need
+    async with running(second.ctx, fake):
+        asked = await fake.answered(await fake.press(posted, "mb:why:BABA"))
+        refused = await fake.answered(await fake.press(posted, "mb:mute:BABA 1h"))
+        muted = await fake.answered(
+            await fake.press(posted, "mb:mute:BABA 1h", permissions=MANAGER_PERMS)
+        )
+        older = {**posted, "components": [{**row, "components": [{**why, "custom_id": "mb:x:1"}]}]}
+        stale = await fake.answered(await fake.press(older, "mb:x:1"))
+    [why_answer] = asked.answers()
+    assert why_answer["flags"] & EPHEMERAL and why_answer["embeds"]
+    assert "BABA" in why_answer["embeds"][0]["title"]
+    [refusal] = refused.answers()
+    assert refusal["flags"] & EPHEMERAL and "Manage Channels" in refusal["content"]
+    [done] = muted.answers()
+    assert not done["flags"] & EPHEMERAL and "BABA muted here until" in displayed(done["content"])
+    assert ("discord", str(CHINA_TECH), "BABA") in second.ctx.store.muted(second.clock())
+    [unknown] = stale.answers()
+    assert unknown["flags"] & EPHEMERAL and "not one this bot understands" in unknown["content"]
 
 
 def test_embed_limits_hold_for_any_size() -> None:
@@ -562,7 +652,7 @@ async def test_an_alert_carries_its_chart_drawn_once_for_two_channels(fake: Fake
         await watch(fake, CHINA_TECH, " ".join(CHINA))
         await watch(fake, MARKETS, " ".join(CHINA))
         spy = await npc_day(r)
-        [(alert, _message, channels)] = spy.calls
+        [(alert, channels)] = spy.alerts()
         await deliver(r.ctx, [Delivery(alert, tuple(Destination("discord", c) for c in channels))])
     calls = fake.calls_to("POST", MESSAGES)
     assert len(calls) == 2  # the retry found both channels served and sent nothing
@@ -581,6 +671,7 @@ async def test_a_chart_problem_never_stops_the_alert(
     fake: FakeDiscord, caplog: pytest.LogCaptureFixture, trouble: str
 ) -> None:
     caplog.set_level(logging.INFO, logger="bot.platforms.discord.adapter")
+    caplog.set_level(logging.INFO, logger="bot.delivery.outbox")  # the worker draws charts
     r = replayed(start_at=None)
     assert r.ctx.charts is not None
 
@@ -593,14 +684,14 @@ async def test_a_chart_problem_never_stops_the_alert(
     async with running(r.ctx, fake):
         await watch(fake, CHINA_TECH, " ".join(CHINA))
         spy = await npc_day(r)
-    [(alert, _message, _channels)] = spy.calls
+    [(alert, _channels)] = spy.alerts()
     [call] = fake.calls_to("POST", MESSAGES)
     assert call.status == 200 and call.uploads == []
     [embed] = call.body["embeds"]
     assert "image" not in embed and embed["title"].startswith("▲ China internet")
     [posted] = fake.posted(CHINA_TECH)
     assert posted["attachments"] == []
-    assert r.ctx.store.sent_message_id(alert.id, "discord", str(CHINA_TECH)) == posted["id"]
+    assert sentlog.message_id(r.ctx.store, alert.id, "discord", str(CHINA_TECH)) == posted["id"]
     assert f"alert {alert.id}" in caplog.text and "sending without it" in caplog.text
 
 
@@ -672,11 +763,13 @@ async def test_the_fake_refuses_uploads_discord_would_refuse(fake: FakeDiscord) 
 async def test_sync_publishes_commands_to_a_guild_over_rest_only(fake: FakeDiscord) -> None:
     r = replayed()
     names = await sync_discord_commands(r.ctx, TOKEN, GUILD_ID)
-    assert names == ["help", "mute", "unmute", "watch", "why"]
+    assert names == ["help", "mute", "quiet", "unmute", "watch", "why"]
     published = {c["name"]: c for c in fake.commands[GUILD_ID]}
     assert published["watch"]["default_member_permissions"] == "16"
     assert published["mute"]["default_member_permissions"] == "16"
     assert published["why"]["default_member_permissions"] is None
+    assert published["quiet"]["default_member_permissions"] is None  # anyone may look
+    assert {o["name"] for o in published["quiet"]["options"]} == {"hours", "zone"}
     subcommands = {o["name"] for o in published["watch"]["options"]}
     assert subcommands == {"add", "remove", "list", "threshold", "mutes"}
     assert await sync_discord_commands(r.ctx, TOKEN, None) == names

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from bot.app import AppContext, build_engine
+from bot.delivery.outbox import stored_alert
 from bot.infra.scheduler import Poller, process_streamed, refresh_previous_closes
 from bot.infra.store import Store
 from bot.runner import wanted_symbols
@@ -32,11 +32,15 @@ PREV = 100.0
 class Recorder:
     platform = "test"
 
-    def __init__(self) -> None:
+    def __init__(self, store: Store) -> None:
+        self.store = store
         self.alerts: list[Alert] = []
 
-    async def deliver(self, alert: Alert, message: Message, channels: Sequence[str]) -> None:
+    async def send(self, message: Message, channel: str, key: str) -> str:
+        alert = stored_alert(self.store, key)  # the outbox keeps the alert behind the key
+        assert alert is not None
         self.alerts.append(alert)
+        return f"m{len(self.alerts)}"
 
     def symbols(self) -> list[str]:
         return sorted(s for a in self.alerts for s in a.symbols)
@@ -79,7 +83,7 @@ async def test_stream_drop_hands_over_to_batched_polling_without_losing_or_doubl
     fake = FakeYahoo()
     prices = YahooPrices(FakeSession(fake), requests_per_second=1000)
     ctx = AppContext(settings, build_engine(settings), store, prices, None, clock=lambda: NOW)  # type: ignore[arg-type]
-    recorder = Recorder()
+    recorder = Recorder(store)
     ctx.notifiers["test"] = recorder
     streamer = Streamer({})
     async with serve(streamer.handler, "127.0.0.1", 0) as server:

@@ -30,7 +30,7 @@ class TamperedPrices:
         self.replay = replay
         self.tamper: Tamper | None = None
 
-    def fetch_quotes(self, symbols: Sequence[str], now: datetime) -> Mapping[str, Quote]:
+    def quotes(self, symbols: Sequence[str], now: datetime) -> Mapping[str, Quote]:
         quotes = dict(self.replay.quotes(symbols, now))
         if self.tamper is not None and "BABA" in quotes:
             quotes["BABA"] = self.tamper(quotes["BABA"], now)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.app import replay_context
-from bot.delivery.outbox import OutboxPolicy, OutboxWorker, enqueue
+from bot.app import Notifier, replay_context
+from bot.delivery import sentlog
+from bot.delivery.outbox import OutboxPolicy, OutboxWorker, enqueue, outbox_counts
 from bot.infra.store import Store
 from bot.runner import process_tick
 from config.settings import load_settings
@@ -25,24 +25,27 @@ CHINA = ["BABA", "JD", "TCEHY", "PDD", "BIDU"]
 
 
 class Recorder:
-    """A notifier that records (alert id, channel) and can fail the first N sends."""
+    """A notifier that records (key, channel) and can fail the first N sends."""
 
     platform = "test"
 
     def __init__(self, fail_first: int = 0, delay: float = 0.0) -> None:
         self.sent: list[tuple[str, str]] = []
+        self.messages: list[Message] = []
         self.fail_first = fail_first
         self.calls = 0
         self.delay = delay
 
-    async def deliver(self, alert: Alert, message: Message, channels: Sequence[str]) -> None:
+    async def send(self, message: Message, channel: str, key: str) -> str:
         self.calls += 1
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.calls <= self.fail_first:
             raise ConnectionError("503 from the platform")
         assert message.title
-        self.sent.extend((alert.id, c) for c in channels)
+        self.sent.append((key, channel))
+        self.messages.append(message)
+        return f"m{len(self.sent)}"
 
 
 class FakeClock:
@@ -65,25 +68,22 @@ def _alert_deliveries(store: Store, channels: int) -> list[Delivery]:
     return result.deliveries
 
 
-def _worker(store: Store, notifier: Recorder, **kw: object) -> OutboxWorker:
-    settings = load_settings(db_url=store.url)
-    ctx, _, _ = replay_context(settings, store, [DEMO_BARS])
-    ctx.notifiers["test"] = notifier
-    return OutboxWorker(ctx, **kw)  # type: ignore[arg-type]
+def _worker(store: Store, notifier: Notifier, **kw: object) -> OutboxWorker:
+    return OutboxWorker(store, {"test": notifier}, **kw)  # type: ignore[arg-type]
 
 
 async def test_written_first_then_sent_once(store: Store) -> None:
     deliveries = _alert_deliveries(store, channels=3)
     assert enqueue(store, deliveries, datetime.now(UTC)) == 3
     assert enqueue(store, deliveries, datetime.now(UTC)) == 0  # idempotent
-    assert store.outbox_counts() == {"pending": 3}
+    assert outbox_counts(store) == {"pending": 3}
     assert len(store.recent_alerts(at("2025-03-04"))) == 3 * 5  # logged with the rows
     notifier = Recorder()
     worker = _worker(store, notifier)
     assert await worker.run_once() == 3
     assert await worker.run_once() == 0
     assert sorted(c for _, c in notifier.sent) == ["c0", "c1", "c2"]
-    assert store.outbox_counts() == {"sent": 3}
+    assert outbox_counts(store) == {"sent": 3}
 
 
 async def test_retry_with_backoff_then_give_up(
@@ -104,7 +104,7 @@ async def test_retry_with_backoff_then_give_up(
     clock.now += timedelta(seconds=10)
     with caplog.at_level(logging.ERROR):
         assert await worker.run_once() == 1
-    assert store.outbox_counts() == {"failed": 1}
+    assert outbox_counts(store) == {"failed": 1}
     assert "gave up on alert" in caplog.text and "503 from the platform" in caplog.text
     assert notifier.sent == []
 
@@ -119,7 +119,7 @@ async def test_a_transient_failure_is_retried_and_delivered(store: Store) -> Non
     clock.now += timedelta(minutes=1)
     await worker.run_once()
     assert len(notifier.sent) == 2
-    assert store.outbox_counts() == {"sent": 2}
+    assert outbox_counts(store) == {"sent": 2}
 
 
 async def test_pending_rows_survive_a_restart(tmp_path: Path) -> None:
@@ -164,7 +164,7 @@ async def test_three_workers_on_postgresql_send_each_row_once(pg_url: str) -> No
     assert len(sent) == 60
     assert set(sent.values()) == {1}
     assert sum(1 for n in notifiers if n.sent) >= 2  # the work was really shared
-    assert store.outbox_counts() == {"sent": 60}
+    assert outbox_counts(store) == {"sent": 60}
 
 
 async def test_runner_with_outbox_enqueues_and_wakes(store: Store) -> None:
@@ -172,9 +172,93 @@ async def test_runner_with_outbox_enqueues_and_wakes(store: Store) -> None:
     ctx, replay, _ = replay_context(settings, store, [DEMO_BARS], DEMO_NEWS)
     store.add_watch([WatchEntry("test", "c1", s, 5.0) for s in CHINA])
     woken: list[bool] = []
-    ctx.use_outbox, ctx.wake_outbox = True, lambda: woken.append(True)
+    ctx.wake_outbox = lambda: woken.append(True)
     now = at("2025-03-05", "16:00")
     deliveries = await process_tick(ctx, replay.quotes([*CHINA, "KWEB", "SPY"], now), now)
     assert len(deliveries) == 1 and woken == [True]
-    assert store.outbox_counts() == {"pending": 1}
+    assert outbox_counts(store) == {"pending": 1}
     assert Destination("test", "c1") in deliveries[0].destinations
+
+
+class Finding(Recorder):
+    """A notifier whose platform has history: posts it made can be found by key."""
+
+    def __init__(self, posted: dict[tuple[str, str], str] | None = None) -> None:
+        super().__init__()
+        self.posted = dict(posted or {})
+        self.looked: list[tuple[str, str]] = []
+
+    async def find(self, channel: str, key: str) -> str | None:
+        self.looked.append((channel, key))
+        return self.posted.get((channel, key))
+
+
+async def test_the_worker_owns_the_sent_log(store: Store) -> None:
+    """An attempt noted with no message recorded (a crash mid-post) is looked for first; a
+    post found is recorded, not repeated; one not found is sent; a notifier that cannot look
+    back sends again (at least once)."""
+    [delivery] = _alert_deliveries(store, channels=3)
+    alert_id = delivery.alert.id
+    enqueue(store, [delivery], datetime.now(UTC))
+    # The previous run noted attempts for c0 and c1, and only c0's post went out.
+    started = sentlog.start_many(
+        store, [(alert_id, "test", "c0"), (alert_id, "test", "c1")], datetime.now(UTC)
+    )
+    assert set(started.values()) == {"new"}
+    notifier = Finding({("c0", alert_id): "posted-before-crash"})
+    assert await _worker(store, notifier).run_once() == 3
+    assert sorted(notifier.looked) == [("c0", alert_id), ("c1", alert_id)]  # not c2: new
+    assert sorted(notifier.sent) == [(alert_id, "c1"), (alert_id, "c2")]
+    assert sentlog.message_id(store, alert_id, "test", "c0") == "posted-before-crash"
+    assert sentlog.message_id(store, alert_id, "test", "c1") in {"m1", "m2"}
+    assert outbox_counts(store) == {"sent": 3}
+
+
+async def test_a_delivery_already_in_the_sent_log_is_not_posted_again(store: Store) -> None:
+    [delivery] = _alert_deliveries(store, channels=1)
+    alert_id = delivery.alert.id
+    enqueue(store, [delivery], datetime.now(UTC))
+    with store.session() as s:  # sent by a version whose row was not marked (an upgrade)
+        sentlog.record_in(s, (alert_id, "test", "c0"), "old-id", datetime.now(UTC))
+    notifier = Recorder()
+    assert await _worker(store, notifier).run_once() == 1
+    assert notifier.sent == [] and outbox_counts(store) == {"sent": 1}
+    assert sentlog.message_id(store, alert_id, "test", "c0") == "old-id"
+
+
+async def test_unknown_outcome_without_history_sends_again(store: Store) -> None:
+    [delivery] = _alert_deliveries(store, channels=1)
+    alert_id = delivery.alert.id
+    enqueue(store, [delivery], datetime.now(UTC))
+    sentlog.start_many(store, [(alert_id, "test", "c0")], datetime.now(UTC))
+    notifier = Recorder()  # no find: a console, say
+    assert await _worker(store, notifier).run_once() == 1
+    assert notifier.sent == [(alert_id, "c0")]
+    assert sentlog.was_sent(store, alert_id, "test", "c0")
+
+
+async def test_the_chart_is_drawn_once_per_alert_and_rides_on_the_message(store: Store) -> None:
+    [delivery] = _alert_deliveries(store, channels=3)
+    enqueue(store, [delivery], datetime.now(UTC))
+    drawn: list[str] = []
+
+    def draw(alert: Alert) -> bytes:
+        drawn.append(alert.id)
+        return b"\x89PNG chart"
+
+    notifier = Recorder()
+    assert await _worker(store, notifier, charts=draw).run_once() == 3
+    assert drawn == [delivery.alert.id]
+    assert [m.chart for m in notifier.messages] == [b"\x89PNG chart"] * 3
+
+
+async def test_a_failing_chart_never_stops_the_alert(store: Store) -> None:
+    [delivery] = _alert_deliveries(store, channels=1)
+    enqueue(store, [delivery], datetime.now(UTC))
+
+    def broken(alert: Alert) -> bytes:
+        raise RuntimeError("matplotlib fell over")
+
+    notifier = Recorder()
+    assert await _worker(store, notifier, charts=broken).run_once() == 1
+    assert [m.chart for m in notifier.messages] == [None]

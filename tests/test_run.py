@@ -1,4 +1,5 @@
-"""`marketbot run` as a real process against the fake Discord: alerts, /why, and a SIGKILL."""
+"""`marketbot run` as a real process against the fake Discord (and Slack and Telegram): alerts,
+/why, and a SIGKILL."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from bot.delivery.outbox import outbox_counts
 from bot.infra.store import Store
 from handlers.models import WatchEntry
-from tests import fake_discord
+from tests import fake_discord, fake_slack, fake_telegram
 from tests.conftest import DEMO_BARS, DEMO_NEWS, ROOT
 from tests.fake_discord import CHINA_TECH, MARKETS, TOKEN, FakeDiscord, opt
 
@@ -162,7 +164,7 @@ async def test_sigkill_mid_fanout_then_restart_delivers_each_channel_once(
         await stop(second)
     counts = {c: len(slow_discord.posted(c)) for c in channels}
     assert set(counts.values()) == {1}, {c: n for c, n in counts.items() if n != 1}
-    status = Store(f"sqlite:///{db}").outbox_counts()
+    status = outbox_counts(Store(f"sqlite:///{db}"))
     assert status == {"sent": 50}, status
 
 
@@ -220,12 +222,12 @@ async def test_a_post_that_went_out_before_a_sigkill_is_not_posted_again(
     )
     first.kill()
     await first.wait()
-    assert Store(f"sqlite:///{db}").outbox_counts() == {"pending": 2}
+    assert outbox_counts(Store(f"sqlite:///{db}")) == {"pending": 2}
     slow_discord.answer_delay = 0.0
     second = await start_bot(slow_discord, db, tmp_path, *args)
     try:
         await slow_discord.wait_for(
-            lambda: Store(f"sqlite:///{db}").outbox_counts() == {"sent": 2},
+            lambda: outbox_counts(Store(f"sqlite:///{db}")) == {"sent": 2},
             timeout=60,
             what="both deliveries recorded after the restart",
         )
@@ -239,7 +241,7 @@ async def test_a_post_that_went_out_before_a_sigkill_is_not_posted_again(
     assert "already posted" in output
 
 
-def why_answers(slack: Any) -> list[Any]:
+def why_answers(slack: fake_slack.FakeSlack) -> list[fake_slack.Call]:
     """The /why answer: posted by the app (charts on) or through the response_url."""
     posted = [c for c in slack.calls_to("chat.postMessage") if "/why" in str(c.args)]
     return posted + slack.calls_to("response_url")
@@ -253,52 +255,51 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def test_run_slack_and_discord_on_one_loop(slow_discord: FakeDiscord, tmp_path: Path) -> None:
-    """Both platforms in one process: signed /why over HTTP, alerts to both fakes."""
+async def test_run_discord_slack_and_telegram_in_one_process(
+    slow_discord: FakeDiscord, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """All three platforms in one process: alerts to each fake, /why answered on Slack (signed,
+    over HTTP) and on Telegram (an update handed out by long polling)."""
     import aiohttp
 
-    from tests.fake_slack import FakeSlack, signed_request, slash_payload
-
-    slack = await FakeSlack().start()
+    slack = await fake_slack.FakeSlack().start()
+    telegram = await fake_telegram.FakeTelegram().start()
     port = free_port()
     db = tmp_path / "bot.db"
     watch(db, [CHINA_TECH])
     store = Store(f"sqlite:///{db}")
     store.add_watch(WatchEntry("slack", "C0MARKETS", s, 5.0) for s in CHINA)
+    store.add_watch(WatchEntry("telegram", str(fake_telegram.GROUP), s, 5.0) for s in CHINA)
     store.close()
-    extra_env = {
-        "SLACK_BOT_TOKEN": slack.bot_token,
-        "SLACK_SIGNING_SECRET": "s3cret-signing",
-        "SLACK_API_URL": slack.api_url,
-        "MARKETBOT_SLACK_PORT": str(port),
-    }
-    old = {k: os.environ.get(k) for k in extra_env}
-    os.environ.update(extra_env)
-    try:
-        proc = await start_bot(
-            slow_discord,
-            db,
-            tmp_path,
-            "--platform",
-            "discord,slack",
-            "--from",
-            "2025-03-05",
-            "--to",
-            "2025-03-05",
-            "--speed",
-            "1e6",
-        )
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    monkeypatch.setenv("SLACK_BOT_TOKEN", slack.bot_token)
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s3cret-signing")
+    monkeypatch.setenv("SLACK_API_URL", slack.api_url)
+    monkeypatch.setenv("MARKETBOT_SLACK_PORT", str(port))
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", telegram.token)
+    monkeypatch.setenv("TELEGRAM_API_URL", telegram.api_url)
+    monkeypatch.setenv("MARKETBOT_TELEGRAM_FILE_URL", telegram.file_url)
+    proc = await start_bot(
+        slow_discord,
+        db,
+        tmp_path,
+        "--platform",
+        "discord,slack,telegram",
+        "--from",
+        "2025-03-05",
+        "--to",
+        "2025-03-05",
+        "--speed",
+        "1e6",
+    )
     try:
         posts = await slack.wait_for("chat.postMessage", 1, timeout=30)
         await slow_discord.wait_for(lambda: bool(slow_discord.posted(CHINA_TECH)), timeout=30)
-        payload = slash_payload("/why", "BABA", "U0ALICE", "C0MARKETS", slack.response_url())
-        body, headers = signed_request("s3cret-signing", payload)
+        telegram_alerts = await telegram.wait_sent(fake_telegram.GROUP, 1, timeout=30)
+        asked = telegram.command("/why BABA", chat_id=fake_telegram.GROUP)
+        payload = fake_slack.slash_payload(
+            "/why", "BABA", "U0ALICE", "C0MARKETS", slack.response_url()
+        )
+        body, headers = fake_slack.signed_request("s3cret-signing", payload)
         url = f"http://127.0.0.1:{port}/slack/events"
         async with aiohttp.ClientSession() as http:
             for _ in range(100):  # the HTTP server may still be starting
@@ -308,17 +309,36 @@ async def test_run_slack_and_discord_on_one_loop(slow_discord: FakeDiscord, tmp_
                     break
                 except aiohttp.ClientConnectionError:
                     await asyncio.sleep(0.1)
-            bad_body, bad_headers = signed_request("wrong-secret", payload)
+            bad_body, bad_headers = fake_slack.signed_request("wrong-secret", payload)
             async with http.post(url, data=bad_body, headers=bad_headers) as resp:
                 refused = resp.status
-        await slack.wait_until(lambda: bool(why_answers(slack)), timeout=20)
+        await slack.wait_until(lambda: bool(why_answers(slack)), timeout=30)
+        await telegram.wait_until(lambda: bool(telegram_replies(telegram, asked)), timeout=30)
     finally:
-        output = await stop(proc)
-        await slack.stop()
+        try:
+            output = await stop(proc)
+        finally:
+            await slack.stop()
+            await telegram.stop()
+    assert proc.returncode == 0, output
     assert (status, refused) == (200, 401), output
     assert posts[0].args["channel"] == "C0MARKETS"
     assert "National People" in str(why_answers(slack)[-1].args)
-    assert "s3cret-signing" not in output and slack.bot_token not in output
+    assert telegram_alerts[0].method in ("sendMessage", "sendPhoto")
+    assert "BABA" in telegram_alerts[0].text, telegram_alerts[0].text
+    assert "National People" in telegram_replies(telegram, asked)[0].text
+    secrets = ["s3cret-signing", slack.bot_token, TOKEN, telegram.token]
+    secrets.append(telegram.token.split(":")[1])
+    assert not [s for s in secrets if s in output], output
+    assert "refused a Slack request with an invalid signature" in output
+    assert "response_url" not in output  # the refused request's body is not logged
+
+
+def telegram_replies(
+    telegram: fake_telegram.FakeTelegram, message_id: int
+) -> list[fake_telegram.Sent]:
+    """The bot's messages in the group answering MESSAGE_ID (the text first, then any chart)."""
+    return [s for s in telegram.sent_to(fake_telegram.GROUP) if s.reply_to == message_id]
 
 
 @dataclass

@@ -5,15 +5,26 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, time
 from pathlib import Path
 
 from bot.app import SimulatedClock, replay_context
-from bot.infra.scheduler import POLL_JOB_ID, Poller, build_scheduler, refresh_company_names
+from bot.infra.scheduler import (
+    HISTORY_JOB_ID,
+    NAMES_JOB_ID,
+    POLL_JOB_ID,
+    QUIET_JOB_ID,
+    REFERENCES_JOB_ID,
+    HistoryCache,
+    Poller,
+    build_scheduler,
+    refresh_company_names,
+    send_quiet_summaries,
+)
 from bot.infra.store import Store
 from bot.sources.replay import Replay
 from config.settings import load_settings
-from handlers.models import Alert, Quote, WatchEntry
+from handlers.models import Destination, QuietWindow, Quote, WatchEntry
 from handlers.render import Message
 from tests.conftest import DEMO_BARS, DEMO_NEWS
 from tests.helpers import at, last_minute_bars
@@ -29,7 +40,7 @@ class CountingPrices:
         self.calls: list[list[str]] = []
         self.fail_first = fail_first
 
-    def fetch_quotes(self, symbols: Sequence[str], now: datetime) -> Mapping[str, Quote]:
+    def quotes(self, symbols: Sequence[str], now: datetime) -> Mapping[str, Quote]:
         self.calls.append(list(symbols))
         if len(self.calls) <= self.fail_first:
             raise TimeoutError("Yahoo took too long")
@@ -42,8 +53,9 @@ class RecordingNotifier:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
 
-    async def deliver(self, alert: Alert, message: Message, channels: Sequence[str]) -> None:
-        self.sent.extend((alert.id, c) for c in channels)
+    async def send(self, message: Message, channel: str, key: str) -> str:
+        self.sent.append((key, channel))
+        return f"m{len(self.sent)}"
 
 
 def _setup(
@@ -86,6 +98,28 @@ async def test_no_fetch_while_the_market_is_closed() -> None:
     clock.advance_to(at("2025-03-05", "20:30").replace(day=10))  # Monday evening
     assert await poller.poll_once() == []
     assert prices.calls == []
+
+
+def test_the_daily_refreshes_run_at_start_then_each_day_with_their_sources() -> None:
+    poller, prices, _, _ = _setup(at("2025-03-05", "15:59"), channels=1)
+    names, history, cache = object(), object(), HistoryCache()
+    scheduler = build_scheduler(
+        poller,
+        interval_seconds=60,
+        names=names,  # type: ignore[arg-type]
+        history=(history, cache),  # type: ignore[arg-type]
+        references=prices,  # type: ignore[arg-type]
+    )
+    expected = {
+        HISTORY_JOB_ID: ([poller.ctx, history, cache], "0"),
+        REFERENCES_JOB_ID: ([poller.ctx, prices], "0"),
+        NAMES_JOB_ID: ([poller.ctx, names], "7"),
+    }
+    for job_id, (args, hour) in expected.items():
+        job = scheduler.get_job(job_id)
+        assert job is not None and list(job.args) == args, job_id
+        assert str(job.trigger.fields[5]) == hour and job.next_run_time is not None
+    assert build_scheduler(poller, interval_seconds=60).get_job(NAMES_JOB_ID) is None
 
 
 async def test_job_errors_are_logged_and_the_scheduler_goes_on(caplog: object) -> None:
@@ -152,3 +186,37 @@ async def test_daily_history_job_feeds_zscores() -> None:
 
     assert await refresh_history(poller.ctx, Broken(), cache) == 0
     assert cache.returns  # the previous history is kept
+
+
+class MessageNotifier(RecordingNotifier):
+    """Also keeps each message's title, per channel."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.titles: list[tuple[str, str]] = []
+
+    async def send(self, message: Message, channel: str, key: str) -> str:
+        self.titles.append((channel, message.title))
+        return await super().send(message, channel, key)
+
+
+async def test_quiet_hours_summary_goes_out_when_no_tick_runs() -> None:
+    poller, _, _, clock = _setup(at("2025-03-05", "15:59"), channels=2)
+    ctx = poller.ctx
+    notifier = MessageNotifier()
+    ctx.notifiers["test"] = notifier
+    window = QuietWindow(time(15, 0), time(16, 30), "America/New_York")
+    ctx.store.set_quiet_hours(Destination("test", "chan-0"), window, "admin")
+    await poller.poll_once()
+    assert [c for c, _ in notifier.titles] == ["chan-1"]  # chan-0 is in its quiet hours
+    clock.advance_to(at("2025-03-05", "16:29"))
+    assert await send_quiet_summaries(ctx) == 0
+    clock.advance_to(at("2025-03-05", "16:31"))  # the market has closed: no poll runs now
+    assert await poller.poll_once() == []
+    assert await send_quiet_summaries(ctx) == 1
+    channel, title = notifier.titles[-1]
+    assert channel == "chan-0"
+    assert title.startswith("Held during quiet hours 15:00-16:30 America/New_York: 5 alerts")
+    assert await send_quiet_summaries(ctx) == 0  # summarised once
+    scheduler = build_scheduler(poller, interval_seconds=60)
+    assert scheduler.get_job(QUIET_JOB_ID) is not None

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -25,12 +25,13 @@ from matplotlib import image as mpimg
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import AppContext, SimulatedClock, replay_context
+from bot.delivery import sentlog
+from bot.delivery.outbox import OutboxWorker, enqueue, last_delivery_error
 from bot.infra.store import Store
 from bot.platforms.slack.adapter import (
     COMMANDS,
     AdminCheck,
     SlackConfigError,
-    SlackDeliveryError,
     SlackNotifier,
     bound_port,
     create_slack_app,
@@ -51,10 +52,25 @@ from bot.runner import deliver, process_tick, run_replay_feed
 from bot.sources.replay import Replay
 from config.settings import load_settings
 from handlers.commands import MANAGE_REFUSAL, WATCH_HELP, Reply
-from handlers.models import Alert, BenchmarkMove, Direction, Move, WatchEntry
+from handlers.models import (
+    Alert,
+    BenchmarkMove,
+    Delivery,
+    Destination,
+    Direction,
+    Move,
+    WatchEntry,
+)
 from handlers.render import ContextItem, Link, Message, render_alert
 from tests.conftest import DEMO_BARS, DEMO_NEWS, ROOT
-from tests.fake_slack import Call, FakeSlack, block_errors, signed_request, slash_payload
+from tests.fake_slack import (
+    Call,
+    FakeSlack,
+    block_actions_payload,
+    block_errors,
+    signed_request,
+    slash_payload,
+)
 from tests.helpers import at
 
 BOT_TOKEN = "xoxb-test-token"
@@ -105,6 +121,18 @@ class Rig:
         before = len(self.fake.calls_to("response_url"))
         status, _body, _ = await self.command(command, text, **kwargs)
         assert status == 200
+        answers = await self.fake.wait_for("response_url", before + 1)
+        return answers[-1].args
+
+    async def press(self, button: dict[str, Any], user: str) -> dict[str, Any]:
+        """Press a message button as USER in #markets; the answer through the response_url."""
+        before = len(self.fake.calls_to("response_url"))
+        payload = block_actions_payload(
+            button, user, "CMARKETS", self.fake.response_url(), team="T0TEST"
+        )
+        body, headers = signed_request(SECRET, payload)
+        async with self.http.post(self.url, data=body, headers=headers) as resp:
+            assert resp.status == 200
         answers = await self.fake.wait_for("response_url", before + 1)
         return answers[-1].args
 
@@ -410,6 +438,40 @@ def sample_alert(n_moves: int = 1, at_: datetime | None = None) -> Alert:
     return Alert(when, Direction.UP, moves, {}, "unexplained")
 
 
+def to_slack(alert: Alert, *channels: str) -> list[Delivery]:
+    return [Delivery(alert, tuple(Destination("slack", c) for c in channels))]
+
+
+async def retry_later(ctx: AppContext) -> None:
+    """The outbox's retry of what failed, once its backoff has passed."""
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    await OutboxWorker.of(ctx, clock=lambda: later, platforms=frozenset({"slack"})).drain()
+
+
+async def test_alert_buttons_answer_why_and_mute_with_the_admin_check(rig: Rig) -> None:
+    when = at("2025-03-05", "16:00")
+    move = Move("BABA", 7.7, 141.0, 130.9, when, "test", BenchmarkMove("KWEB", 3.0))
+    alert = Alert(when, Direction.UP, (move,), {}, "unexplained")
+    await SlackNotifier(client_for(rig.fake)).send(render_alert(alert), "CMARKETS", alert.id)
+    [post] = await rig.fake.wait_for("chat.postMessage")
+    assert block_errors(post.args["blocks"]) == []
+    [actions] = [b for b in post.args["blocks"] if b["type"] == "actions"]
+    why, mute = actions["elements"]
+    assert why["text"]["text"] == "Why BABA?" and mute["value"] == "mute:BABA 1h"
+
+    answered = await rig.press(why, user="UMEMBER")
+    assert answered["response_type"] == "ephemeral" and answered["replace_original"] is False
+    assert answered["text"].startswith("Why BABA?")
+    refused = await rig.press(mute, user="UMEMBER")
+    assert refused["response_type"] == "ephemeral" and escape(MANAGE_REFUSAL) in refused["text"]
+    assert rig.store.muted(rig.clock()) == set()
+    muted = await rig.press(mute, user="UADMIN")
+    assert muted["response_type"] == "in_channel" and "BABA muted here until" in muted["text"]
+    assert ("slack", "CMARKETS", "BABA") in rig.store.muted(rig.clock())
+    stale = await rig.press({**why, "value": "chart:BABA"}, user="UADMIN")
+    assert "not one this bot understands" in stale["text"]
+
+
 async def test_an_alert_reaches_two_channels_once_each(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -452,25 +514,24 @@ async def test_a_retried_delivery_never_posts_twice(rig: Rig) -> None:
 async def test_rate_limit_retry_after_is_honoured(rig: Rig) -> None:
     rig.fake.rate_limit("chat.postMessage", times=1, retry_after=1)
     alert = sample_alert()
-    await rig.ctx.notifiers["slack"].deliver(alert, render_alert(alert), ["CMARKETS"])
+    await deliver(rig.ctx, to_slack(alert, "CMARKETS"))
     throttled, accepted = rig.fake.calls_to("chat.postMessage")
     assert accepted.at - throttled.at >= 1.0
-    assert rig.store.was_sent(alert.id, "slack", "CMARKETS")
-    assert rig.store.sent_message_id(alert.id, "slack", "CMARKETS")
+    assert sentlog.was_sent(rig.store, alert.id, "slack", "CMARKETS")
+    assert sentlog.message_id(rig.store, alert.id, "slack", "CMARKETS")
 
 
 async def test_a_failing_channel_does_not_stop_the_others_and_is_retried(rig: Rig) -> None:
     rig.fake.channel_errors["CPRIVATE"] = "not_in_channel"
     alert = sample_alert()
-    notifier = rig.ctx.notifiers["slack"]
-    with pytest.raises(SlackDeliveryError, match="CPRIVATE: not_in_channel"):
-        await notifier.deliver(alert, render_alert(alert), ["CPRIVATE", "CMARKETS"])
-    assert rig.store.was_sent(alert.id, "slack", "CMARKETS")
-    assert not rig.store.was_sent(alert.id, "slack", "CPRIVATE")
+    await deliver(rig.ctx, to_slack(alert, "CPRIVATE", "CMARKETS"))
+    assert sentlog.was_sent(rig.store, alert.id, "slack", "CMARKETS")
+    assert not sentlog.was_sent(rig.store, alert.id, "slack", "CPRIVATE")
+    assert "SlackDeliveryError: CPRIVATE: not_in_channel" in last_delivery_error(rig.store)
     del rig.fake.channel_errors["CPRIVATE"]
-    await notifier.deliver(alert, render_alert(alert), ["CPRIVATE", "CMARKETS"])
+    await retry_later(rig.ctx)
     accepted = [c.args["channel"] for c in rig.fake.calls_to("chat.postMessage")]
-    assert accepted == ["CPRIVATE", "CMARKETS", "CPRIVATE"]
+    assert sorted(accepted[:2]) == ["CMARKETS", "CPRIVATE"] and accepted[2:] == ["CPRIVATE"]
 
 
 async def test_a_chart_is_rendered_once_and_uploaded_into_each_alert_thread(
@@ -482,9 +543,10 @@ async def test_a_chart_is_rendered_once_and_uploaded_into_each_alert_thread(
         rendered.append(alert.id)
         return b"\x89PNG fake chart"
 
-    notifier = SlackNotifier(client_for(fake), rig.ctx, chart)
+    notifier = SlackNotifier(client_for(fake))
     alert = sample_alert()
-    await notifier.deliver(alert, render_alert(alert), ["C1", "C2"])
+    enqueue(rig.store, to_slack(alert, "C1", "C2"), datetime.now(UTC))
+    assert await OutboxWorker(rig.store, {"slack": notifier}, chart).run_once() == 2
     assert rendered == [alert.id]
     posts = {c.args["channel"]: c for c in fake.calls_to("chat.postMessage")}
     assert [u.args["data"] for u in fake.calls_to("upload")] == [b"\x89PNG fake chart"] * 2
@@ -498,12 +560,14 @@ async def test_a_failing_chart_never_blocks_or_repeats_the_alert(rig: Rig, fake:
     def broken(alert: Alert) -> bytes:
         raise RuntimeError("no intraday data")
 
-    notifier = SlackNotifier(client_for(fake), rig.ctx, broken)
+    worker = OutboxWorker(rig.store, {"slack": SlackNotifier(client_for(fake))}, broken)
     alert = sample_alert()
-    await notifier.deliver(alert, render_alert(alert), ["C1"])
-    await notifier.deliver(alert, render_alert(alert), ["C1"])
+    for _ in range(2):
+        enqueue(rig.store, to_slack(alert, "C1"), datetime.now(UTC))
+        await worker.drain()
     assert len(fake.calls_to("chat.postMessage")) == 1
-    assert rig.store.was_sent(alert.id, "slack", "C1")
+    assert sentlog.was_sent(rig.store, alert.id, "slack", "C1")
+    assert fake.calls_to("files.getUploadURLExternal") == []
 
 
 async def test_an_overlong_alert_stays_within_slack_limits(rig: Rig) -> None:
@@ -523,10 +587,10 @@ async def test_an_overlong_alert_stays_within_slack_limits(rig: Rig) -> None:
     assert len(blocks) <= MAX_BLOCKS
     assert block_errors(blocks) == []
     assert "more moves not shown" in blocks_text(blocks)
-    await rig.ctx.notifiers["slack"].deliver(alert, message, ["CMARKETS"])
+    ts = await rig.ctx.notifiers["slack"].send(message, "CMARKETS", alert.id)
     [post] = rig.fake.calls_to("chat.postMessage")
     assert len(post.args["text"]) <= MAX_FALLBACK_TEXT
-    assert rig.store.was_sent(alert.id, "slack", "CMARKETS"), "the fake accepted the post"
+    assert ts == posted_ts(rig.fake, post), "the fake accepted the post"
 
 
 # --- real charts --------------------------------------------------------------------------
@@ -595,7 +659,7 @@ async def test_the_npc_alert_uploads_a_real_chart_into_its_thread(
     ]
     assert NPC_TITLE in blocks_text(npc.args["blocks"])
     alert_id = npc.args["metadata"]["event_payload"]["alert_id"]
-    ts = rig.store.sent_message_id(alert_id, "slack", "CMARKETS")
+    ts = sentlog.message_id(rig.store, alert_id, "slack", "CMARKETS")
     assert ts == posted_ts(fake, npc)
     assert_real_chart(chart_upload(fake, npc, "CMARKETS", ts))
 
@@ -679,8 +743,7 @@ async def test_tokens_are_never_logged(rig: Rig, caplog: pytest.LogCaptureFixtur
     await rig.chart_done()
     await rig.ask("/watch", "add BABA", user="UMEMBER")
     await rig.command("/why", "BABA", secret="wrong")
-    alert = sample_alert()
-    await rig.ctx.notifiers["slack"].deliver(alert, render_alert(alert), ["CMARKETS"])
+    await deliver(rig.ctx, to_slack(sample_alert(), "CMARKETS"))
     assert caplog.records
     for secret in (BOT_TOKEN, SECRET, APP_TOKEN):
         assert secret not in caplog.text
@@ -773,6 +836,8 @@ def test_the_manifest_declares_every_command_and_scope() -> None:
     assert tuple(c["command"] for c in commands) == COMMANDS
     assert all(c["url"].endswith("/slack/events") for c in commands)
     assert all(c["should_escape"] is False for c in commands)
+    interactivity = manifest["settings"]["interactivity"]
+    assert interactivity["is_enabled"] and interactivity["request_url"].endswith("/slack/events")
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {"commands", "chat:write", "users:read", "files:write"} <= scopes
 

@@ -170,20 +170,21 @@ async def test_a_hung_users_info_fails_closed_within_seconds(rig: Rig) -> None:
 
 
 async def test_a_post_whose_answer_was_lost_is_found_by_its_metadata(rig: Rig) -> None:
-    from bot.platforms.slack.adapter import SlackDeliveryError
-    from handlers.render import render_alert
-    from tests.test_slack import sample_alert
+    from bot.delivery import sentlog
+    from bot.delivery.outbox import outbox_counts
+    from bot.runner import deliver
+    from tests.test_slack import retry_later, sample_alert, to_slack
 
     alert = sample_alert()
-    notifier = rig.ctx.notifiers["slack"]
     rig.fake.lose_answers["chat.postMessage"] = 1  # posted, but the answer never came
-    with pytest.raises(SlackDeliveryError):
-        await notifier.deliver(alert, render_alert(alert), ["CMARKETS"])
+    await deliver(rig.ctx, to_slack(alert, "CMARKETS"))
     assert len(rig.fake.messages["CMARKETS"]) == 1  # and the client did not retry blindly
-    assert not rig.store.was_sent(alert.id, "slack", "CMARKETS")
-    await notifier.deliver(alert, render_alert(alert), ["CMARKETS"])  # the outbox's retry
+    assert not sentlog.was_sent(rig.store, alert.id, "slack", "CMARKETS")
+    assert outbox_counts(rig.store) == {"pending": 1}
+    await retry_later(rig.ctx)  # the outbox's retry
     [posted] = rig.fake.messages["CMARKETS"]
-    assert rig.store.sent_message_id(alert.id, "slack", "CMARKETS") == posted["ts"]
+    assert sentlog.message_id(rig.store, alert.id, "slack", "CMARKETS") == posted["ts"]
+    assert outbox_counts(rig.store) == {"sent": 1}
     [history] = rig.fake.calls_to("conversations.history")
     assert history.args["channel"] == "CMARKETS"
     assert posted["metadata"]["event_payload"] == {"alert_id": alert.id}

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
+from bot.delivery import sentlog
 from bot.infra.store import SCHEMA_VERSION, Store, StoreError
-from handlers.dedupe import DedupePolicy, dedupe_alerts
 from handlers.explain import ExplainParams, explain_move
 from handlers.groups import GroupIndex
-from handlers.models import Alert, BenchmarkMove, Delivery, Destination, Direction, Move, WatchEntry
+from handlers.models import (
+    Alert,
+    BenchmarkMove,
+    Delivery,
+    Destination,
+    Direction,
+    Move,
+    QuietWindow,
+    WatchEntry,
+)
+from handlers.stages.dedupe import DedupePolicy, dedupe_alerts
 
 T0 = datetime(2025, 3, 5, 18, 30, tzinfo=UTC)
 CHAN = Destination("discord", "111")
@@ -94,12 +104,17 @@ def test_mutes_expire(store: Store) -> None:
 
 
 def test_sent_messages_are_idempotent(store: Store) -> None:
-    assert not store.was_sent("a1", "discord", "111")
-    store.mark_sent("a1", "discord", "111", "999", T0)
-    store.mark_sent("a1", "discord", "111", "", T0)
-    assert store.was_sent("a1", "discord", "111")
-    assert store.sent_message_id("a1", "discord", "111") == "999"
-    assert not store.was_sent("a1", "slack", "111")
+    assert not sentlog.was_sent(store, "a1", "discord", "111")
+    for message_id in ("999", ""):
+        with store.session() as s:
+            sentlog.record_in(s, ("a1", "discord", "111"), message_id, T0)
+    assert sentlog.was_sent(store, "a1", "discord", "111")
+    assert sentlog.message_id(store, "a1", "discord", "111") == "999"
+    assert not sentlog.was_sent(store, "a1", "slack", "111")
+    states = sentlog.start_many(store, [("a1", "discord", "111"), ("a1", "slack", "111")], T0)
+    assert states == {("a1", "discord", "111"): "sent", ("a1", "slack", "111"): "new"}
+    again = sentlog.start_many(store, [("a1", "slack", "111")], T0)
+    assert again == {("a1", "slack", "111"): "unknown"}  # started, never recorded
 
 
 def test_migrate_is_idempotent_and_refuses_newer_schema(store: Store) -> None:
@@ -138,3 +153,41 @@ def test_status_command_shows_what_the_bot_reported(
     assert "host:42: running" in out and "feed: polling" in out
     assert "next poll: 2025-03-05 14:31:00 UTC (due now)" in out
     assert "deliveries: none" in out
+
+
+NY_NIGHT = QuietWindow(time(22, 0), time(7, 0), "America/New_York")
+
+
+def test_quiet_hours_set_show_clear(store: Store) -> None:
+    assert store.quiet_hours() == {}
+    store.set_quiet_hours(CHAN, NY_NIGHT, "alice")
+    store.set_quiet_hours(OTHER, QuietWindow(time(12, 0), time(13, 30), "Europe/London"), "bob")
+    assert store.quiet_hours(CHAN) == {CHAN: NY_NIGHT}
+    assert str(store.quiet_hours()[OTHER]) == "12:00-13:30 Europe/London"
+    store.set_quiet_hours(CHAN, QuietWindow(time(23, 0), time(6, 0), "Asia/Tokyo"), "carol")
+    assert str(store.quiet_hours(CHAN)[CHAN]) == "23:00-06:00 Asia/Tokyo"
+    assert store.clear_quiet_hours(CHAN) and not store.clear_quiet_hours(CHAN)
+    assert list(store.quiet_hours()) == [OTHER]
+
+
+def test_held_alerts_are_logged_as_told_and_taken_once(store: Store) -> None:
+    store.set_quiet_hours(CHAN, NY_NIGHT, "alice")
+    held_at = T0 + timedelta(hours=10)
+    added = store.hold([Delivery(_alert("BABA", 6.0), (CHAN, OTHER))], held_at)
+    assert added == 2
+    # Noted in the alert log: the next tick's dedupe does not hold the same move again.
+    assert store.recent_alerts(T0 - timedelta(days=1))[("discord", "111", "BABA", "up")].pct == 6.0
+    held = store.held_alerts()
+    [mine] = held[CHAN]
+    assert (mine.symbol, mine.pct, mine.cause, mine.at, mine.held_at) == (
+        "BABA",
+        6.0,
+        "unexplained",
+        T0,
+        held_at,
+    )
+    assert (mine.window, mine.zone) == ("22:00-07:00 America/New_York", "America/New_York")
+    assert held[OTHER][0].window == ""  # the other channel had no quiet hours
+    assert store.take_held([mine.id]) == [mine]
+    assert store.take_held([mine.id]) == []  # a second caller gets nothing: one summary
+    assert list(store.held_alerts()) == [OTHER]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -13,6 +13,7 @@ import websockets
 from websockets.asyncio.server import ServerConnection, serve
 
 from bot.app import AppContext, build_engine
+from bot.delivery.outbox import stored_alert
 from bot.infra.scheduler import process_streamed
 from bot.infra.store import Store
 from bot.runner import wanted_symbols
@@ -82,11 +83,15 @@ async def streamer_url() -> AsyncIterator[tuple[str, Streamer]]:
 class Recorder:
     platform = "test"
 
-    def __init__(self) -> None:
+    def __init__(self, store: Store) -> None:
+        self.store = store
         self.alerts: list[Alert] = []
 
-    async def deliver(self, alert: Alert, message: Message, channels: Sequence[str]) -> None:
+    async def send(self, message: Message, channel: str, key: str) -> str:
+        alert = stored_alert(self.store, key)  # the outbox keeps the alert behind the key
+        assert alert is not None
         self.alerts.append(alert)
+        return f"m{len(self.alerts)}"
 
 
 def _ctx() -> tuple[AppContext, Recorder]:
@@ -103,7 +108,7 @@ def _ctx() -> tuple[AppContext, Recorder]:
         news=None,  # type: ignore[arg-type]
         clock=lambda: NOW,
     )
-    recorder = Recorder()
+    recorder = Recorder(store)
     ctx.notifiers["test"] = recorder
     return ctx, recorder
 

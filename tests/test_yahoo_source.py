@@ -20,20 +20,20 @@ import yfinance.data
 import yfinance.multi
 import yfinance.scrapers.history
 
+from bot.infra.ratelimit import TokenBucket
 from bot.infra.store import Store
 from bot.sources.yahoo import quotes as yahoo
 from bot.sources.yahoo.news import YahooNews
 from bot.sources.yahoo.quotes import (
     Backoff,
     BarPoint,
-    TokenBucket,
     YahooPrices,
     quote_from_points,
 )
 from config.loader import load_groups, load_macro_events
-from handlers.commands import QuoteProvider
 from handlers.models import WatchEntry
 from handlers.pipeline import Engine, EngineParams, NewsProvider
+from handlers.ports import QuoteProvider
 from tests.conftest import SHARED_DAILY
 from tests.helpers import at
 from tests.yahoo_fake import (
@@ -154,7 +154,7 @@ def test_one_batched_download_for_five_channels_watching_the_same_symbols(
     watched = [sym for channel in channels for sym in channel]
     source = prices(fake)
 
-    first = source.fetch_quotes(watched, AFTER_CLOSE)
+    first = source.quotes(watched, AFTER_CLOSE)
     second = source.quotes(watched, AFTER_CLOSE)
 
     assert sorted(first) == sorted(SYMBOLS) == sorted(second)
@@ -167,7 +167,7 @@ def test_one_batched_download_for_five_channels_watching_the_same_symbols(
 
 
 def test_baba_up_8_6_percent_on_npc_day_against_the_previous_close(fake: FakeYahoo) -> None:
-    quotes = prices(fake).fetch_quotes(SYMBOLS, AFTER_CLOSE)
+    quotes = prices(fake).quotes(SYMBOLS, AFTER_CLOSE)
 
     baba = quotes["BABA"]
     assert baba.price == pytest.approx(141.03)
@@ -191,7 +191,7 @@ def test_live_session_row_is_merged_and_the_quote_is_never_from_the_future(
     fake.charts["BABA"] = Reply.json(chart)
     now = live_at + timedelta(seconds=25)
 
-    quote = prices(fake).fetch_quotes(["BABA"], now)["BABA"]
+    quote = prices(fake).quotes(["BABA"], now)["BABA"]
 
     assert quote.at == now
     assert not quote.stale
@@ -202,7 +202,7 @@ def test_live_session_row_is_merged_and_the_quote_is_never_from_the_future(
 def test_old_bars_are_marked_stale(fake: FakeYahoo) -> None:
     next_morning = at("2025-03-06", "09:00")
 
-    quote = prices(fake).fetch_quotes(["BABA"], next_morning)["BABA"]
+    quote = prices(fake).quotes(["BABA"], next_morning)["BABA"]
 
     assert quote.stale
     assert quote.at == at("2025-03-05", "16:00")
@@ -212,10 +212,10 @@ def test_rate_limit_backs_off_and_serves_last_quotes_marked_stale(
     fake: FakeYahoo, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     source = prices(fake, clock, max_backoff_s=100.0)
-    assert source.fetch_quotes(["BABA", "JD"], AFTER_CLOSE)["BABA"].stale is False
+    assert source.quotes(["BABA", "JD"], AFTER_CLOSE)["BABA"].stale is False
     fake.overrides = {"/v8/finance/chart/": TOO_MANY, "/v1/test/getcrumb": TOO_MANY}
 
-    limited = source.fetch_quotes(["BABA", "JD"], AFTER_CLOSE)
+    limited = source.quotes(["BABA", "JD"], AFTER_CLOSE)
 
     assert set(limited) == {"BABA", "JD"} and all(q.stale for q in limited.values())
     assert limited["BABA"].price == pytest.approx(141.03)
@@ -224,18 +224,18 @@ def test_rate_limit_backs_off_and_serves_last_quotes_marked_stale(
 
     seen = len(fake.seen)
     clock.now += 59
-    assert all(q.stale for q in source.fetch_quotes(["BABA"], AFTER_CLOSE).values())
+    assert all(q.stale for q in source.quotes(["BABA"], AFTER_CLOSE).values())
     assert len(fake.seen) == seen, "a call inside the backoff window reached Yahoo"
     assert "backing off 1 s more" in our_log(caplog)
 
     clock.now += 2
-    source.fetch_quotes(["BABA"], AFTER_CLOSE)
+    source.quotes(["BABA"], AFTER_CLOSE)
     assert len(fake.seen) > seen
     assert source.backoff.delay_s == 100.0  # doubled, capped at max_backoff_s
 
     fake.overrides = {}
     clock.now += 100
-    fresh = source.fetch_quotes(["BABA"], AFTER_CLOSE)
+    fresh = source.quotes(["BABA"], AFTER_CLOSE)
     assert fresh["BABA"].stale is False
     assert source.backoff.delay_s == 0.0
 
@@ -244,7 +244,7 @@ def test_rate_limit_without_earlier_quotes_returns_nothing(fake: FakeYahoo) -> N
     fake.overrides = {"/v8/finance/chart/": TOO_MANY}
     source = prices(fake)
 
-    assert source.fetch_quotes(SYMBOLS, AFTER_CLOSE) == {}
+    assert source.quotes(SYMBOLS, AFTER_CLOSE) == {}
     assert source.backoff.remaining() == 60.0
 
 
@@ -256,7 +256,7 @@ def test_garbage_empty_and_zero_answers_skip_only_their_symbol(
     fake.charts["SPY"] = Reply(200, b"")
     fake.charts["KWEB"] = Reply.json(with_close(intraday_chart("KWEB", days["KWEB"]), -1, 0.0))
 
-    quotes = prices(fake).fetch_quotes([*SYMBOLS, "NOSUCH"], AFTER_CLOSE)
+    quotes = prices(fake).quotes([*SYMBOLS, "NOSUCH"], AFTER_CLOSE)
 
     assert list(quotes) == ["BABA"]
     log_text = our_log(caplog)
@@ -271,7 +271,7 @@ def test_a_missing_last_close_falls_back_to_the_bar_before(fake: FakeYahoo) -> N
     days = load_days()["BABA"]
     fake.charts["BABA"] = Reply.json(with_close(intraday_chart("BABA", days), -1, None))
 
-    quote = prices(fake).fetch_quotes(["BABA"], AFTER_CLOSE)["BABA"]
+    quote = prices(fake).quotes(["BABA"], AFTER_CLOSE)["BABA"]
 
     assert quote.at == at("2025-03-05", "15:55")
     # The 15:50 bar closes at 15:55, 145 of the 150 minutes from the high (141.83) to the close.
@@ -285,12 +285,12 @@ def test_slow_yahoo_times_out_returns_nothing_and_does_not_pile_up(
     source = prices(fake, timeout_s=0.2)
 
     started = time.monotonic()
-    assert source.fetch_quotes(SYMBOLS, AFTER_CLOSE) == {}
+    assert source.quotes(SYMBOLS, AFTER_CLOSE) == {}
     assert time.monotonic() - started < 2.0
     assert "price download took longer than 0.2 s" in our_log(caplog)
 
     seen = len(fake.seen)
-    assert source.fetch_quotes(SYMBOLS, AFTER_CLOSE) == {}
+    assert source.quotes(SYMBOLS, AFTER_CLOSE) == {}
     assert "previous download is still running" in our_log(caplog)
     assert len(fake.seen) == seen
 
@@ -332,7 +332,7 @@ def test_brk_dot_b_is_asked_for_as_brk_dash_b_and_bad_symbols_are_skipped(
 ) -> None:
     fake.charts["BRK-B"] = Reply.json(intraday_chart("BRK-B", load_days()["BABA"]))
 
-    quotes = prices(fake).fetch_quotes(["brk.b", "not a ticker!"], AFTER_CLOSE)
+    quotes = prices(fake).quotes(["brk.b", "not a ticker!"], AFTER_CLOSE)
 
     assert list(quotes) == ["BRK-B"]
     assert {r.symbol for r in fake.charts_for("5d")} == {"BRK-B"}
@@ -366,8 +366,8 @@ def test_token_bucket_spaces_out_bursts() -> None:
 def test_each_download_takes_a_token(fake: FakeYahoo, clock: FakeClock) -> None:
     source = prices(fake, clock, requests_per_second=0.5)
 
-    source.fetch_quotes(["BABA"], AFTER_CLOSE)
-    source.fetch_quotes(["BABA"], AFTER_CLOSE)
+    source.quotes(["BABA"], AFTER_CLOSE)
+    source.quotes(["BABA"], AFTER_CLOSE)
 
     assert clock.slept == [pytest.approx(2.0)]
 
@@ -437,7 +437,7 @@ def test_recorded_yahoo_charts_that_cannot_give_a_quote_are_skipped(
     weekend = "chart-AAPL-2025-02-01-to-2025-02-02-includePrePost-false-interval-1m.json"
     fake.charts["AAPL"] = Reply.json(_recorded(shared_yahoo, weekend))
 
-    quotes = prices(fake).fetch_quotes(["BABA", "AAPL", "SPY"], AFTER_CLOSE)
+    quotes = prices(fake).quotes(["BABA", "AAPL", "SPY"], AFTER_CLOSE)
 
     assert list(quotes) == ["SPY"]
     # A daily chart answered to a 5-minute request lacks tradingPeriods: yfinance fails on it.
@@ -673,7 +673,7 @@ def test_yahoo_quotes_and_news_drive_the_npc_day_group_alert(news_fake: FakeYaho
     market = YahooPrices(session)
     watch = [WatchEntry("test", "c1", s) for s in ["BABA", "JD", "SPY"]]
 
-    quotes = market.fetch_quotes([*(e.symbol for e in watch), "KWEB"], AFTER_CLOSE)
+    quotes = market.quotes([*(e.symbol for e in watch), "KWEB"], AFTER_CLOSE)
     result = engine.process_tick(
         quotes, watch, {}, Store("sqlite://"), AFTER_CLOSE, YahooNews(session)
     )
@@ -693,7 +693,7 @@ def test_session_path_feeds_a_live_chart_without_another_request(fake: FakeYahoo
     from config.loader import load_groups
 
     source = prices(fake)
-    source.fetch_quotes(SYMBOLS, AFTER_CLOSE)
+    source.quotes(SYMBOLS, AFTER_CLOSE)
     seen = len(fake.seen)
     path = source.session_path("BABA", AFTER_CLOSE)
     assert path[0][1] == pytest.approx(129.85)  # starts at the previous close
@@ -875,7 +875,7 @@ def test_a_poll_of_400_symbols_is_three_quote_requests_and_no_chart(fake: FakeYa
         fake.quotes[sym] = quote_entry(sym, 101.0, 100.0, AFTER_CLOSE)
     source = prices(fake)
 
-    got = source.batched().fetch_quotes(symbols, AFTER_CLOSE)
+    got = source.batched().quotes(symbols, AFTER_CLOSE)
 
     assert len(got) == 400
     assert [len(r.params["symbols"].split(",")) for r in fake.quote_requests()] == [150, 150, 100]

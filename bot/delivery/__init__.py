@@ -1,1 +1,1 @@
-"""Delivery: the outbox, its worker, per-platform pacing and attempt notes."""
+"""Delivery: the outbox and its tables, versioned payloads, the sent-log, the worker, pacing."""

@@ -1,41 +1,55 @@
-"""Delivery outbox: alerts and per-channel rows written before sending, then sent by a worker.
+"""Delivery: every alert is written as outbox rows (alert x channel), then a worker sends them.
 
-A crash between the write and the send loses nothing (the worker resumes pending rows on
-start); a crash between the send and the "sent" mark is covered by the adapters: each notes
-an attempt before posting, and a retry of an attempt whose outcome is unknown first looks
-for the bot's own post in the channel's history (the alert id in the Discord embed footer,
-in the Slack message metadata) and records it instead of posting again; Discord's nonce
-covers the first minutes too. Rows are claimed with
-`SELECT ... FOR UPDATE SKIP LOCKED` and a lease, so several workers never send one row twice.
+This is the only way an alert reaches a channel (live runs, `marketbot replay`, tests): a
+crash between the write and the send loses nothing (the worker resumes pending rows on
+start). The worker owns the sent-log (bot.delivery.sentlog): it notes each attempt before
+posting, and a retry of an attempt whose outcome is unknown first asks the notifier to find
+its own post in the channel (the key in the Discord embed footer, in the Slack message
+metadata) and records it instead of posting again; Discord's nonce covers the first minutes
+too. Rows are claimed with `SELECT ... FOR UPDATE SKIP LOCKED` and a lease, so several
+workers never send one row twice. Payloads are versioned JSON (bot.delivery.payload).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
-import pickle
 import socket
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 
-from bot.app import AppContext
+from bot.app import AppContext, Finder, Notifier
+from bot.delivery import sentlog
 from bot.delivery.pacing import Pacer, default_pacers
-from bot.infra.store import OutboxAlertRow, OutboxRow, Store
+from bot.delivery.payload import PayloadError, decode, encode
+from bot.delivery.tables import OutboxAlertRow, OutboxRow
+from bot.infra.store import Store
 from handlers.models import Alert, Delivery
 from handlers.render import Message, render_alert
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+# Blocking (run in a thread): an alert's chart as PNG bytes, or None when there is none.
+ChartDrawer = Callable[[Alert], bytes | None]
+Payload = tuple[Alert, Message]
 
 
 def wall_clock() -> datetime:
     return datetime.now(UTC)
+
+
+def delivery_key(alert_id: str) -> str:
+    """The idempotency key a notifier sends under (Discord's nonce seed and embed footer,
+    Slack's message metadata): the alert id, which with the channel names one delivery."""
+    return alert_id
 
 
 @dataclass(frozen=True)
@@ -67,7 +81,7 @@ def enqueue(store: Store, deliveries: Sequence[Delivery], now: datetime) -> int:
         for delivery in deliveries:
             alert = delivery.alert
             if s.get(OutboxAlertRow, alert.id) is None:
-                payload = pickle.dumps((alert, render_alert(alert)), protocol=5)
+                payload = encode(alert, render_alert(alert))
                 s.add(OutboxAlertRow(alert_id=alert.id, created_at=now, payload=payload))
                 s.flush()
             # One query for the rows this alert already has: a 1,000-channel fan-out must not
@@ -141,29 +155,56 @@ def release_claims(store: Store) -> int:
         return int(getattr(result, "rowcount", 0) or 0)
 
 
-def load_payload(store: Store, alert_id: str) -> tuple[Alert, Message] | None:
+def load_payload(store: Store, alert_id: str) -> Payload | str:
+    """The alert and message of ALERT_ID, or why they cannot be read (logged)."""
     with store.session() as s:
         row = s.get(OutboxAlertRow, alert_id)
         if row is None:
-            return None
-        try:
-            alert, message = pickle.loads(row.payload)
-        except Exception as exc:  # written by another version of the bot
-            log.error("outbox alert %s cannot be read (%s)", alert_id, exc)
-            return None
-        return alert, message
+            return "alert payload missing"
+        payload = row.payload
+    try:
+        alert, message = decode(payload)
+    except PayloadError as exc:
+        log.error("outbox alert %s cannot be read: %s", alert_id, exc)
+        return f"alert payload unreadable: {exc}"
+    if alert.id != alert_id:
+        log.error("outbox alert %s holds alert %s", alert_id, alert.id)
+        return f"alert payload unreadable: it holds alert {alert.id}"
+    return alert, message
 
 
-def mark_sent(store: Store, row_id: int, now: datetime) -> None:
+def stored_alert(store: Store, alert_id: str) -> Alert | None:
+    """The alert of an outbox row, or None (for notifiers that print the whole alert)."""
+    payload = load_payload(store, alert_id)
+    return None if isinstance(payload, str) else payload[0]
+
+
+# (outbox row id, delivery, platform message id, when): one post that went out.
+Sent = tuple[int, sentlog.Target, str, datetime]
+
+
+def mark_sent(store: Store, done: Sequence[Sent]) -> list[None]:
+    """Each row is done and the sent-log has its message: one transaction for the batch."""
     with store.session() as s:
-        row = s.get(OutboxRow, row_id)
-        if row is not None:
-            row.status, row.sent_at, row.claimed_until = "sent", now, None
-            row.attempts += 1
+        for row_id, target, message_id, now in done:
+            sentlog.record_in(s, target, message_id, now)
+            row = s.get(OutboxRow, row_id)
+            if row is not None:
+                row.status, row.sent_at, row.claimed_until = "sent", now, None
+                row.attempts += 1
+    return [None] * len(done)
 
 
-def mark_failed(store: Store, row_id: int, error: str, now: datetime, policy: OutboxPolicy) -> str:
-    """Schedule a retry with backoff, or give up after max_attempts; returns the new status."""
+def mark_failed(
+    store: Store,
+    row_id: int,
+    error: str,
+    now: datetime,
+    policy: OutboxPolicy,
+    give_up: bool = False,
+) -> str:
+    """Schedule a retry with backoff, or give up (after max_attempts, or at once when GIVE_UP:
+    a retry cannot help); returns the new status."""
     with store.session() as s:
         row = s.get(OutboxRow, row_id)
         if row is None:
@@ -171,7 +212,7 @@ def mark_failed(store: Store, row_id: int, error: str, now: datetime, policy: Ou
         row.attempts += 1
         row.last_error = error[:500]
         row.claimed_until = None
-        if row.attempts >= policy.max_attempts:
+        if give_up or row.attempts >= policy.max_attempts:
             row.status = "failed"
         else:
             delay = min(policy.first_retry * 2 ** (row.attempts - 1), policy.max_retry)
@@ -181,13 +222,17 @@ def mark_failed(store: Store, row_id: int, error: str, now: datetime, policy: Ou
 
 @dataclass
 class OutboxWorker:
-    """Sends claimed rows through the platform notifiers; one per leader process.
+    """Sends claimed rows through the platform notifiers; one per leader process (or one for
+    a replay). It owns the sent-log, on its one clock, and draws each alert's chart once.
 
     Each send first waits for its turn in the platform's pacer (none for other platforms), so
     a fan-out goes out just under the platform's global and per-channel limits.
     """
 
-    ctx: AppContext
+    store: Store
+    notifiers: Mapping[str, Notifier]
+    # Draws an alert's chart (in a thread), attached to the message as it is sent.
+    charts: ChartDrawer | None = None
     policy: OutboxPolicy = field(default_factory=OutboxPolicy)
     clock: Clock = wall_clock
     name: str = field(default_factory=lambda: f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}")
@@ -198,6 +243,34 @@ class OutboxWorker:
     failed: int = 0
     last_error: str | None = None
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _sentlog: sentlog.SentLog = field(init=False)
+    # mark_sent for concurrent sends: posts that finish together share one transaction.
+    _mark_sent: sentlog.Coalescing[Sent, None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._sentlog = sentlog.SentLog(self.store)
+        self._mark_sent = sentlog.Coalescing(partial(mark_sent, self.store))
+
+    @classmethod
+    def of(
+        cls,
+        ctx: AppContext,
+        *,
+        pacers: Mapping[str, Pacer] | None = None,
+        platforms: frozenset[str] | None = None,
+        clock: Clock = wall_clock,
+        policy: OutboxPolicy | None = None,
+    ) -> OutboxWorker:
+        """The worker for an app: its store, its notifiers (as they register) and charts."""
+        return cls(
+            ctx.store,
+            ctx.notifiers,
+            ctx.charts.for_alert if ctx.charts is not None else None,
+            policy or OutboxPolicy(),
+            clock,
+            pacers=default_pacers() if pacers is None else pacers,
+            platforms=platforms,
+        )
 
     def wake(self) -> None:
         """New rows were written: send them now rather than at the next poll."""
@@ -205,16 +278,18 @@ class OutboxWorker:
 
     async def run_once(self) -> int:
         """Claim and send one batch; returns how many rows were handled."""
-        store = self.ctx.store
         claimed = await asyncio.to_thread(
-            claim, store, self.name, self.clock(), self.policy, self.platforms
+            claim, self.store, self.name, self.clock(), self.policy, self.platforms
         )
         if not claimed:
             return 0
-        payloads: dict[str, tuple[Alert, Message] | None] = {}
+        payloads: dict[str, Payload | str] = {}
         for row in claimed:
             if row.alert_id not in payloads:
-                payloads[row.alert_id] = await asyncio.to_thread(load_payload, store, row.alert_id)
+                payloads[row.alert_id] = await asyncio.to_thread(
+                    load_payload, self.store, row.alert_id
+                )
+        charts: dict[str, asyncio.Task[bytes | None]] = {}
         limit = asyncio.Semaphore(self.policy.concurrency)
 
         async def send(row: Claimed) -> None:
@@ -222,33 +297,103 @@ class OutboxWorker:
             if pacer is not None:
                 await pacer.key_ready(row.channel)  # a busy channel must not hold a slot
             async with limit:
-                await self._send(row, payloads[row.alert_id])
+                await self._deliver(row, payloads[row.alert_id], charts)
 
         await asyncio.gather(*(send(r) for r in claimed))
         return len(claimed)
 
-    async def _send(self, row: Claimed, payload: tuple[Alert, Message] | None) -> None:
-        store = self.ctx.store
-        notifier = self.ctx.notifiers.get(row.platform)
-        if payload is None or notifier is None:
-            why = "alert payload unreadable" if payload is None else f"no {row.platform} adapter"
-            await self._failed(row, why)
+    async def drain(self) -> int:
+        """Send every row due now (retries wait for their time); returns the rows handled."""
+        total = 0
+        while handled := await self.run_once():
+            total += handled
+        return total
+
+    async def _deliver(
+        self, row: Claimed, payload: Payload | str, charts: dict[str, asyncio.Task[bytes | None]]
+    ) -> None:
+        notifier = self.notifiers.get(row.platform)
+        if isinstance(payload, str):  # it will not read better next time
+            await self._failed(row, payload, give_up=True)
             return
-        alert, message = payload
-        pacer = self.pacers.get(row.platform)
-        if pacer is not None:
-            await pacer.acquire(row.channel)
+        if notifier is None:
+            await self._failed(row, f"no {row.platform} adapter")
+            return
+        target = (row.alert_id, row.platform, row.channel)
         try:
-            await notifier.deliver(alert, message, [row.channel])
+            state = await self._sentlog.start(target, self.clock())
+            message_id = await self._post(notifier, row, state, payload, charts)
         except Exception as exc:
             await self._failed(row, f"{type(exc).__name__}: {exc}")
             return
-        await asyncio.to_thread(mark_sent, store, row.row_id, self.clock())
+        await self._mark_sent((row.row_id, target, message_id, self.clock()))
         self.sent += 1
 
-    async def _failed(self, row: Claimed, error: str) -> None:
+    async def _post(
+        self,
+        notifier: Notifier,
+        row: Claimed,
+        state: str,
+        payload: Payload,
+        charts: dict[str, asyncio.Task[bytes | None]],
+    ) -> str:
+        """The id of the message carrying the row's alert: found, or posted now."""
+        where = f"{row.platform}:{row.channel}"
+        key = delivery_key(row.alert_id)
+        if state == "sent":
+            log.info("alert %s already posted to %s; not posting again", row.alert_id, where)
+            return ""
+        if state == "unknown":
+            found = await self._find(notifier, row.channel, key)
+            if found is not None:
+                log.info("alert %s was already posted to %s (%s): recorded", key, where, found)
+                return found
+        alert, message = payload
+        png = await self._chart(alert, charts)
+        if png is not None:
+            message = dataclasses.replace(message, chart=png)
+        pacer = self.pacers.get(row.platform)
+        if pacer is not None:
+            await pacer.acquire(row.channel)
+        return await notifier.send(message, row.channel, key)
+
+    async def _find(self, notifier: Notifier, channel: str, key: str) -> str | None:
+        """Our post under KEY in CHANNEL's recent history, if the platform can tell; when it
+        cannot, the post is sent again: at least once beats never."""
+        if not isinstance(notifier, Finder):
+            return None
+        try:
+            return await notifier.find(channel, key)
+        except Exception as exc:
+            log.warning("could not look for alert %s in %s: %s", key, channel, exc)
+            return None
+
+    async def _chart(
+        self, alert: Alert, charts: dict[str, asyncio.Task[bytes | None]]
+    ) -> bytes | None:
+        """The alert's chart, drawn once per batch however many channels it goes to."""
+        if self.charts is None:
+            return None
+        task = charts.get(alert.id)
+        if task is None:
+            task = charts[alert.id] = asyncio.create_task(self._draw(self.charts, alert))
+        return await task
+
+    @staticmethod
+    async def _draw(draw: ChartDrawer, alert: Alert) -> bytes | None:
+        """A chart problem never stops the alert: it goes without a picture (logged)."""
+        try:
+            png = await asyncio.to_thread(draw, alert)
+        except Exception:
+            log.exception("chart for alert %s failed; sending without it", alert.id)
+            return None
+        if png is None:
+            log.info("no chart data for alert %s; sending without it", alert.id)
+        return png
+
+    async def _failed(self, row: Claimed, error: str, give_up: bool = False) -> None:
         status = await asyncio.to_thread(
-            mark_failed, self.ctx.store, row.row_id, error, self.clock(), self.policy
+            mark_failed, self.store, row.row_id, error, self.clock(), self.policy, give_up
         )
         self.last_error = error
         if status == "failed":
@@ -284,3 +429,22 @@ class OutboxWorker:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), idle_seconds)
+
+
+def outbox_counts(store: Store) -> dict[str, int]:
+    """Outbox deliveries by status (pending, sent, failed)."""
+    with store.session() as s:
+        rows = s.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status))
+        return {status: int(n) for status, n in rows}
+
+
+def last_delivery_error(store: Store) -> str:
+    """The error of the most recent delivery that had one, or ''."""
+    with store.session() as s:
+        last = s.scalar(
+            select(OutboxRow.last_error)
+            .where(OutboxRow.last_error != "")
+            .order_by(OutboxRow.id.desc())
+            .limit(1)
+        )
+    return last or ""

@@ -12,7 +12,13 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from bot.infra.ratelimit import TokenBucket
+
+if TYPE_CHECKING:
+    from config.settings import Settings
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -44,6 +50,13 @@ class PlatformLimits:
     overall: Rate
     per_channel: Rate
     source: str
+
+    def with_overall(self, count: int, period: float, least: int) -> PlatformLimits:
+        """These limits with the overall rate an operator set (COUNT per PERIOD seconds);
+        below LEAST per PERIOD there is nothing sensible to pace against."""
+        if count < least:
+            raise ValueError(f"{self.platform} needs >= {least:g} per {period:g} s to pace against")
+        return replace(self, overall=Rate(count, period))
 
 
 # Discord, docs "Topics > Rate Limits": "All bots can make up to 50 requests per second to our
@@ -123,37 +136,6 @@ class FixedWindow:
         if self.opened is None:
             return self.rate.period
         return max(0.0, self.opened + self.rate.period - now)
-
-
-@dataclass
-class TokenBucket:
-    """RATE tokens a second, holding at most BURST; a send takes one token."""
-
-    rate: float
-    burst: float = 1.0
-    tokens: float = field(init=False)
-    updated: float | None = field(default=None, init=False)
-
-    def __post_init__(self) -> None:
-        if self.rate <= 0 or self.burst < 1:
-            raise ValueError("a token bucket needs rate > 0 and burst >= 1")
-        self.tokens = self.burst
-
-    def _refill(self, now: float) -> None:
-        if self.updated is not None:
-            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-
-    def delay(self, now: float) -> float:
-        """Seconds until a token is there (0 when one is there now)."""
-        self._refill(now)
-        # Within rounding of a whole token counts as one: after sleeping exactly the delay,
-        # float error must not ask for another sleep of 1e-16 s.
-        return 0.0 if self.tokens >= 1 - 1e-9 else (1 - self.tokens) / self.rate
-
-    def take(self, now: float) -> None:
-        self._refill(now)
-        self.tokens -= 1
 
 
 def under(rate: Rate, margin: float = DEFAULT_MARGIN) -> TokenBucket:
@@ -265,22 +247,18 @@ class Pacer:
         full = [
             k
             for k, b in self.keys.items()
-            if k not in self._waiting and b.delay(now) == 0 and b.tokens >= b.burst
+            if k not in self._waiting and b.delay(now) == 0 and b.tokens >= b.capacity
         ]
         for key in full:
             del self.keys[key]
 
 
-def limits_for(
-    discord_global_per_second: int = DISCORD_GLOBAL.count,
-    slack_posts_per_minute: int = SLACK_WORKSPACE_POSTS.count,
-) -> dict[str, PlatformLimits]:
-    """The platforms' limits with the two figures an operator may know better than the docs."""
-    if discord_global_per_second < 1 or slack_posts_per_minute < 60:
-        raise ValueError("Discord needs >= 1 request/s and Slack >= 60 posts/min to pace against")
-    discord = replace(DISCORD, overall=Rate(discord_global_per_second, 1.0))
-    slack = replace(SLACK, overall=Rate(slack_posts_per_minute, 60.0))
-    return {"discord": discord, "slack": slack}
+def limits_for(settings: Settings) -> dict[str, PlatformLimits]:
+    """Each registered platform's limits, with the figures an operator may know better than
+    the docs taken from its settings (e.g. settings.discord.requests_per_second)."""
+    from bot.platforms.registry import PLATFORMS  # the platforms import these constants
+
+    return {p.name: p.limits(settings) for p in PLATFORMS}
 
 
 def default_pacers(

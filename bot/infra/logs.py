@@ -51,13 +51,12 @@ class JsonFormatter(logging.Formatter):
 
 
 def secret_values(settings: Settings) -> list[str]:
-    fields = (
-        settings.discord_token,
-        settings.slack_bot_token,
-        settings.slack_signing_secret,
-        settings.slack_app_token,
-    )
-    return [f.get_secret_value() for f in fields if f is not None]
+    """Every platform's secrets (see bot.platforms.registry), and the adjudicator's key."""
+    from bot.platforms.registry import PLATFORMS
+
+    values = [v for p in PLATFORMS for v in p.secret_values(settings)]
+    key = settings.llm_api_key
+    return [*values, key.get_secret_value()] if key is not None else values
 
 
 def setup_logging(

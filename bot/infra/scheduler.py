@@ -8,14 +8,15 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.app import AppContext
 from bot.infra.calendars import open_symbols
-from bot.runner import process_tick, wanted_symbols
+from bot.runner import deliver, process_tick, wanted_symbols
 from handlers.models import Delivery, Quote
+from handlers.ports import QuoteProvider
 
 log = logging.getLogger(__name__)
 
@@ -24,17 +25,14 @@ PRUNE_JOB_ID = "prune-alert-log"
 NAMES_JOB_ID = "refresh-company-names"
 HISTORY_JOB_ID = "refresh-daily-history"
 REFERENCES_JOB_ID = "refresh-previous-closes"
+QUIET_JOB_ID = "quiet-hours-summaries"
+# How late a quiet-hours summary may be when no tick runs (markets closed) to send it.
+QUIET_CHECK_SECONDS = 60
 # Before the Asian and US sessions open; also run once at start.
 HISTORY_HOUR_UTC = 0
 # bot.sources.yahoo.QUOTE_SOURCE, not imported: that would load yfinance for a replay too.
 QUOTE_SOURCE = "yahoo-quote"
 ALERT_LOG_KEEP = timedelta(days=14)
-
-
-class PriceSource(Protocol):
-    """A blocking batched quote fetch (run in a worker thread)."""
-
-    def fetch_quotes(self, symbols: Sequence[str], now: datetime) -> Mapping[str, Quote]: ...
 
 
 class HistorySource(Protocol):
@@ -74,7 +72,7 @@ class Poller:
     """One poll = watched symbols whose market is open + their references, fetched once."""
 
     ctx: AppContext
-    prices: PriceSource
+    prices: QuoteProvider
     extended_hours: bool = False
     state: PollState = field(default_factory=PollState)
     # With a healthy quote stream the poll is only a fallback and skips its cycle.
@@ -100,7 +98,7 @@ class Poller:
         if not wanted:
             log.debug("no watched market is open at %s", now.isoformat())
             return []
-        fetched = await asyncio.to_thread(self.prices.fetch_quotes, sorted(wanted), now)
+        fetched = await asyncio.to_thread(self.prices.quotes, sorted(wanted), now)
         quotes = {s: _with_session(q, wanted.get(s, q.session)) for s, q in fetched.items()}
         # The watchlist is read again after the download: it may have changed meanwhile.
         deliveries = await process_tick(self.ctx, quotes, now)
@@ -164,14 +162,14 @@ async def refresh_history(ctx: AppContext, source: HistorySource, cache: History
     return len(found)
 
 
-async def refresh_previous_closes(ctx: AppContext, source: PriceSource) -> int:
+async def refresh_previous_closes(ctx: AppContext, source: QuoteProvider) -> int:
     """One batched quote fetch of everything watched, whatever the market hours: the stream
     takes the previous closes its messages lack from these (a daily job, not the poll)."""
     symbols = sorted(await wanted_symbols(ctx))
     if not symbols:
         return 0
     try:
-        found = await asyncio.to_thread(source.fetch_quotes, symbols, ctx.clock())
+        found = await asyncio.to_thread(source.quotes, symbols, ctx.clock())
     except Exception:
         log.exception("previous-close refresh failed for %d symbols", len(symbols))
         return 0
@@ -179,12 +177,24 @@ async def refresh_previous_closes(ctx: AppContext, source: PriceSource) -> int:
     return len(found)
 
 
+async def send_quiet_summaries(ctx: AppContext) -> int:
+    """Send the summaries of quiet hours that are over: a tick sends them too, but no tick
+    runs while every watched market is closed. Returns the summaries sent."""
+    try:
+        due = await asyncio.to_thread(ctx.engine.due_quiet_summaries, ctx.store, ctx.clock())
+    except Exception:
+        log.exception("quiet-hours summary check failed")
+        return 0
+    await deliver(ctx, due)
+    return len(due)
+
+
 def build_scheduler(
     poller: Poller,
     interval_seconds: float,
     names: NameSource | None = None,
     history: tuple[HistorySource, HistoryCache] | None = None,
-    references: PriceSource | None = None,
+    references: QuoteProvider | None = None,
 ) -> AsyncIOScheduler:
     """The scheduler with the poll job and the daily housekeeping jobs (not yet started).
 
@@ -212,37 +222,30 @@ def build_scheduler(
         coalesce=True,
         max_instances=1,
     )
+    scheduler.add_job(
+        send_quiet_summaries,
+        "interval",
+        args=[poller.ctx],
+        seconds=QUIET_CHECK_SECONDS,
+        id=QUIET_JOB_ID,
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+    )
+    daily: list[tuple[Callable[..., Any], tuple[object, ...], int, str]] = []
     if history is not None:
-        scheduler.add_job(
-            refresh_history,
-            "cron",
-            args=[poller.ctx, *history],
-            hour=HISTORY_HOUR_UTC,
-            id=HISTORY_JOB_ID,
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-            next_run_time=datetime.now(UTC),
-        )
+        daily.append((refresh_history, tuple(history), HISTORY_HOUR_UTC, HISTORY_JOB_ID))
     if references is not None:
-        scheduler.add_job(
-            refresh_previous_closes,
-            "cron",
-            args=[poller.ctx, references],
-            hour=HISTORY_HOUR_UTC,
-            id=REFERENCES_JOB_ID,
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-            next_run_time=datetime.now(UTC),
-        )
+        daily.append((refresh_previous_closes, (references,), HISTORY_HOUR_UTC, REFERENCES_JOB_ID))
     if names is not None:
+        daily.append((refresh_company_names, (names,), 7, NAMES_JOB_ID))
+    for job, args, hour, job_id in daily:  # once at start, then daily at HOUR UTC
         scheduler.add_job(
-            refresh_company_names,
+            job,
             "cron",
-            args=[poller.ctx, names],
-            hour=7,
-            id=NAMES_JOB_ID,
+            args=[poller.ctx, *args],
+            hour=hour,
+            id=job_id,
             replace_existing=True,
             coalesce=True,
             max_instances=1,

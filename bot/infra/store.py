@@ -8,36 +8,41 @@ import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from typing import cast, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import (
     DateTime,
     Float,
-    ForeignKey,
     Integer,
-    LargeBinary,
     String,
     Text,
     UniqueConstraint,
     create_engine,
     delete,
     event,
-    func,
     select,
     text,
     tuple_,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
-from handlers.dedupe import AlertKey, LoggedAlert
-from handlers.models import Delivery, Destination, WatchEntry
+from handlers.models import (
+    AlertKey,
+    Cause,
+    Delivery,
+    Destination,
+    HeldAlert,
+    LoggedAlert,
+    QuietWindow,
+    WatchEntry,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +50,7 @@ SCHEMA_VERSION = 1
 # Advisory lock keys (any fixed 64-bit numbers, the same in every instance of the bot).
 SCHEMA_LOCK_KEY = 0x6D6B74626F74_0001
 LOG_KEYS_PER_QUERY = 500
+CAUSES = frozenset(get_args(Cause))
 
 
 class StoreError(Exception):
@@ -121,57 +127,6 @@ class MuteRow(Base):
     muted_by: Mapped[str] = mapped_column(String(64), default="")
 
 
-class SentRow(Base):
-    """One platform message posted for an alert in a channel; a retry checks it first."""
-
-    __tablename__ = "sent_messages"
-    alert_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
-    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
-    message_id: Mapped[str] = mapped_column(String(64), default="")
-    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-
-
-class DeliveryAttemptRow(Base):
-    """A post of an alert to a channel was started: if no SentRow follows, its outcome is
-    unknown (a crash, a dropped connection) and the channel's history is checked first."""
-
-    __tablename__ = "delivery_attempts"
-    alert_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
-    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-
-
-class OutboxAlertRow(Base):
-    """An alert waiting to be (or already) delivered, with what each platform renders."""
-
-    __tablename__ = "outbox_alerts"
-    alert_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    payload: Mapped[bytes] = mapped_column(LargeBinary)
-
-
-class OutboxRow(Base):
-    """One alert to one channel: pending until sent, retried with backoff, or given up."""
-
-    __tablename__ = "outbox_deliveries"
-    __table_args__ = (UniqueConstraint("alert_id", "platform", "channel"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    alert_id: Mapped[str] = mapped_column(
-        String(32), ForeignKey("outbox_alerts.alert_id", ondelete="CASCADE"), index=True
-    )
-    platform: Mapped[str] = mapped_column(String(16))
-    channel: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(8), default="pending", index=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    claimed_by: Mapped[str] = mapped_column(String(64), default="")
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    last_error: Mapped[str] = mapped_column(String(500), default="")
-
-
 class SeenRequestRow(Base):
     """A platform request already taken (a Slack signature, a trigger id), shared by every
     instance, so that a replay or a redelivery is answered once."""
@@ -188,6 +143,36 @@ class RuntimeStatusRow(Base):
     instance: Mapped[str] = mapped_column(String(80), primary_key=True)
     payload: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class QuietHoursRow(Base):
+    """A channel's quiet hours: wall-clock times (HH:MM) in an IANA time zone."""
+
+    __tablename__ = "quiet_hours"
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    start: Mapped[str] = mapped_column(String(5))
+    end: Mapped[str] = mapped_column(String(5))
+    zone: Mapped[str] = mapped_column(String(64))
+    set_by: Mapped[str] = mapped_column(String(64), default="")
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class HeldAlertRow(Base):
+    """One symbol's alert held for a channel during its quiet hours, until the summary."""
+
+    __tablename__ = "held_alerts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    platform: Mapped[str] = mapped_column(String(16), index=True)
+    channel: Mapped[str] = mapped_column(String(64), index=True)
+    alert_id: Mapped[str] = mapped_column(String(32))
+    symbol: Mapped[str] = mapped_column(String(32))
+    pct: Mapped[float] = mapped_column(Float)
+    cause: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    held_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    window: Mapped[str] = mapped_column(String(96), default="")
+    zone: Mapped[str] = mapped_column(String(64), default="UTC")
 
 
 def make_engine(url: str) -> Engine:
@@ -262,6 +247,9 @@ class Store:
                 conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
                 conn.commit()
             try:
+                # The delivery tables live with the delivery code but in this schema.
+                import bot.delivery.tables  # noqa: F401
+
                 Base.metadata.create_all(conn)
                 with Session(bind=conn) as s:
                     self._stamp(s)
@@ -476,84 +464,103 @@ class Store:
             )
             return {r.symbol: r.until for r in rows}
 
-    # --- sent messages ------------------------------------------------------------
-
-    def was_sent(self, alert_id: str, platform: str, channel: str) -> bool:
-        """True when this alert already has a message in this channel."""
+    # --- quiet hours and the alerts held in them ---------------------------------------
+    def set_quiet_hours(self, dest: Destination, window: QuietWindow, by: str) -> None:
         with self.session() as s:
-            return s.get(SentRow, (alert_id, platform, channel)) is not None
-
-    def mark_sent(
-        self, alert_id: str, platform: str, channel: str, message_id: str, at: datetime
-    ) -> None:
-        """Remember the platform message that carried ALERT_ID to CHANNEL (idempotent)."""
-        with self.session() as s:
-            row = s.get(SentRow, (alert_id, platform, channel))
+            row = s.get(QuietHoursRow, (dest.platform, dest.channel))
             if row is None:
-                s.add(
-                    SentRow(
-                        alert_id=alert_id,
-                        platform=platform,
-                        channel=channel,
-                        message_id=message_id,
-                        at=at,
-                    )
-                )
-            else:
-                row.message_id = message_id or row.message_id
+                row = QuietHoursRow(platform=dest.platform, channel=dest.channel)
+                s.add(row)
+            row.start, row.end = f"{window.start:%H:%M}", f"{window.end:%H:%M}"
+            row.zone, row.set_by, row.set_at = window.zone, by, datetime.now(UTC)
 
-    def start_deliveries(
-        self, alert_id: str, platform: str, channels: Iterable[str], at: datetime
-    ) -> dict[str, str]:
-        """Before posting ALERT_ID to CHANNELS: per channel "sent" (it has its message),
-        "unknown" (a post was started and never recorded: look for it before posting again)
-        or "new" (noted as started now). One transaction for all channels."""
-        pairs = [(alert_id, c) for c in dict.fromkeys(channels)]
-        states = self.start_many(platform, pairs, at)
-        return {c: states[(a, c)] for a, c in pairs}
-
-    def start_many(
-        self, platform: str, pairs: Sequence[tuple[str, str]], at: datetime
-    ) -> dict[tuple[str, str], str]:
-        """start_deliveries for (alert id, channel) PAIRS of any alerts, in one transaction."""
-        wanted = list(dict.fromkeys(pairs))
-        if not wanted:
-            return {}
-        sent_key = tuple_(SentRow.alert_id, SentRow.channel)
+    def clear_quiet_hours(self, dest: Destination) -> bool:
         with self.session() as s:
-            sent = {
-                (a, c)
-                for a, c in s.execute(
-                    select(SentRow.alert_id, SentRow.channel).where(
-                        SentRow.platform == platform, sent_key.in_(wanted)
-                    )
-                )
-            }
-            fresh = [p for p in wanted if p not in sent]
-            new = self._note_attempts(s, platform, fresh, at) if fresh else set()
-        return {p: "sent" if p in sent else "new" if p in new else "unknown" for p in wanted}
+            row = s.get(QuietHoursRow, (dest.platform, dest.channel))
+            if row is None:
+                return False
+            s.delete(row)
+            return True
 
-    def _note_attempts(
-        self, s: Session, platform: str, pairs: list[tuple[str, str]], at: datetime
-    ) -> set[tuple[str, str]]:
-        """Insert attempt rows for PAIRS where none exist; returns the pairs inserted."""
-        rows = [
-            {"alert_id": a, "platform": platform, "channel": c, "started_at": at} for a, c in pairs
-        ]
-        insert = sqlite_insert if self.engine.dialect.name == "sqlite" else pg_insert
-        statement = (
-            insert(DeliveryAttemptRow)
-            .values(rows)
-            .on_conflict_do_nothing()
-            .returning(DeliveryAttemptRow.alert_id, DeliveryAttemptRow.channel)
-        )
-        return {(a, c) for a, c in s.execute(statement)}
-
-    def sent_message_id(self, alert_id: str, platform: str, channel: str) -> str | None:
-        """The platform id of the message that carried ALERT_ID to CHANNEL, if any."""
+    def quiet_hours(self, dest: Destination | None = None) -> dict[Destination, QuietWindow]:
+        """Every channel's quiet hours (or DEST's); a row naming an unknown zone is skipped."""
+        query = select(QuietHoursRow)
+        if dest is not None:
+            query = query.where(
+                QuietHoursRow.platform == dest.platform, QuietHoursRow.channel == dest.channel
+            )
         with self.session() as s:
-            row = s.get(SentRow, (alert_id, platform, channel))
-            return row.message_id if row else None
+            rows = list(s.scalars(query))
+        out: dict[Destination, QuietWindow] = {}
+        for row in rows:
+            try:
+                window = QuietWindow(
+                    time.fromisoformat(row.start), time.fromisoformat(row.end), row.zone
+                )
+                ZoneInfo(row.zone)
+            except (ValueError, ZoneInfoNotFoundError):
+                log.warning("quiet hours of %s:%s unreadable; ignored", row.platform, row.channel)
+                continue
+            out[Destination(row.platform, row.channel)] = window
+        return out
+
+    def hold(self, deliveries: Iterable[Delivery], held_at: datetime) -> int:
+        """Keep each channel's symbols of DELIVERIES for the summary, noted in the alert log as
+        told (the next tick does not hold them again), in one transaction. Returns rows added."""
+        deliveries = list(deliveries)
+        added = 0
+        with self.session() as s:
+            self.record_in(s, deliveries)
+            for delivery in deliveries:
+                alert = delivery.alert
+                for dest in delivery.destinations:
+                    quiet = s.get(QuietHoursRow, (dest.platform, dest.channel))
+                    window = f"{quiet.start}-{quiet.end} {quiet.zone}" if quiet else ""
+                    for move in alert.moves:
+                        exp = alert.explanations.get(move.symbol)
+                        s.add(
+                            HeldAlertRow(
+                                platform=dest.platform,
+                                channel=dest.channel,
+                                alert_id=alert.id,
+                                symbol=move.symbol,
+                                pct=move.pct,
+                                cause=exp.cause if exp else alert.cause,
+                                at=move.at,
+                                held_at=held_at,
+                                window=window,
+                                zone=quiet.zone if quiet else "UTC",
+                            )
+                        )
+                        added += 1
+        return added
+
+    def held_alerts(self, dest: Destination | None = None) -> dict[Destination, list[HeldAlert]]:
+        """Held alerts per channel, oldest first."""
+        query = select(HeldAlertRow).order_by(HeldAlertRow.id)
+        if dest is not None:
+            query = query.where(
+                HeldAlertRow.platform == dest.platform, HeldAlertRow.channel == dest.channel
+            )
+        out: dict[Destination, list[HeldAlert]] = {}
+        with self.session() as s:
+            for row in s.scalars(query):
+                held = _held(row)
+                out.setdefault(held.destination, []).append(held)
+        return out
+
+    def take_held(self, ids: Sequence[int]) -> list[HeldAlert]:
+        """Delete the held alerts IDS and return those this call deleted (DELETE ... RETURNING:
+        a concurrent caller gets none of them), oldest first."""
+        if not ids:
+            return []
+        with self.session() as s:
+            rows = s.scalars(
+                delete(HeldAlertRow)
+                .where(HeldAlertRow.id.in_(sorted(set(ids))))
+                .returning(HeldAlertRow)
+            )
+            return sorted((_held(r) for r in rows), key=lambda h: h.id)
 
     # --- requests already seen ------------------------------------------------------
 
@@ -591,23 +598,6 @@ class Store:
             rows = s.scalars(select(RuntimeStatusRow).order_by(RuntimeStatusRow.updated_at.desc()))
             return [(r.instance, json.loads(r.payload), r.updated_at) for r in rows]
 
-    def outbox_counts(self) -> dict[str, int]:
-        """Outbox deliveries by status (pending, sent, failed)."""
-        with self.session() as s:
-            rows = s.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status))
-            return {status: int(n) for status, n in rows}
-
-    def last_delivery_error(self) -> str:
-        """The error of the most recent delivery that had one, or ''."""
-        with self.session() as s:
-            last = s.scalar(
-                select(OutboxRow.last_error)
-                .where(OutboxRow.last_error != "")
-                .order_by(OutboxRow.id.desc())
-                .limit(1)
-            )
-        return last or ""
-
 
 def _entry(row: WatchRow) -> WatchEntry:
     return WatchEntry(
@@ -617,6 +607,22 @@ def _entry(row: WatchRow) -> WatchEntry:
         threshold_pct=row.threshold_pct,
         added_by=row.added_by,
         added_at=row.added_at,
+    )
+
+
+def _held(row: HeldAlertRow) -> HeldAlert:
+    cause = row.cause if row.cause in CAUSES else "unexplained"
+    return HeldAlert(
+        id=row.id,
+        destination=Destination(row.platform, row.channel),
+        alert_id=row.alert_id,
+        symbol=row.symbol,
+        pct=row.pct,
+        cause=cast(Cause, cause),
+        at=row.at,
+        held_at=row.held_at,
+        window=row.window,
+        zone=row.zone,
     )
 
 

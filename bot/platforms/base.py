@@ -1,11 +1,12 @@
-"""What every chat platform provides, the registry of them, and the command path they share."""
+"""What every chat platform provides, and the command path and /why chart they share."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from handlers import commands
@@ -22,17 +23,27 @@ APOLOGY = "Sorry, that could not be answered just now; please try again in a min
 
 @dataclass(frozen=True, slots=True)
 class Permission:
-    """Whether a user may change a channel's settings, and what to tell them if not."""
+    """Whether a user may change a channel's settings, and what to tell them if not (the
+    platform's refusal says who counts as a manager there)."""
 
     allowed: bool
     refusal: str = commands.MANAGE_REFUSAL
+
+
+def refusal(managers: str) -> str:
+    """The core's refusal, then who counts as a manager on the platform (MANAGERS)."""
+    return f"{commands.MANAGE_REFUSAL} {managers}"
 
 
 PermissionCheck = Callable[[], Awaitable[Permission]]
 
 
 class Platform(Protocol):
-    """One chat platform: its name, limits, secrets, outgoing side and serving loop."""
+    """One chat platform: its name, limits, secrets, outgoing side and serving loop.
+
+    The platforms are listed in bot.platforms.registry; an implementation imports its chat
+    library only inside notifier and serve, so that replays and the CLI never load it.
+    """
 
     @property
     def name(self) -> str: ...
@@ -50,25 +61,14 @@ class Platform(Protocol):
         ...
 
     def notifier(self, ctx: AppContext) -> Notifier:
-        """The outgoing side: sends messages to this platform's channels."""
+        """The outgoing side: sends messages to this platform's channels. `marketbot run` calls
+        it once before serve and keeps it in ctx.notifiers[name], where serve may find the
+        client it made."""
         ...
 
     def serve(self, ctx: AppContext, mode: str | None) -> Coroutine[Any, Any, None]:
         """Receive commands (and button presses) until cancelled."""
         ...
-
-
-REGISTRY: dict[str, Platform] = {}
-
-
-def register(platform: Platform) -> Platform:
-    """Add PLATFORM to the registry under its name (called by bot.platforms.registry)."""
-    REGISTRY[platform.name] = platform
-    return platform
-
-
-def registered() -> Mapping[str, Platform]:
-    return REGISTRY
 
 
 async def run_command(
@@ -90,3 +90,41 @@ async def run_command(
     except Exception:
         log.exception("/%s %s failed", request.command, request.text)
         return commands.Reply(APOLOGY, ok=False)
+
+
+async def draw_chart(
+    draw: Callable[[], bytes | None],
+    what: str,
+    usable: Callable[[bytes], str | None] | None = None,
+    logger: logging.Logger = log,
+) -> bytes | None:
+    """DRAW's PNG, drawn in a thread; None when there is none, drawing fails or USABLE names a
+    problem, each logged on LOGGER (the adapter's): a chart never stops a message."""
+    try:
+        png = await asyncio.to_thread(draw)
+    except Exception:
+        logger.warning("chart for %s failed; sending without it", what, exc_info=True)
+        return None
+    if png is None:
+        logger.info("no chart data for %s; sending without it", what)
+        return None
+    problem = usable(png) if usable is not None else None
+    if problem is not None:
+        logger.warning("chart for %s unusable (%s); sending without it", what, problem)
+        return None
+    return png
+
+
+async def why_chart(
+    ctx: AppContext,
+    reply: commands.Reply,
+    usable: Callable[[bytes], str | None] | None = None,
+    logger: logging.Logger = log,
+) -> bytes | None:
+    """The chart of a /why answer (ctx.why_chart), or None when charts are off, the answer is
+    a refusal or the chart cannot be had (see draw_chart)."""
+    if ctx.charts is None or not reply.ok or reply.message is None or not reply.message.symbols:
+        return None
+    symbol = reply.message.symbols[0]
+    draw = partial(ctx.why_chart, symbol, reply)
+    return await draw_chart(draw, f"/why {symbol}", usable, logger)

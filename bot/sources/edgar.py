@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import requests
 
-from bot.sources.yahoo.quotes import TokenBucket
+from bot.infra.ratelimit import TokenBucket
 from handlers.evidence import NOT_CHECKED, SourceScope
 from handlers.models import NewsItem, NewsSearch
 

@@ -13,8 +13,9 @@ import yfinance as yf
 
 from bot.sources.yahoo.news import merge_news, parse_news
 from bot.sources.yahoo.quotes import describe_error, forget_cached_responses, run_with_timeout
-from handlers.evidence import NewsSearcher, SourceScope
+from handlers.evidence import SourceScope
 from handlers.models import NewsItem, NewsSearch
+from handlers.ports import NewsSearcher
 
 CACHE_TTL_S = 120.0
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TextIO
 
 from rich.console import Console, Group
@@ -11,9 +12,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from bot.charts import chart_filename
 from handlers.freshness import fmt_time, move_age_text, spread_note
 from handlers.models import Alert, Destination, Direction, MacroEvent
-from handlers.render import Message, alert_confidence, render_alert
+from handlers.render import Message, alert_confidence
 
 
 def _round(pct: float | None) -> float | None:
@@ -123,7 +125,14 @@ def message_renderable(message: Message) -> Panel:
 
 
 class ConsoleNotifier:
-    """Prints deliveries: panels for people, JSON lines for programs."""
+    """Prints deliveries: panels for people, JSON lines for programs (implements
+    bot.app.Notifier; a console has no history to look back in, so no `find`).
+
+    JSON lines describe the whole alert, looked up by its key with ALERTS; with CHARTS_DIR
+    each message's chart is written there first and its path noted on NOTES.
+    """
+
+    platform = "console"
 
     def __init__(
         self,
@@ -131,22 +140,46 @@ class ConsoleNotifier:
         as_json: bool = False,
         threshold: float | None = None,
         thresholds: Mapping[str, float] | None = None,
+        *,
+        alerts: Callable[[str], Alert | None] | None = None,
+        charts_dir: Path | None = None,
+        notes: Console | None = None,
     ) -> None:
+        if as_json and alerts is None:
+            raise ValueError("JSON output needs a way to look up the alert behind a key")
         # The threshold each symbol alerts at: its own, else the one for every symbol.
         self.threshold = threshold
         self.thresholds = dict(thresholds or {})
         self.as_json = as_json
+        self.alerts = alerts
+        self.charts_dir = charts_dir
+        self.notes = notes
         self.stream = stream
         self.console = Console(file=stream, width=110, soft_wrap=False)
+        self.printed = 0
 
     def thresholds_of(self, alert: Alert) -> dict[str, float | None]:
         return {s: self.thresholds.get(s, self.threshold) for s in alert.symbols}
 
-    def send(self, alert: Alert, destinations: tuple[Destination, ...]) -> None:
+    async def send(self, message: Message, channel: str, key: str) -> str:
+        self._save_chart(message)
         if self.as_json:
-            self.stream.write(
-                json.dumps(alert_json(alert, destinations, self.thresholds_of(alert))) + "\n"
-            )
+            alert = self.alerts(key) if self.alerts else None
+            if alert is None:
+                raise LookupError(f"alert {key} is not in the outbox")
+            destination = (Destination(self.platform, channel),)
+            line = json.dumps(alert_json(alert, destination, self.thresholds_of(alert)))
+            self.stream.write(line + "\n")
             self.stream.flush()
+        else:
+            self.console.print(message_renderable(message))
+        self.printed += 1
+        return f"{channel}:{self.printed}"
+
+    def _save_chart(self, message: Message) -> None:
+        if self.charts_dir is None or message.chart is None:
             return
-        self.console.print(message_renderable(render_alert(alert)))
+        path = self.charts_dir / chart_filename(message)
+        path.write_bytes(message.chart)
+        if self.notes is not None:
+            self.notes.print(f"[dim]chart: {path}[/dim]")

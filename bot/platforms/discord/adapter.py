@@ -1,12 +1,12 @@
-"""Discord adapter: slash commands (/why, /watch, /mute, /unmute, /help), alerts as embeds."""
+"""Discord adapter: slash commands, alerts as embeds with "Why?" and "Mute 1h" buttons."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from functools import partial
+from typing import Any
 
 import aiohttp
 import discord
@@ -14,10 +14,9 @@ from discord import app_commands
 from discord.utils import MISSING
 
 from bot.app import AppContext
-from bot.charts import ChartMaker
-from bot.delivery.attempts import DeliveryStarts
 from bot.infra.leader import GATEWAY_LOCK_KEY, Leadership, lead_when_elected
-from bot.infra.store import Store
+from bot.platforms import base
+from bot.platforms.base import APOLOGY, Permission, PermissionCheck, refusal, run_command, why_chart
 from bot.platforms.discord.render import (
     NO_MENTIONS,
     carries_alert,
@@ -30,8 +29,8 @@ from bot.platforms.discord.render import (
     with_chart,
 )
 from handlers import commands
-from handlers.models import Alert, Destination
-from handlers.render import Message
+from handlers.models import Destination
+from handlers.render import Button, Message, parse_action_id
 from handlers.symbols import SymbolError, normalize_symbol
 
 log = logging.getLogger(__name__)
@@ -44,147 +43,85 @@ DEFAULT_READY_TIMEOUT = 2.0
 RECONCILE_MESSAGES = 100
 # How often a waiting instance tries for the gateway, and the holder checks it still holds it.
 GATEWAY_CHECK_SECONDS = 2.0
-COMMAND_FAILED = (
-    "Sorry, that command failed on the bot's side. Try again in a minute; if it keeps failing, "
-    "ask the server admins to check the bot's log."
-)
-# The core's help shows the text syntax (Slack, CLI); Discord users fill in named options.
-DISCORD_HELP = {
-    commands.WATCH_HELP: (
-        "Usage: /watch add symbols:BABA JD TCEHY threshold:5 · /watch remove symbols:JD · "
-        "/watch list · /watch threshold symbol:BABA pct:4 (no symbol: the channel's) · "
-        "/watch mutes"
-    ),
-    commands.MUTE_HELP: (
-        "Usage: /mute symbol:BABA duration:4h (30m, 4h, 4 hours, 2d, 1 week; at most 30 days) · "
-        "/watch mutes · /unmute symbol:BABA"
-    ),
-}
-WHY_UNAVAILABLE = "Could not answer /why right now: the price or news source failed. Try again."
-
-Clock = Callable[[], datetime]
+MANAGE_REFUSAL = refusal("On Discord: Manage Channels, or a listed bot admin.")
+# Our buttons' custom_id is this prefix + Button.action_id (Discord allows 100 characters).
+BUTTON_PREFIX = "mb:"
+MAX_CUSTOM_ID = 100
+MAX_BUTTON_LABEL = 80
+NOT_OURS = "That button is not one this bot understands (it may be from an older version)."
 
 
 async def draw_chart(draw: Callable[[], bytes | None], what: str) -> bytes | None:
-    """DRAW's PNG, drawn in a thread; None if there is none, it fails or is unusable (logged).
-
-    A chart problem must never stop a message: the caller then sends it without a picture.
-    """
-    try:
-        png = await asyncio.to_thread(draw)
-    except Exception:
-        log.exception("chart for %s failed; sending without it", what)
-        return None
-    if png is None:
-        log.info("no chart data for %s; sending without it", what)
-        return None
-    problem = chart_problem(png)
-    if problem is not None:
-        log.warning("chart for %s unusable (%s); sending without it", what, problem)
-        return None
-    return png
+    """DRAW's PNG if Discord can take it as an attachment (see base.draw_chart), else None."""
+    return await base.draw_chart(draw, what, chart_problem, log)
 
 
 class DiscordSetupError(Exception):
     """The bot cannot start or sync: the message says what to fix (never contains the token)."""
 
 
-class DeliveryFailed(Exception):
-    """Some channels did not get the alert; the others did and are remembered as served."""
-
-
 class DiscordNotifier:
-    """Posts alerts as embeds; implements bot.app.Notifier. A retried alert never posts twice.
+    """Posts alert messages as embeds; implements bot.app.Notifier and Finder.
 
-    With CHARTS the alert's chart goes along as an attached PNG shown as the embed image; it is
-    drawn once per alert, and a chart that fails or is missing leaves the embed alone.
+    The key goes in the embed footer (so `find` can tell our post) and seeds the nonce; a
+    message's chart goes along as an attached PNG shown as the embed image, and a chart
+    Discord would refuse leaves the embed alone.
     """
 
     platform = PLATFORM
 
-    def __init__(
-        self, client: discord.Client, store: Store, clock: Clock, charts: ChartMaker | None = None
-    ) -> None:
+    def __init__(self, client: discord.Client) -> None:
         self.client = client
-        self.store = store
-        self.clock = clock
-        self.charts = charts
-        self.starts = DeliveryStarts(store, PLATFORM)
 
-    async def deliver(self, alert: Alert, message: Message, channels: Sequence[str]) -> None:
-        """Send to each channel not yet served for this alert; raise if any channel failed."""
-        states = await self.starts.start(alert.id, list(channels), self.clock())
-        pending = [c for c, state in states.items() if state != "sent"]
-        if not pending:
-            log.debug("alert %s already in Discord channels %s", alert.id, list(states))
-            return
-        embed = with_alert_ref(message_embed(message), alert.id)
-        png = await self._chart(alert)
+    async def send(self, message: Message, channel: str, key: str) -> str:
+        target = self._channel(channel)
+        embed = with_alert_ref(message_embed(message), key)
+        png = self._usable_chart(message.chart, key)
         if png is not None:
             embed = with_chart(embed)
-        failures: list[str] = []
-        for channel in pending:
-            try:
-                await self._send_one(alert.id, embed, png, channel, states[channel] == "unknown")
-            except (discord.DiscordException, ValueError, aiohttp.ClientError, OSError) as exc:
-                log.warning("alert %s to Discord channel %s failed: %s", alert.id, channel, exc)
-                failures.append(f"{channel}: {exc}")
-        if failures:
-            raise DeliveryFailed(f"alert {alert.id} not sent to " + "; ".join(failures))
-
-    async def _chart(self, alert: Alert) -> bytes | None:
-        if self.charts is None:
-            return None
-        return await draw_chart(partial(self.charts.for_alert, alert), f"alert {alert.id}")
-
-    async def _send_one(
-        self, alert_id: str, embed: discord.Embed, png: bytes | None, channel: str, unknown: bool
-    ) -> None:
-        """Post to CHANNEL; UNKNOWN: an earlier post's outcome is unknown, so look first."""
-        if not channel.isdigit():
-            raise ValueError(f"'{channel}' is not a Discord channel id")
-        target = self.client.get_partial_messageable(int(channel))
-        if unknown:
-            found = await self._find_posted(target, alert_id)
-            if found is not None:
-                log.info(
-                    "alert %s was already posted in Discord channel %s (message %s): recorded",
-                    alert_id,
-                    channel,
-                    found,
-                )
-                await asyncio.to_thread(
-                    self.store.mark_sent, alert_id, PLATFORM, channel, found, self.clock()
-                )
-                return
         # The nonce with enforce_nonce (set by discord.py) makes Discord answer a retried POST
         # with the message it already created instead of posting a second one.
         sent = await target.send(
             embed=embed,
             file=chart_file(png) if png is not None else MISSING,
-            nonce=nonce_for(alert_id, channel),
+            view=button_row(message.buttons) or MISSING,
+            nonce=nonce_for(key, channel),
             allowed_mentions=NO_MENTIONS,
         )
-        await asyncio.to_thread(
-            self.store.mark_sent, alert_id, PLATFORM, channel, str(sent.id), self.clock()
-        )
+        return str(sent.id)
 
-    async def _find_posted(self, target: discord.PartialMessageable, alert_id: str) -> str | None:
-        """The id of the bot's own post of ALERT_ID among the channel's recent messages.
+    async def find(self, channel: str, key: str) -> str | None:
+        """The id of the bot's own post under KEY among the channel's recent messages.
 
         A post whose outcome is unknown may have gone out; Discord honours a nonce for a few
         minutes only, so after a longer outage only the history can tell. If it cannot be
-        read, the post is sent again (with its nonce) rather than risk losing the alert.
+        read, None: the post is sent again (with its nonce) rather than risk losing the alert.
         """
+        target = self._channel(channel)
         me = self.client.user.id if self.client.user else None
         try:
             async for found in target.history(limit=RECONCILE_MESSAGES):
                 mine = me is None or found.author.id == me
-                if mine and carries_alert(found.embeds, alert_id):
+                if mine and carries_alert(found.embeds, key):
                     return str(found.id)
         except (discord.DiscordException, aiohttp.ClientError, OSError) as exc:
-            log.warning("could not read Discord channel %s history: %s", target.id, exc)
+            log.warning("could not read Discord channel %s history: %s", channel, exc)
         return None
+
+    def _channel(self, channel: str) -> discord.PartialMessageable:
+        if not channel.isdigit():
+            raise ValueError(f"'{channel}' is not a Discord channel id")
+        return self.client.get_partial_messageable(int(channel))
+
+    @staticmethod
+    def _usable_chart(png: bytes | None, key: str) -> bytes | None:
+        if png is None:
+            return None
+        problem = chart_problem(png)
+        if problem is not None:
+            log.warning("chart for alert %s unusable (%s); sending without it", key, problem)
+            return None
+        return png
 
 
 class CommandTree(app_commands.CommandTree["MarketBot"]):
@@ -196,7 +133,7 @@ class CommandTree(app_commands.CommandTree["MarketBot"]):
         name = interaction.command.qualified_name if interaction.command else "?"
         log.error("/%s failed", name, exc_info=error)
         try:
-            await send_text(interaction, COMMAND_FAILED, ephemeral=True)
+            await send_text(interaction, APOLOGY, ephemeral=True)
         except discord.HTTPException as exc:  # e.g. the interaction expired meanwhile
             log.warning("could not tell the user /%s failed: %s", name, exc)
 
@@ -216,6 +153,7 @@ class MarketBot(discord.Client):
         self.ctx = ctx
         self.tree = CommandTree(self)
         register_commands(self.tree, ctx)
+        self.add_dynamic_items(AlertButton)
 
     async def on_ready(self) -> None:
         guilds = len(self.guilds)
@@ -227,17 +165,11 @@ def create_discord_bot(
 ) -> MarketBot:
     """The bot with its commands, registered as ctx.notifiers['discord'] for alerts."""
     bot = MarketBot(ctx, guild_ready_timeout=guild_ready_timeout)
-    ctx.notifiers[PLATFORM] = DiscordNotifier(bot, ctx.store, ctx.clock, ctx.charts)
+    ctx.notifiers[PLATFORM] = DiscordNotifier(bot)
     return bot
 
 
 # --- replies ---------------------------------------------------------------------------
-
-
-def discord_help(text: str) -> str:
-    for generic, specific in DISCORD_HELP.items():
-        text = text.replace(generic, specific)
-    return text
 
 
 async def send_text(
@@ -249,7 +181,7 @@ async def send_text(
     file: discord.File | None = None,
 ) -> None:
     """Answer with escaped text (an embed, a file), whether or not the interaction was answered."""
-    content = reply_content(discord_help(text))
+    content = reply_content(text)
     embeds = [embed] if embed is not None else []
     upload = file if file is not None else MISSING
     if interaction.response.is_done():
@@ -263,9 +195,14 @@ async def send_text(
 
 
 async def send_reply(
-    interaction: discord.Interaction[MarketBot], reply: commands.Reply, chart: bytes | None = None
+    interaction: discord.Interaction[MarketBot],
+    reply: commands.Reply,
+    chart: bytes | None = None,
+    *,
+    ephemeral: bool = False,
 ) -> None:
-    """A core Reply as a Discord answer: refusals and errors only to the asker.
+    """A core Reply as a Discord answer: refusals and errors (or all, when EPHEMERAL) only to
+    the asker.
 
     A CHART (PNG) is attached and shown as the embed's image when the reply has an embed.
     """
@@ -273,8 +210,8 @@ async def send_reply(
     file = None
     if embed is not None and chart is not None:
         embed, file = with_chart(embed), chart_file(chart)
-    ephemeral = reply.ephemeral or not reply.ok
-    await send_text(interaction, reply.text, ephemeral=ephemeral, embed=embed, file=file)
+    private = ephemeral or reply.ephemeral or not reply.ok
+    await send_text(interaction, reply.text, ephemeral=private, embed=embed, file=file)
 
 
 def can_manage(interaction: discord.Interaction[MarketBot], admins: Sequence[str]) -> bool:
@@ -287,18 +224,40 @@ def can_manage(interaction: discord.Interaction[MarketBot], admins: Sequence[str
     return bool(perms.manage_channels or perms.administrator or listed)
 
 
-def now_utc(ctx: AppContext) -> datetime:
-    """The (real or simulated) time in UTC: the core prints command times labelled UTC."""
-    return ctx.clock().astimezone(UTC)
+def permission(
+    interaction: discord.Interaction[MarketBot], admins: Sequence[str]
+) -> PermissionCheck:
+    """The user's right to change this channel, with Discord's refusal."""
+
+    async def check() -> Permission:
+        return Permission(can_manage(interaction, admins), MANAGE_REFUSAL)
+
+    return check
 
 
-def requester(ctx: AppContext, interaction: discord.Interaction[MarketBot]) -> commands.Requester:
-    return ctx.requester(
+def request(
+    interaction: discord.Interaction[MarketBot], command: str, text: str = ""
+) -> commands.CommandRequest:
+    """The interaction as a core request; Discord's command UI takes named options."""
+    return commands.CommandRequest(
         PLATFORM,
         str(interaction.channel_id),
         str(interaction.user.id),
-        can_manage(interaction, ctx.settings.admins),
+        command,
+        text,
+        named_options=True,
     )
+
+
+async def answer(
+    ctx: AppContext, interaction: discord.Interaction[MarketBot], command: str, *words: object
+) -> None:
+    """Answer a command whose typed options, in order, make the text line of the core."""
+    text = " ".join(str(w) for w in words if w is not None)
+    reply = await run_command(
+        ctx, request(interaction, command, text), permission(interaction, ctx.settings.admins)
+    )
+    await send_reply(interaction, reply)
 
 
 async def watched_choices(
@@ -325,11 +284,9 @@ async def answer_why(
         await send_text(interaction, str(exc), ephemeral=True)
         return
     await interaction.response.defer(thinking=True)
-    try:
-        reply = await asyncio.to_thread(ctx.answer_why, symbol)
-    except Exception:
-        log.exception("/why %s failed", symbol)
-        reply = commands.Reply(WHY_UNAVAILABLE, ok=False)
+    reply = await run_command(
+        ctx, request(interaction, "why", symbol), permission(interaction, ctx.settings.admins)
+    )
     if not reply.ok:
         # The first follow-up replaces the public "thinking" message; remove it so the error
         # can go to the asker alone.
@@ -337,31 +294,111 @@ async def answer_why(
             await interaction.delete_original_response()
         except discord.HTTPException as exc:
             log.warning("could not remove the /why placeholder: %s", exc)
-    await send_reply(interaction, reply, await why_chart(ctx, symbol, reply))
+    await send_reply(interaction, reply, await why_chart(ctx, reply, chart_problem, log))
 
 
-async def why_chart(ctx: AppContext, symbol: str, reply: commands.Reply) -> bytes | None:
-    if ctx.charts is None or not reply.ok:
+# --- alert buttons -----------------------------------------------------------------------
+
+
+class AlertButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=re.escape(BUTTON_PREFIX) + r"(?P<action>.+)",
+):
+    """An alert's "Why?" or "Mute 1h". The command is in the custom_id, so a press works after
+    a restart; it runs for the presser with the typed command's permission check."""
+
+    def __init__(self, button: Button | None, custom_id: str = "") -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=button.label[:MAX_BUTTON_LABEL] if button else "?",
+                style=discord.ButtonStyle.secondary,
+                custom_id=BUTTON_PREFIX + button.action_id if button else custom_id,
+            )
+        )
+        self.button = button
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+    ) -> AlertButton:
+        return cls(parse_action_id(match["action"]), match.string)
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        pressed: discord.Interaction[MarketBot] = interaction
+        await press(pressed.client.ctx, pressed, self.button)
+
+
+def button_row(buttons: Sequence[Button]) -> discord.ui.View | None:
+    """The alert's buttons as one row; one whose custom_id would be too long is left out."""
+    fitting = [b for b in buttons if len(BUTTON_PREFIX + b.action_id) <= MAX_CUSTOM_ID]
+    if not fitting:
         return None
-    return await draw_chart(partial(ctx.why_chart, symbol, reply), f"/why {symbol}")
+    view = discord.ui.View(timeout=None)
+    for button in fitting[:5]:
+        view.add_item(AlertButton(button))
+    return view
+
+
+async def press(
+    ctx: AppContext, interaction: discord.Interaction[MarketBot], button: Button | None
+) -> None:
+    """Run a pressed button's command; "Why?" is answered to the presser alone (so presses do
+    not flood the channel), a refusal too, a mute publicly like the typed command."""
+    if button is None:
+        log.info("button press with an unknown custom_id")
+        await send_text(interaction, NOT_OURS, ephemeral=True)
+        return
+    why = button.command == "why"
+    if why:
+        await interaction.response.defer(thinking=True, ephemeral=True)
+    asked = commands.CommandRequest(
+        PLATFORM, str(interaction.channel_id), str(interaction.user.id), button.command, button.text
+    )
+    reply = await run_command(ctx, asked, permission(interaction, ctx.settings.admins))
+    chart = await why_chart(ctx, reply, chart_problem, log) if why else None
+    await send_reply(interaction, reply, chart, ephemeral=why)
 
 
 # --- registration --------------------------------------------------------------------------
 
 
+def _pct(value: float | None) -> str | None:
+    """A typed percentage as the core's text reads it (5.0 -> '5')."""
+    return None if value is None else f"{value:g}"
+
+
 def register_commands(tree: app_commands.CommandTree[MarketBot], ctx: AppContext) -> None:
-    """Add /why, the /watch group, /mute, /unmute and /help to TREE, all bound to CTX."""
+    """Add /why, the /watch group, /mute, /unmute, /quiet and /help to TREE, bound to CTX."""
     _register_why(tree, ctx)
     tree.add_command(_watch_group(ctx))
     _register_mute(tree, ctx)
+    _register_quiet(tree, ctx)
     _register_help(tree, ctx)
+
+
+def _register_quiet(tree: app_commands.CommandTree[MarketBot], ctx: AppContext) -> None:
+    # No default_permissions: anyone may see the quiet hours; setting them is checked by the core.
+    @tree.command(name="quiet", description="Quiet hours here: alerts held, one summary after")
+    @app_commands.describe(
+        hours="e.g. 22:00-07:00, or off (leave out to see this channel's quiet hours)",
+        zone="The channel's time zone, needed with hours: e.g. America/New_York, Europe/London",
+    )
+    @app_commands.guild_only()
+    async def quiet(
+        interaction: discord.Interaction[MarketBot],
+        hours: str | None = None,
+        zone: str | None = None,
+    ) -> None:
+        await answer(ctx, interaction, "quiet", hours, zone)
 
 
 def _register_help(tree: app_commands.CommandTree[MarketBot], ctx: AppContext) -> None:
     @tree.command(name="help", description="The bot's commands, with an example each")
     async def help_(interaction: discord.Interaction[MarketBot]) -> None:
-        default_pct = ctx.settings.default_threshold_pct
-        await send_reply(interaction, commands.help_reply(True, default_pct))
+        await answer(ctx, interaction, "help")
 
 
 def _register_why(tree: app_commands.CommandTree[MarketBot], ctx: AppContext) -> None:
@@ -384,7 +421,6 @@ def _watch_group(ctx: AppContext) -> app_commands.Group:
         guild_only=True,
         default_permissions=MANAGE,
     )
-    default_pct = ctx.settings.default_threshold_pct
 
     @watch.command(name="add", description="Watch symbols in this channel")
     @app_commands.describe(
@@ -396,33 +432,16 @@ def _watch_group(ctx: AppContext) -> app_commands.Group:
         symbols: str,
         threshold: app_commands.Range[float, 0.1, 100.0] | None = None,
     ) -> None:
-        who = requester(ctx, interaction)
-        if threshold is not None:
-            try:
-                threshold = commands.parse_threshold(str(threshold))
-            except ValueError as exc:
-                await send_text(interaction, f"{exc}\n{commands.WATCH_HELP}", ephemeral=True)
-                return
-        add_checked = partial(commands.watch_add, validator=ctx.symbols, default_pct=default_pct)
-        reply = await asyncio.to_thread(
-            add_checked, ctx.store, who, symbols, threshold, now_utc(ctx)
-        )
-        await send_reply(interaction, reply)
+        await answer(ctx, interaction, "watch", "add", symbols, _pct(threshold))
 
     @watch.command(name="remove", description="Stop watching symbols in this channel")
     @app_commands.describe(symbols="Tickers separated by spaces or commas")
     async def remove(interaction: discord.Interaction[MarketBot], symbols: str) -> None:
-        who = requester(ctx, interaction)
-        reply = await asyncio.to_thread(commands.watch_remove, ctx.store, who, symbols)
-        await send_reply(interaction, reply)
+        await answer(ctx, interaction, "watch", "remove", symbols)
 
     @watch.command(name="list", description="What this channel watches, with thresholds")
     async def list_(interaction: discord.Interaction[MarketBot]) -> None:
-        who = requester(ctx, interaction)
-        reply = await asyncio.to_thread(
-            commands.watch_list, ctx.store, who, default_pct, now_utc(ctx)
-        )
-        await send_reply(interaction, reply)
+        await answer(ctx, interaction, "watch", "list")
 
     @watch.command(name="threshold", description="Set a symbol's alert threshold, or the channel's")
     @app_commands.describe(
@@ -434,20 +453,11 @@ def _watch_group(ctx: AppContext) -> app_commands.Group:
         pct: app_commands.Range[float, 0.1, 100.0],
         symbol: str | None = None,
     ) -> None:
-        who = requester(ctx, interaction)
-        if symbol is None:
-            reply = await asyncio.to_thread(commands.channel_threshold, ctx.store, who, str(pct))
-        else:
-            reply = await asyncio.to_thread(
-                commands.watch_threshold, ctx.store, who, symbol, str(pct)
-            )
-        await send_reply(interaction, reply)
+        await answer(ctx, interaction, "watch", "threshold", symbol, _pct(pct))
 
     @watch.command(name="mutes", description="What is muted in this channel, and until when")
     async def mutes(interaction: discord.Interaction[MarketBot]) -> None:
-        who = requester(ctx, interaction)
-        reply = await asyncio.to_thread(commands.mute_list, ctx.store, who, now_utc(ctx))
-        await send_reply(interaction, reply)
+        await answer(ctx, interaction, "watch", "mutes")
 
     async def symbols_here(
         interaction: discord.Interaction[MarketBot], current: str
@@ -466,20 +476,14 @@ def _register_mute(tree: app_commands.CommandTree[MarketBot], ctx: AppContext) -
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_channels=True)
     async def mute(interaction: discord.Interaction[MarketBot], symbol: str, duration: str) -> None:
-        who = requester(ctx, interaction)
-        reply = await asyncio.to_thread(
-            commands.mute, ctx.store, who, symbol, duration, now_utc(ctx)
-        )
-        await send_reply(interaction, reply)
+        await answer(ctx, interaction, "mute", symbol, duration)
 
     @tree.command(name="unmute", description="Resume alerts for a symbol in this channel")
     @app_commands.describe(symbol="A muted ticker")
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_channels=True)
     async def unmute(interaction: discord.Interaction[MarketBot], symbol: str) -> None:
-        who = requester(ctx, interaction)
-        reply = await asyncio.to_thread(commands.unmute, ctx.store, who, symbol)
-        await send_reply(interaction, reply)
+        await answer(ctx, interaction, "unmute", symbol)
 
     async def symbols_here(
         interaction: discord.Interaction[MarketBot], current: str
@@ -527,7 +531,7 @@ async def serve_discord(ctx: AppContext, token: str, *, bot: MarketBot | None = 
     This is `async with bot: await bot.start(token)`, with start's login made to fail clearly.
     """
     client = bot if bot is not None else create_discord_bot(ctx)
-    ctx.notifiers[PLATFORM] = DiscordNotifier(client, ctx.store, ctx.clock, ctx.charts)
+    ctx.notifiers[PLATFORM] = DiscordNotifier(client)
     async with client:
         await login(client, token)  # REST: every instance can post alerts
         # One gateway connection for all instances: the one holding the lock answers

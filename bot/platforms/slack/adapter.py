@@ -1,4 +1,4 @@
-"""Slack adapter: Bolt slash commands (/why, /watch, /mute, /unmute, /help), Block Kit alerts."""
+"""Slack adapter: Bolt slash commands and alert buttons, Block Kit alerts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -24,9 +25,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import AppContext, utc_now
 from bot.charts import chart_filename
-from bot.delivery.attempts import DeliveryStarts
 from bot.infra.store import Store
+from bot.platforms.base import Permission, PermissionCheck, refusal, run_command, why_chart
 from bot.platforms.slack.blocks import (
+    ACTION_PREFIX,
     command_note,
     fallback_text,
     message_blocks,
@@ -36,7 +38,7 @@ from bot.platforms.slack.blocks import (
 from config.settings import Settings
 from handlers import commands
 from handlers.models import Alert
-from handlers.render import Message
+from handlers.render import Message, parse_action_id
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +53,14 @@ RATE_LIMIT_RETRIES = 3
 ALERT_EVENT = "marketbot_alert"
 # How far back a post of unknown outcome is looked for (messages, newest first).
 RECONCILE_MESSAGES = 100
-WHY_HELP = "Usage: /why SYMBOL (e.g. /why BABA)"
-COMMANDS = ("/why", "/watch", "/mute", "/unmute", "/help")  # must match manifest.yaml
-WATCH_MUTATIONS = {"add", "remove", "rm", "del", "threshold"}
-FAILURE_REPLY = "Sorry, that command failed on our side; the error was logged."
+COMMANDS = ("/why", "/watch", "/mute", "/unmute", "/quiet", "/help")  # must match manifest.yaml
+NOT_OURS = "That button is not one this bot understands (it may be from an older version)."
+MANAGE_REFUSAL = refusal("On Slack: a workspace admin or owner, or a listed bot admin.")
 
 # Blocking (run in a thread): the alert's chart as PNG bytes, or None when there is none.
 ChartRenderer = Callable[[Alert], bytes | None]
 Handler = Callable[[AsyncAck, dict[str, Any], AsyncRespond], Awaitable[None]]
+Lookup = tuple[Permission, bool]  # a users.info answer, and whether it may be cached
 ReplySender = Callable[["SlashCommand", commands.Reply, AsyncRespond], Awaitable[None]]
 
 
@@ -67,25 +69,30 @@ class SlackConfigError(Exception):
 
 
 class SlackDeliveryError(Exception):
-    """Posting an alert failed in at least one channel (the others were still tried)."""
+    """Slack refused to post an alert in a channel (the message says which and why)."""
 
 
-class _DropClientTokenWarning(logging.Filter):
-    """Bolt warns that SLACK_BOT_TOKEN is unused when a client is given: that is intended."""
+class _BoltLogFilter(logging.Filter):
+    """Bolt warns that SLACK_BOT_TOKEN is unused when a client is given: that is intended.
+    A refused signature is logged without the request body, whose response_url would let
+    anyone reading the log post to the channel for a while."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("As you gave `client` as well")
+        message = record.getMessage()
+        if message.startswith("Invalid request signature detected"):
+            record.msg, record.args = "refused a Slack request with an invalid signature", ()
+        return not message.startswith("As you gave `client` as well")
 
 
 BOLT_LOG = logging.getLogger("bot.slack.bolt")
-BOLT_LOG.addFilter(_DropClientTokenWarning())
+BOLT_LOG.addFilter(_BoltLogFilter())
 
 
 # --- clients and tokens ------------------------------------------------------------
 
 
 def _secret(settings: Settings, name: str, env: str) -> str:
-    value = getattr(settings, name)
+    value = getattr(settings.slack, name)
     text = value.get_secret_value() if value is not None else ""
     if not text:
         raise SlackConfigError(f"{env} is not set: the Slack adapter needs it (see README, Slack)")
@@ -94,10 +101,8 @@ def _secret(settings: Settings, name: str, env: str) -> str:
 
 def slack_client(settings: Settings, base_url: str | None = None) -> AsyncWebClient:
     """The Web API client with the bot token; base_url points it at another API host."""
-    url = base_url or settings.slack_api_url or SLACK_API_URL
-    return AsyncWebClient(
-        token=_secret(settings, "slack_bot_token", "SLACK_BOT_TOKEN"), base_url=url
-    )
+    url = base_url or settings.slack.api_url or SLACK_API_URL
+    return AsyncWebClient(token=_secret(settings, "bot_token", "SLACK_BOT_TOKEN"), base_url=url)
 
 
 def add_rate_limit_retries(client: AsyncWebClient, retries: int = RATE_LIMIT_RETRIES) -> None:
@@ -120,15 +125,6 @@ def single_attempt_client(client: AsyncWebClient) -> AsyncWebClient:
 # --- who may change a channel ------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Permission:
-    """Whether a Slack user may change channel settings, and a reply for refusals."""
-
-    allowed: bool
-    refusal: str = commands.MANAGE_REFUSAL
-    cacheable: bool = True
-
-
 class AdminCheck:
     """Listed admins, or admins/owners of the command's workspace per users.info (cached for a
     few minutes, asked with a short timeout); guests and other workspaces' members refused."""
@@ -148,6 +144,10 @@ class AdminCheck:
         self.clock = clock
         self._cache: dict[tuple[str, str], tuple[float, Permission]] = {}
 
+    def of(self, team_id: str, user_id: str) -> PermissionCheck:
+        """The check for one command's user, asked only when the command needs it."""
+        return partial(self.check, team_id, user_id)
+
     async def check(self, team_id: str, user_id: str) -> Permission:
         if user_id in self.admins:
             return Permission(True)
@@ -155,12 +155,12 @@ class AdminCheck:
         cached = self._cache.get(key)
         if cached and cached[0] > self.clock():
             return cached[1]
-        permission = await self._lookup(team_id, user_id)
-        if permission.cacheable:
+        permission, cacheable = await self._lookup(team_id, user_id)
+        if cacheable:
             self._cache[key] = (self.clock() + self.ttl, permission)
         return permission
 
-    async def _lookup(self, team_id: str, user_id: str) -> Permission:
+    async def _lookup(self, team_id: str, user_id: str) -> Lookup:
         try:
             response = await asyncio.wait_for(
                 self.client.users_info(user=user_id), self.lookup_seconds
@@ -172,13 +172,13 @@ class AdminCheck:
             return self._unchecked(user_id, f"no answer within {self.lookup_seconds:g} s")
         except Exception as exc:  # network trouble: refuse, never allow by default
             return self._unchecked(user_id, type(exc).__name__)
-        return user_permission(team_id, response.get("user") or {})
+        return user_permission(team_id, response.get("user") or {}), True
 
     @staticmethod
-    def _unchecked(user_id: str, error: str) -> Permission:
+    def _unchecked(user_id: str, error: str) -> Lookup:
         log.warning("users.info for %s failed: %s", user_id, error)
         text = f"Could not check your Slack permissions ({error}); please try again."
-        return Permission(False, text, cacheable=False)
+        return Permission(False, text), False
 
 
 OTHER_WORKSPACE = (
@@ -195,8 +195,8 @@ def user_permission(team_id: str, user: dict[str, Any]) -> Permission:
     if not team_id or str(user.get("team_id") or "") != team_id or user.get("is_stranger"):
         return Permission(False, OTHER_WORKSPACE)
     if user.get("deleted") or user.get("is_bot"):
-        return Permission(False)
-    return Permission(bool(user.get("is_admin") or user.get("is_owner")))
+        return Permission(False, MANAGE_REFUSAL)
+    return Permission(bool(user.get("is_admin") or user.get("is_owner")), MANAGE_REFUSAL)
 
 
 # --- replays and malformed requests ---------------------------------------------------
@@ -300,81 +300,42 @@ async def upload_chart(client: AsyncWebClient, upload: ChartUpload, what: str) -
 
 
 class SlackNotifier:
-    """Posts alerts as Block Kit messages, once per alert and channel (see bot.app.Notifier).
+    """Posts alert messages as Block Kit messages; implements bot.app.Notifier and Finder.
 
-    With a chart renderer, the alert's chart is uploaded into the message's thread; a chart
-    that fails is logged and never blocks or repeats the alert itself.
+    The key goes in the message metadata (so `find` can tell our post). A message's chart is
+    uploaded into the new message's thread; a chart that fails is logged and never fails or
+    repeats the alert itself.
     """
 
     platform = PLATFORM
 
-    def __init__(
-        self, client: AsyncWebClient, ctx: AppContext, chart: ChartRenderer | None = None
-    ) -> None:
+    def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
-        self.ctx = ctx
-        self.chart = chart
         add_rate_limit_retries(client)
         self.poster = single_attempt_client(client)
-        self.starts = DeliveryStarts(ctx.store, PLATFORM)
 
-    async def deliver(self, alert: Alert, message: Message, channels: Sequence[str]) -> None:
-        blocks = message_blocks(message)
-        text = fallback_text(message)
-        chart = _ChartOnce(self.chart, alert)
-        failed: list[str] = []
-        for channel in dict.fromkeys(channels):
-            try:
-                ts = await self._post_once(alert, channel, blocks, text)
-            except SlackApiError as exc:
-                error = api_error(exc)
-                hint = " (invite the app to the channel)" if error == "not_in_channel" else ""
-                log.error(
-                    "Slack post of alert %s to %s failed: %s%s", alert.id, channel, error, hint
-                )
-                failed.append(f"{channel}: {error}")
-                continue
-            except Exception as exc:  # network trouble: try the other channels, then report
-                log.exception("Slack post of alert %s to %s failed", alert.id, channel)
-                failed.append(f"{channel}: {type(exc).__name__}")
-                continue
-            if ts:
-                await self._upload_chart(alert, channel, ts, chart)
-        if failed:
-            raise SlackDeliveryError("; ".join(failed))
-
-    async def _post_once(
-        self, alert: Alert, channel: str, blocks: list[dict[str, Any]], text: str
-    ) -> str | None:
-        """Post unless already posted; returns the new message's ts, or None when skipped."""
-        store = self.ctx.store
-        now = datetime.now(UTC)
-        [state] = (await self.starts.start(alert.id, [channel], now)).values()
-        if state == "sent":
-            log.info("alert %s already posted to %s; not posting again", alert.id, channel)
-            return None
-        if state == "unknown":
-            found = await self._find_posted(channel, alert.id)
-            if found is not None:
-                log.info(
-                    "alert %s was already posted in %s (ts %s): recorded", alert.id, channel, found
-                )
-                await asyncio.to_thread(store.mark_sent, alert.id, PLATFORM, channel, found, now)
-                return None
-        response = await self.poster.chat_postMessage(
-            channel=channel,
-            text=text,
-            blocks=blocks,
-            unfurl_links=False,
-            unfurl_media=False,
-            metadata={"event_type": ALERT_EVENT, "event_payload": {"alert_id": alert.id}},
-        )
+    async def send(self, message: Message, channel: str, key: str) -> str:
+        try:
+            response = await self.poster.chat_postMessage(
+                channel=channel,
+                text=fallback_text(message),
+                blocks=message_blocks(message),
+                unfurl_links=False,
+                unfurl_media=False,
+                metadata={"event_type": ALERT_EVENT, "event_payload": {"alert_id": key}},
+            )
+        except SlackApiError as exc:
+            error = api_error(exc)
+            hint = " (invite the app to the channel)" if error == "not_in_channel" else ""
+            log.error("Slack post of alert %s to %s failed: %s%s", key, channel, error, hint)
+            raise SlackDeliveryError(f"{channel}: {error}") from None
         ts = str(response.get("ts", ""))
-        await asyncio.to_thread(store.mark_sent, alert.id, PLATFORM, channel, ts, datetime.now(UTC))
+        if ts and message.chart is not None:
+            await self._upload_chart(message, message.chart, channel, ts, key)
         return ts
 
-    async def _find_posted(self, channel: str, alert_id: str) -> str | None:
-        """The ts of this app's post of ALERT_ID among the channel's recent messages, found by
+    async def find(self, channel: str, key: str) -> str | None:
+        """The ts of this app's post under KEY among the channel's recent messages, found by
         its metadata; None when it is not there or the history cannot be read (then the post
         is sent again: at least once beats never)."""
         try:
@@ -388,46 +349,25 @@ class SlackNotifier:
         for found in response.get("messages") or []:
             metadata = found.get("metadata") or {}
             payload = metadata.get("event_payload") or {}
-            if metadata.get("event_type") == ALERT_EVENT and payload.get("alert_id") == alert_id:
+            if metadata.get("event_type") == ALERT_EVENT and payload.get("alert_id") == key:
                 return str(found.get("ts") or "") or None
         return None
 
-    async def _upload_chart(self, alert: Alert, channel: str, ts: str, chart: _ChartOnce) -> None:
-        try:
-            png = await chart.png()
-        except Exception:
-            log.warning("chart for alert %s failed", alert.id, exc_info=True)
-            return
-        if png is None:
-            return
+    async def _upload_chart(
+        self, message: Message, png: bytes, channel: str, ts: str, key: str
+    ) -> None:
         await upload_chart(
             self.client,
             ChartUpload(
                 channel=channel,
                 thread_ts=ts,
                 png=png,
-                filename=chart_filename(alert),
-                title=f"{', '.join(alert.symbols[:5])} vs benchmark and peers",
+                filename=chart_filename(message),
+                title=f"{', '.join(message.symbols[:5])} vs benchmark and peers",
                 alt_txt="Intraday chart of the alerted symbols against their benchmark and peers",
             ),
-            f"alert {alert.id}",
+            f"alert {key}",
         )
-
-
-class _ChartOnce:
-    """Renders an alert's chart at most once, in a worker thread, however many channels."""
-
-    def __init__(self, render: ChartRenderer | None, alert: Alert) -> None:
-        self.render = render
-        self.alert = alert
-        self._done = False
-        self._png: bytes | None = None
-
-    async def png(self) -> bytes | None:
-        if self.render is not None and not self._done:
-            self._done = True
-            self._png = await asyncio.to_thread(self.render, self.alert)
-        return self._png
 
 
 # --- slash commands ----------------------------------------------------------------
@@ -452,92 +392,24 @@ class SlashCommand:
         )
 
 
-class SlashCommands:
-    """The answers to /why, /watch, /mute and /unmute, computed off the event loop."""
-
-    def __init__(self, ctx: AppContext, admin: AdminCheck) -> None:
-        self.ctx = ctx
-        self.admin = admin
-
-    def who(self, cmd: SlashCommand, can_manage: bool) -> commands.Requester:
-        return self.ctx.requester(PLATFORM, cmd.channel, cmd.user, can_manage)
-
-    async def why(self, cmd: SlashCommand) -> commands.Reply:
-        words = cmd.text.split()
-        if len(words) != 1:
-            return commands.Reply(WHY_HELP, ok=False)
-        return await asyncio.to_thread(self.ctx.answer_why, words[0])
-
-    async def watch(self, cmd: SlashCommand) -> commands.Reply:
-        words = cmd.text.split()
-        action = words[0].lower() if words else ""
-        can_manage = False
-        if action in WATCH_MUTATIONS:
-            if len(words) < 2 or (action == "threshold" and not _threshold_usage(words)):
-                return commands.Reply(commands.WATCH_HELP, ok=False)
-            permission = await self.admin.check(cmd.team, cmd.user)
-            if not permission.allowed:
-                return commands.Reply(permission.refusal, ok=False)
-            can_manage = True
-        return await asyncio.to_thread(
-            commands.run_watch_text,
-            self.ctx.store,
-            self.who(cmd, can_manage),
-            cmd.text,
-            self.ctx.settings.default_threshold_pct,
-            self.ctx.clock(),
-            self.ctx.symbols,
-        )
-
-    async def mute(self, cmd: SlashCommand) -> commands.Reply:
-        words = cmd.text.split()
-        listing = [w.lower() for w in words] == ["list"]
-        if len(words) < 2 and not listing:
-            return commands.Reply(commands.MUTE_HELP, ok=False)
-        can_manage = False
-        if not listing:
-            permission = await self.admin.check(cmd.team, cmd.user)
-            if not permission.allowed:
-                return commands.Reply(permission.refusal, ok=False)
-            can_manage = True
-        who = self.who(cmd, can_manage)
-        return await asyncio.to_thread(
-            commands.run_mute_text, self.ctx.store, who, cmd.text, self.ctx.clock()
-        )
-
-    async def help(self, cmd: SlashCommand) -> commands.Reply:
-        return commands.help_reply(default_pct=self.ctx.settings.default_threshold_pct)
-
-    async def unmute(self, cmd: SlashCommand) -> commands.Reply:
-        words = cmd.text.split()
-        if len(words) != 1:
-            return commands.Reply(commands.MUTE_HELP, ok=False)
-        permission = await self.admin.check(cmd.team, cmd.user)
-        if not permission.allowed:
-            return commands.Reply(permission.refusal, ok=False)
-        return await asyncio.to_thread(
-            commands.unmute, self.ctx.store, self.who(cmd, True), words[0]
-        )
-
-
-def _threshold_usage(words: list[str]) -> bool:
-    """'threshold BABA 4' or the channel's 'threshold 4'."""
-    return len(words) == 3 or (len(words) == 2 and bool(commands.NUMBER.fullmatch(words[1])))
-
-
-async def send_reply(respond: AsyncRespond, reply: commands.Reply) -> None:
-    """Answer through the command's response_url: public unless the core says ephemeral."""
-    response_type = "ephemeral" if reply.ephemeral else "in_channel"
+async def send_reply(
+    respond: AsyncRespond, reply: commands.Reply, *, ephemeral: bool = False
+) -> None:
+    """Answer through the response_url: public unless the core (or EPHEMERAL) says ephemeral;
+    never in place of the message a button was pressed on."""
+    response_type = "ephemeral" if reply.ephemeral or ephemeral else "in_channel"
     text = reply_text(reply.text)
     if reply.message is not None:
         blocks = message_blocks(reply.message)
-        answer = await respond(text=text, blocks=blocks, response_type=response_type)
+        answer = await respond(
+            text=text, blocks=blocks, response_type=response_type, replace_original=False
+        )
         if answer.status_code == 200:
             return
         log.warning(
             "Block Kit reply refused (%s %s); sending text", answer.status_code, answer.body
         )
-    answer = await respond(text=text, response_type=response_type)
+    answer = await respond(text=text, response_type=response_type, replace_original=False)
     if answer.status_code != 200:
         log.warning("reply refused by Slack: %s %s", answer.status_code, answer.body)
 
@@ -605,15 +477,10 @@ class WhyPoster:
 
     async def _upload_chart(self, cmd: SlashCommand, reply: commands.Reply, ts: str | None) -> None:
         assert reply.message is not None
-        symbol = _symbol(cmd, reply)
-        try:
-            png = await asyncio.to_thread(self.ctx.why_chart, symbol, reply)
-        except Exception:
-            log.warning("chart for /why %s failed", symbol, exc_info=True)
-            return
+        png = await why_chart(self.ctx, reply, logger=log)
         if png is None:
-            log.info("no chart data for /why %s", symbol)
             return
+        symbol = _symbol(cmd, reply)
         upload = ChartUpload(
             channel=cmd.channel,
             thread_ts=ts,
@@ -638,24 +505,47 @@ def why_chart_filename(symbol: str, at: datetime | None) -> str:
 
 
 def _listener(
-    name: str,
-    answer: Callable[[SlashCommand], Awaitable[commands.Reply]],
-    send: ReplySender = reply_via_response_url,
+    ctx: AppContext, name: str, admin: AdminCheck, send: ReplySender = reply_via_response_url
 ) -> Handler:
     async def handle(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()  # at once: Slack gives up after 3 s, the answer follows
         cmd = SlashCommand.of(command)
-        try:
-            reply = await answer(cmd)
-        except Exception:
-            log.exception("/%s failed in %s", name, cmd.channel)
-            reply = commands.Reply(FAILURE_REPLY, ok=False)
+        request = commands.CommandRequest(PLATFORM, cmd.channel, cmd.user, name, cmd.text)
+        reply = await run_command(ctx, request, admin.of(cmd.team, cmd.user))
         try:
             await send(cmd, reply, respond)
         except Exception:  # an expired or unreachable response_url: nothing else to tell
             log.exception("/%s answer could not be sent to %s", name, cmd.channel)
 
     handle.__name__ = f"slack_{name}"
+    return handle
+
+
+def _button_listener(ctx: AppContext, admin: AdminCheck) -> Callable[..., Awaitable[None]]:
+    """A press of an alert button runs its command for the presser, permission-checked like
+    the typed command; a "Why?" answer goes to the presser alone, so presses do not flood
+    the channel."""
+
+    async def handle(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        button = parse_action_id(str(action.get("value") or ""))
+        team = str((body.get("team") or {}).get("id", ""))
+        channel = str((body.get("channel") or {}).get("id", ""))
+        user = str((body.get("user") or {}).get("id", ""))
+        if button is None or not channel:
+            log.info("button press with unusable value %r", str(action.get("value"))[:64])
+            await respond(text=NOT_OURS, response_type="ephemeral", replace_original=False)
+            return
+        request = commands.CommandRequest(PLATFORM, channel, user, button.command, button.text)
+        reply = await run_command(ctx, request, admin.of(team, user))
+        try:
+            await send_reply(respond, reply, ephemeral=button.command == "why")
+        except Exception:  # an expired or unreachable response_url: nothing else to tell
+            log.exception("%s button answer could not be sent to %s", button.command, channel)
+
+    handle.__name__ = "slack_button"
     return handle
 
 
@@ -677,10 +567,10 @@ def create_slack_app(
     settings = ctx.settings
     web_client = client or slack_client(settings)
     if socket_mode:
-        secret = settings.slack_signing_secret
+        secret = settings.slack.signing_secret
         signing_secret = secret.get_secret_value() if secret else ""
     else:
-        signing_secret = _secret(settings, "slack_signing_secret", "SLACK_SIGNING_SECRET")
+        signing_secret = _secret(settings, "signing_secret", "SLACK_SIGNING_SECRET")
     add_rate_limit_retries(web_client)
     app = AsyncApp(
         client=web_client,
@@ -691,13 +581,14 @@ def create_slack_app(
         name="marketbot",
     )
     app.middleware(replay_guard(ctx.store))
-    answers = SlashCommands(ctx, AdminCheck(web_client, settings.admins))
+    admin = AdminCheck(web_client, settings.admins)
     why = WhyPoster(web_client, ctx)
     for command in COMMANDS:
         name = command.removeprefix("/")
         send = why.send if name == "why" else reply_via_response_url
-        app.command(command)(_listener(name, getattr(answers, name), send))
-    ctx.notifiers[PLATFORM] = SlackNotifier(web_client, ctx, chart)
+        app.command(command)(_listener(ctx, name, admin, send))
+    app.action(re.compile("^" + re.escape(ACTION_PREFIX)))(_button_listener(ctx, admin))
+    ctx.notifiers[PLATFORM] = SlackNotifier(web_client)
     return app
 
 

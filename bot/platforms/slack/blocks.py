@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.inert import clean, host_of, looks_like_url, web_url
 from handlers.models import Direction
-from handlers.render import ContextItem, Field, Link, Message
+from handlers.render import Button, ContextItem, Field, Link, Message
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,11 @@ MAX_CONTEXT_TEXT = 3000
 # The top-level `text` may be up to 40,000 characters, but notifications show only the start.
 MAX_FALLBACK_TEXT = 3000
 MAX_LINK_LABEL = 300
+MAX_BUTTON_TEXT = 75
+MAX_ACTION_ID = 255
+MAX_ACTIONS = 25
+# Our buttons' action_id is this prefix + Button.action_id; the value carries the same id.
+ACTION_PREFIX = "mb:"
 ELLIPSIS = "…"
 # Slack user ids as slash-command payloads carry them; anything else is never put in a mention.
 USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
@@ -204,8 +209,26 @@ def evidence_block(message: Message) -> Block | None:
     return context_block([join_lines(lines, MAX_CONTEXT_TEXT, "searches")])
 
 
+def actions_block(buttons: Sequence[Button]) -> Block | None:
+    """The alert's buttons; one whose id would not fit Slack's limit is left out (logged)."""
+    elements = []
+    for button in buttons[:MAX_ACTIONS]:
+        action_id = ACTION_PREFIX + button.action_id
+        if len(action_id) > MAX_ACTION_ID:
+            log.info("Slack button %r left out: its id is too long", button.label[:40])
+            continue
+        label = {"type": "plain_text", "text": fit(clean(button.label), MAX_BUTTON_TEXT)}
+        elements.append(
+            {"type": "button", "text": label, "action_id": action_id, "value": button.action_id}
+        )
+    if not elements:
+        return None
+    return {"type": "actions", "block_id": "marketbot_actions", "elements": elements}
+
+
 def message_blocks(message: Message) -> list[Block]:
-    """The Block Kit form of a Message: header, cause, move fields, news, context, footer."""
+    """The Block Kit form of a Message: header, cause, move fields, news, context, footer,
+    and the alert's buttons."""
     head = [header_block(message.title)] if message.title.strip() else []
     if message.cause_line or message.headline:
         head.append(summary_section(message))
@@ -216,6 +239,7 @@ def message_blocks(message: Message) -> list[Block]:
             context_section(message.context),
             evidence_block(message),
             context_block([fit(message.footer, MAX_CONTEXT_TEXT)]) if message.footer else None,
+            actions_block(message.buttons),
         )
         if b is not None
     ]

@@ -21,6 +21,7 @@ import yfinance as yf
 from yfinance.data import YfData
 from yfinance.exceptions import YFRateLimitError
 
+from bot.infra.ratelimit import TokenBucket
 from handlers.guards import FUTURE_SKEW
 from handlers.models import Quote, Session
 from handlers.symbols import SymbolError, normalize_symbol
@@ -158,43 +159,6 @@ def run_with_timeout(fn: Callable[[], T], timeout_s: float, what: str) -> T:
         raise box["error"]
     value: T = box["value"]
     return value
-
-
-class TokenBucket:
-    """At most RATE calls a second on average, with bursts of up to max(1, RATE)."""
-
-    def __init__(
-        self,
-        rate_per_s: float,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if not rate_per_s > 0:
-            raise ValueError(f"requests_per_second must be above 0, not {rate_per_s!r}")
-        self.rate = rate_per_s
-        self.capacity = max(1.0, rate_per_s)
-        self._clock = clock
-        self._sleep = sleep
-        self._tokens = self.capacity
-        self._stamp = clock()
-        self._lock = threading.Lock()
-
-    def _refill(self) -> None:
-        now = self._clock()
-        self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
-
-    def acquire(self) -> float:
-        """Take one token, sleeping until there is one; returns the seconds slept."""
-        with self._lock:
-            self._refill()
-            waited = 0.0
-            if self._tokens < 1.0:
-                waited = (1.0 - self._tokens) / self.rate
-                self._sleep(waited)
-                self._refill()
-            self._tokens = max(0.0, self._tokens - 1.0)
-            return waited
 
 
 class Backoff:
@@ -459,7 +423,7 @@ def batches(symbols: Sequence[str], size: int) -> list[list[str]]:
 
 class YahooPrices:
     """Yahoo prices, blocking (use a thread): batched v7 quotes for the poll (batch_quotes),
-    5-minute chart downloads for /why and charts (fetch_quotes, session_path)."""
+    5-minute chart downloads for /why and charts (quotes, session_path)."""
 
     source = SOURCE
 
@@ -484,6 +448,8 @@ class YahooPrices:
             )
         if not timeout_s > 0:
             raise ValueError(f"timeout_s must be above 0, not {timeout_s!r}")
+        if not requests_per_second > 0:
+            raise ValueError(f"requests_per_second must be above 0, not {requests_per_second!r}")
         if not 1 <= batch_size <= MAX_BATCH_SIZE:
             raise ValueError(
                 f"batch_size must be between 1 and {MAX_BATCH_SIZE}, not {batch_size!r}"
@@ -512,7 +478,7 @@ class YahooPrices:
         return self._session if self._session is not None else shared_session()
 
     def batched(self) -> BatchedQuotes:
-        """This source as a PriceSource whose fetch_quotes is batch_quotes (for the Poller)."""
+        """This source as a QuoteProvider whose quotes are batch_quotes (for the Poller)."""
         return BatchedQuotes(self)
 
     def batch_quotes(self, symbols: Sequence[str], now: datetime) -> dict[str, Quote]:
@@ -593,10 +559,6 @@ class YahooPrices:
         return quote.previous_close if quote is not None else None
 
     def quotes(self, symbols: Sequence[str], now: datetime) -> dict[str, Quote]:
-        """QuoteProvider: the same as fetch_quotes."""
-        return self.fetch_quotes(symbols, now)
-
-    def fetch_quotes(self, symbols: Sequence[str], now: datetime) -> dict[str, Quote]:
         """Quotes by Yahoo symbol (BRK.B comes back as BRK-B) for those with usable data."""
         now = now if now.tzinfo else now.replace(tzinfo=UTC)
         wanted = normalize_all(symbols)
@@ -756,7 +718,7 @@ class YahooPrices:
         ):
             return
         self._path_at[sym] = self._clock()
-        self.fetch_quotes([sym], until)
+        self.quotes([sym], until)
 
     def _rate_limited(self, wanted: list[str]) -> dict[str, Quote]:
         delay = self.backoff.engage()
@@ -807,7 +769,7 @@ class BatchedQuotes:
 
     prices: YahooPrices
 
-    def fetch_quotes(self, symbols: Sequence[str], now: datetime) -> dict[str, Quote]:
+    def quotes(self, symbols: Sequence[str], now: datetime) -> dict[str, Quote]:
         return self.prices.batch_quotes(symbols, now)
 
     def previous_close(self, symbol: str) -> float | None:

@@ -1,0 +1,1 @@
+"""Telegram: commands, buttons and alerts through python-telegram-bot."""
