@@ -11,6 +11,7 @@ import os
 import pickle
 from datetime import UTC, date, datetime
 from enum import Enum
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,9 +20,10 @@ import pytest
 
 from bot.app import replay_context
 from bot.delivery import payload as codec
-from bot.delivery.outbox import OutboxWorker, enqueue, load_payload, outbox_counts
+from bot.delivery.outbox import OutboxWorker, enqueue, load_payload, outbox_counts, stored_alert
 from bot.delivery.tables import OutboxAlertRow, OutboxRow
 from bot.infra.store import Store
+from bot.platforms.console.adapter import ConsoleNotifier
 from config.settings import load_settings
 from handlers import models
 from handlers.models import Alert, Delivery, Destination, WatchEntry
@@ -104,6 +106,21 @@ def test_a_quiet_hours_summary_survives_json() -> None:
     same(delivery.alert, back_alert, "alert", seen)
     same(message, back_message, "message", seen)
     assert seen >= SUMMARY_CLASSES and render_alert(back_alert) == message
+
+
+async def test_a_summary_prints_as_a_json_line_through_the_outbox() -> None:
+    now = at("2025-03-05", "12:00")
+    where = Destination("console", "stdout")
+    held = [models.HeldAlert(1, where, "a1", "BABA", 8.6, "macro", now, now, "22:00-07:00 UTC")]
+    store = Store("sqlite://")
+    out = io.StringIO()
+    printer = ConsoleNotifier(out, as_json=True, alerts=partial(stored_alert, store))
+    enqueue(store, [summary_delivery(where, held, now)], now)
+    assert await OutboxWorker(store, {"console": printer}).drain() == 1
+    line = json.loads(out.getvalue())
+    assert (line["kind"], line["window"]) == ("quiet_hours_summary", "22:00-07:00 UTC")
+    assert line["held"] == [{"symbol": "BABA", "pct": 8.6, "cause": "macro", "at": now.isoformat()}]
+    assert line["destinations"] == ["console:stdout"]
 
 
 def test_the_chart_is_attached_at_send_time_never_stored(npc: tuple[Alert, Message]) -> None:

@@ -22,6 +22,23 @@ def _round(pct: float | None) -> float | None:
     return None if pct is None else round(pct, 2)
 
 
+def summary_json(alert: Alert, destinations: tuple[Destination, ...] = ()) -> dict[str, Any]:
+    """The JSON form of a quiet-hours summary: the alerts it lists, one per held symbol."""
+    summary = alert.held_summary
+    held = summary.items if summary is not None else ()
+    return {
+        "id": alert.id,
+        "at": alert.at.isoformat(),
+        "kind": "quiet_hours_summary",
+        "window": summary.window if summary is not None else "",
+        "held": [
+            {"symbol": h.symbol, "pct": _round(h.pct), "cause": h.cause, "at": h.at.isoformat()}
+            for h in held
+        ],
+        "destinations": [str(d) for d in destinations],
+    }
+
+
 def alert_json(
     alert: Alert,
     destinations: tuple[Destination, ...] = (),
@@ -33,6 +50,8 @@ def alert_json(
     (None when not known here), `sources`, `simulated` (time made up from a daily bar),
     `closing` (the price is a session close) and `data_age` ("live", "as of close", ...).
     """
+    if alert.held_summary is not None:
+        return summary_json(alert, destinations)
     thresholds = thresholds or {}
     return {
         "id": alert.id,
