@@ -168,9 +168,7 @@ def _replay_parser(sub: SubParsers) -> None:
     rp.add_argument("--to", dest="end", type=_date, help="last day, YYYY-MM-DD")
     rp.add_argument("--json", action="store_true", help="one JSON object per alert")
     rp.add_argument("--charts", type=Path, metavar="DIR", help="write each alert's chart here")
-    rp.add_argument(
-        "--bars-zone", type=_zone, help="zone of intraday bar times that carry no UTC offset"
-    )
+    _add_bars_zone(rp)
 
 
 def _chart_parser(sub: SubParsers) -> None:
@@ -181,10 +179,7 @@ def _chart_parser(sub: SubParsers) -> None:
         "  marketbot chart BABA --bars bot/data/demo/bars --at 2025-03-05T16:00-05:00 -o baba.png\n"
         "  marketbot chart BABA --source yfinance",
     )
-    cp.add_argument("symbol", help="ticker as Yahoo writes it, e.g. BABA, 0700.HK, BRK-B")
-    cp.add_argument("--source", choices=SOURCES, default="replay", help=SOURCE_HELP)
-    _add_data_args(cp, bars_required=False)
-    cp.add_argument("--at", type=_time, help=AT_HELP)
+    _add_symbol_at_args(cp)
     cp.add_argument("--threshold", type=_pct, help="threshold line in percent (default: setting)")
     cp.add_argument(
         "-o",
@@ -204,14 +199,9 @@ def _why_parser(sub: SubParsers) -> None:
         "--at 2025-03-05T16:00-05:00\n"
         "  marketbot why BABA --source yfinance",
     )
-    wp.add_argument("symbol", help="ticker as Yahoo writes it, e.g. BABA, 0700.HK, BRK-B")
-    wp.add_argument("--source", choices=SOURCES, default="replay", help=SOURCE_HELP)
-    _add_data_args(wp, bars_required=False)
-    wp.add_argument("--at", type=_time, help=AT_HELP)
+    _add_symbol_at_args(wp)
     wp.add_argument("--json", action="store_true", help="print the answer as one JSON object")
-    wp.add_argument(
-        "--bars-zone", type=_zone, help="zone of intraday bar times that carry no UTC offset"
-    )
+    _add_bars_zone(wp)
 
 
 def _record_parser(sub: SubParsers) -> None:
@@ -239,7 +229,7 @@ def _evidence_parser(sub: SubParsers) -> None:
         "  marketbot evidence BABA --json\n"
         "  marketbot evidence BABA --at 2025-03-05T16:00 --news bot/data/demo/news.jsonl",
     )
-    ep.add_argument("symbol", help="ticker as Yahoo writes it, e.g. BABA, 0700.HK, BRK-B")
+    _add_symbol_arg(ep)
     ep.add_argument(
         "--at", type=_time, help="end of the window; without a zone, exchange time (default: now)"
     )
@@ -378,6 +368,26 @@ def _add_data_args(p: argparse.ArgumentParser, bars_required: bool = True) -> No
     p.add_argument("--groups", type=Path, help="symbol groups YAML (default: setting groups_file)")
     p.add_argument(
         "--evidence", nargs="+", type=Path, default=[], help="recorded evidence JSONL files"
+    )
+
+
+def _add_symbol_arg(p: argparse.ArgumentParser) -> None:
+    """The one symbol a command is about."""
+    p.add_argument("symbol", help="ticker as Yahoo writes it, e.g. BABA, 0700.HK, BRK-B")
+
+
+def _add_symbol_at_args(p: argparse.ArgumentParser) -> None:
+    """A symbol, where its prices come from, and the time to look at it."""
+    _add_symbol_arg(p)
+    p.add_argument("--source", choices=SOURCES, default="replay", help=SOURCE_HELP)
+    _add_data_args(p, bars_required=False)
+    p.add_argument("--at", type=_time, help=AT_HELP)
+
+
+def _add_bars_zone(p: argparse.ArgumentParser) -> None:
+    """The zone for intraday bar times written without a UTC offset."""
+    p.add_argument(
+        "--bars-zone", type=_zone, help="zone of intraday bar times that carry no UTC offset"
     )
 
 

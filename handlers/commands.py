@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from handlers.detect import detect_moves
 from handlers.freshness import age_text, exchange_time, move_age_text
@@ -18,6 +18,7 @@ from handlers.render import Field, Message, fmt_pct, render_alert
 from handlers.stages.split_guard import split_reason
 from handlers.symbols import SymbolError, normalize_symbol, parse_symbols
 
+T = TypeVar("T")
 WATCH_HELP = (
     "Usage: /watch add SYMBOL [SYMBOL ...] [THRESHOLD%] · /watch remove SYMBOL [...] · "
     "/watch list · /watch threshold [SYMBOL] PCT · /watch mutes. "
@@ -273,14 +274,23 @@ def watch_remove(store: WatchStore, who: Requester, symbols_text: str) -> Reply:
     return Reply("\n".join(lines + errors), ok=bool(removed), ephemeral=not removed)
 
 
-def watch_threshold(store: WatchStore, who: Requester, symbol: str, pct_text: str) -> Reply:
+def _manager_input(who: Requester, help_text: str, parse: Callable[[], T]) -> T | Reply:
+    """PARSE's result for a manager of the channel, else the Reply that refuses or explains."""
     if not who.can_manage:
         return Reply(MANAGE_REFUSAL, ok=False)
     try:
-        sym = normalize_symbol(symbol)
-        pct = parse_threshold(pct_text)
-    except (SymbolError, ValueError) as exc:
-        return Reply(f"{exc}\n{who.watch_help}", ok=False)
+        return parse()
+    except ValueError as exc:  # SymbolError is one
+        return Reply(f"{exc}\n{help_text}", ok=False)
+
+
+def watch_threshold(store: WatchStore, who: Requester, symbol: str, pct_text: str) -> Reply:
+    parsed = _manager_input(
+        who, who.watch_help, lambda: (normalize_symbol(symbol), parse_threshold(pct_text))
+    )
+    if isinstance(parsed, Reply):
+        return parsed
+    sym, pct = parsed
     if not store.set_threshold(who.destination, sym, pct):
         return Reply(f"{sym} is not on this channel's watchlist: /watch add {sym} first.", ok=False)
     return Reply(f"{sym} now alerts at ±{pct:g} %.", ephemeral=False)
@@ -288,12 +298,9 @@ def watch_threshold(store: WatchStore, who: Requester, symbol: str, pct_text: st
 
 def channel_threshold(store: WatchStore, who: Requester, pct_text: str) -> Reply:
     """The threshold of every symbol here that has none of its own."""
-    if not who.can_manage:
-        return Reply(MANAGE_REFUSAL, ok=False)
-    try:
-        pct = parse_threshold(pct_text)
-    except ValueError as exc:
-        return Reply(f"{exc}\n{who.watch_help}", ok=False)
+    pct = _manager_input(who, who.watch_help, lambda: parse_threshold(pct_text))
+    if isinstance(pct, Reply):
+        return pct
     store.set_channel_threshold(who.destination, pct)
     return Reply(
         f"This channel now alerts at ±{pct:g} % (symbols with a threshold of their own keep it).",
@@ -402,25 +409,21 @@ def run_mute_text(store: WatchStore, who: Requester, text: str, now: datetime) -
 def mute(
     store: WatchStore, who: Requester, symbol: str, duration_text: str, now: datetime
 ) -> Reply:
-    if not who.can_manage:
-        return Reply(MANAGE_REFUSAL, ok=False)
-    try:
-        sym = normalize_symbol(symbol)
-        duration = parse_duration(duration_text)
-    except (SymbolError, ValueError) as exc:
-        return Reply(f"{exc}\n{who.mute_help}", ok=False)
+    parsed = _manager_input(
+        who, who.mute_help, lambda: (normalize_symbol(symbol), parse_duration(duration_text))
+    )
+    if isinstance(parsed, Reply):
+        return parsed
+    sym, duration = parsed
     until = now + duration
     store.mute(who.destination, sym, until, who.user)
     return Reply(f"{sym} muted here until {_utc(until)}.", ephemeral=False)
 
 
 def unmute(store: WatchStore, who: Requester, symbol: str) -> Reply:
-    if not who.can_manage:
-        return Reply(MANAGE_REFUSAL, ok=False)
-    try:
-        sym = normalize_symbol(symbol)
-    except SymbolError as exc:
-        return Reply(f"{exc}\n{who.mute_help}", ok=False)
+    sym = _manager_input(who, who.mute_help, lambda: normalize_symbol(symbol))
+    if isinstance(sym, Reply):
+        return sym
     if not store.unmute(who.destination, sym):
         return Reply(f"{sym} was not muted here.", ok=False)
     return Reply(f"{sym} unmuted.", ephemeral=False)

@@ -19,6 +19,23 @@ DEMO_NEWS = ROOT / "bot" / "data" / "demo" / "news.jsonl"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 SHARED_DAILY = SHARED_DATA / "prices" / "daily"
 PG_URL = os.environ.get("MARKETBOT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+DEMO_WATCH = "BABA,JD,TCEHY,PDD,BIDU,SPY"
+
+
+def demo_replay_args(first: str, last: str) -> list[str]:
+    """The `replay` arguments for the bundled demo bars and news, watching the China group."""
+    return [
+        "--bars",
+        str(DEMO_BARS),
+        "--news",
+        str(DEMO_NEWS),
+        "--watch",
+        DEMO_WATCH,
+        "--from",
+        first,
+        "--to",
+        last,
+    ]
 
 
 @pytest.fixture

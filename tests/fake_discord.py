@@ -14,7 +14,6 @@ gets the 429 Discord sends (JSON retry_after and global flag, Retry-After, Via, 
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import math
@@ -32,6 +31,7 @@ import yarl
 from aiohttp import BodyPartReader, WSMsgType, web
 
 from bot.delivery.pacing import DISCORD_CHANNEL_MESSAGES, DISCORD_GLOBAL, FixedWindow, Rate
+from tests.helpers import wait_until
 
 TOKEN = "fake-token.for-tests.only"
 APP_ID = 910000000000000001
@@ -424,11 +424,7 @@ class FakeDiscord:
     async def wait_for(
         self, condition: Callable[[], bool], timeout: float = 5.0, what: str = "condition"
     ) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"fake Discord: timed out waiting for {what}")
-            await asyncio.sleep(0.01)
+        await wait_until(condition, timeout, f"{what} (fake Discord)")
 
     async def wait_connected(self, timeout: float = 5.0) -> None:
         """Until a bot has identified on the gateway (READY and GUILD_CREATE are sent then)."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -17,6 +19,17 @@ def at(day: str, hhmm: str = "13:30") -> datetime:
     """A New York time on a day, e.g. at('2025-03-05', '13:30')."""
     h, m = (int(x) for x in hhmm.split(":"))
     return datetime.fromisoformat(day).replace(hour=h, minute=m, tzinfo=NY)
+
+
+async def wait_until(
+    condition: Callable[[], bool], timeout: float = 5.0, what: str = "condition"
+) -> None:
+    """Poll CONDITION until it holds; fail after TIMEOUT seconds, naming WHAT was awaited."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
 
 
 def quotes(moves: Mapping[str, float], when: datetime, prev: float = 100.0) -> dict[str, Quote]:

@@ -14,7 +14,7 @@ from bot.cli import main
 from bot.sources.replay import Replay, load_bars
 from config.loader import load_groups
 from handlers.chart_data import build_chart_spec, chart_symbols, rebase
-from tests.conftest import DEMO_BARS, DEMO_NEWS
+from tests.conftest import DEMO_BARS, DEMO_NEWS, demo_replay_args
 from tests.helpers import NY, at
 
 
@@ -109,24 +109,8 @@ def test_no_chart_without_prices(replay: Replay) -> None:
 
 
 def test_replay_writes_alert_charts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(
-        [
-            "replay",
-            "--bars",
-            str(DEMO_BARS),
-            "--news",
-            str(DEMO_NEWS),
-            "--watch",
-            "BABA,JD,TCEHY,PDD,BIDU,SPY",
-            "--from",
-            "2025-03-05",
-            "--to",
-            "2025-03-05",
-            "--charts",
-            str(tmp_path),
-            "--json",
-        ]
-    )
+    demo_day = demo_replay_args("2025-03-05", "2025-03-05")
+    code = main(["replay", *demo_day, "--charts", str(tmp_path), "--json"])
     assert code == 0
     files = sorted(p.name for p in tmp_path.iterdir())
     assert files == ["2025-03-05T1600-up-BABA-JD-TCEHY-PDD-BIDU.png"]

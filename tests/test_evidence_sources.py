@@ -29,6 +29,7 @@ from tests.yahoo_fake import (
     Reply,
     earnings_page,
     search_body,
+    search_news_item,
     visualization_body,
 )
 
@@ -311,25 +312,13 @@ def test_economic_calendar_gives_the_releases_of_the_window(yahoo: FakeYahoo) ->
 # ---------------------------------------------------------------- the gatherer
 
 
-def _flat(uid: str, title: str, when: datetime, related: list[str]) -> dict[str, object]:
-    return {
-        "uuid": uid,
-        "title": title,
-        "publisher": "Sample Wire",
-        "link": f"https://news.example/{uid}",
-        "providerPublishTime": int(when.timestamp()),
-        "type": "STORY",
-        "relatedTickers": related,
-    }
-
-
 def test_gatherer_asks_every_source_at_once_and_reports_the_late_one(
     yahoo: FakeYahoo, sec: Served
 ) -> None:
     yahoo.searches["KWEB"] = Reply.json(
         search_body(
             [
-                _flat(
+                search_news_item(
                     "m1",
                     "Sample: China stocks rally as Beijing keeps its growth target",
                     at("2025-03-05", "09:00"),
@@ -413,10 +402,15 @@ def test_market_news_asks_benchmarks_and_region_topics_once_per_window(yahoo: Fa
     from bot.sources.market_news import TopicNews
 
     yahoo.searches["China economy"] = Reply.json(
-        search_body([_flat("t1", "Sample: China's factory activity picks up", PREV_CLOSE, [])], "X")
+        search_body(
+            [search_news_item("t1", "Sample: China's factory activity picks up", PREV_CLOSE, [])],
+            "X",
+        )
     )
     yahoo.searches["KWEB"] = Reply.json(
-        search_body([_flat("k1", "Sample: KWEB inflows jump", PREV_CLOSE, ["KWEB"])], "KWEB")
+        search_body(
+            [search_news_item("k1", "Sample: KWEB inflows jump", PREV_CLOSE, ["KWEB"])], "KWEB"
+        )
     )
     session = FakeSession(yahoo)
     source = MarketNews(

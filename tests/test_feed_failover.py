@@ -10,16 +10,16 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from bot.app import AppContext, build_engine
-from bot.delivery.outbox import stored_alert
 from bot.infra.scheduler import Poller, process_streamed, refresh_previous_closes
 from bot.infra.store import Store
 from bot.runner import wanted_symbols
 from bot.sources.yahoo.quotes import YahooPrices
 from bot.sources.yahoo.stream import QuoteStream, quote_from_message
 from config.settings import load_settings
-from handlers.models import Alert, WatchEntry
-from handlers.render import Message
+from handlers.models import WatchEntry
 from tests.fake_streamer import pricing_frame
+from tests.fakes import AlertRecorder
+from tests.helpers import wait_until
 from tests.test_yahoo_source import offline_yfinance  # noqa: F401  (autouse: no network)
 from tests.yahoo_fake import FakeSession, FakeYahoo, quote_entry
 
@@ -27,23 +27,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 NOW = datetime(2025, 3, 5, 18, 30, tzinfo=UTC)  # 13:30 in New York, the market open
 PREV = 100.0
-
-
-class Recorder:
-    platform = "test"
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.alerts: list[Alert] = []
-
-    async def send(self, message: Message, channel: str, key: str) -> str:
-        alert = stored_alert(self.store, key)  # the outbox keeps the alert behind the key
-        assert alert is not None
-        self.alerts.append(alert)
-        return f"m{len(self.alerts)}"
-
-    def symbols(self) -> list[str]:
-        return sorted(s for a in self.alerts for s in a.symbols)
 
 
 class Streamer:
@@ -68,14 +51,6 @@ class Streamer:
             await ws.send(self.frame(sym))
 
 
-async def _until(predicate, seconds: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(int(seconds / 0.02)):
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not met in time")
-
-
 async def test_stream_drop_hands_over_to_batched_polling_without_losing_or_doubling() -> None:
     settings = load_settings(db_url="sqlite://")
     store = Store("sqlite://")
@@ -83,7 +58,7 @@ async def test_stream_drop_hands_over_to_batched_polling_without_losing_or_doubl
     fake = FakeYahoo()
     prices = YahooPrices(FakeSession(fake), requests_per_second=1000)
     ctx = AppContext(settings, build_engine(settings), store, prices, None, clock=lambda: NOW)  # type: ignore[arg-type]
-    recorder = Recorder(store)
+    recorder = AlertRecorder(store)
     ctx.notifiers["test"] = recorder
     streamer = Streamer({})
     async with serve(streamer.handler, "127.0.0.1", 0) as server:
@@ -98,14 +73,14 @@ async def test_stream_drop_hands_over_to_batched_polling_without_losing_or_doubl
         poller.stream_healthy = lambda: stream.state.connected
         task = asyncio.create_task(stream.run_forever())
         try:
-            await _until(lambda: stream.state.messages >= 4)
+            await wait_until(lambda: stream.state.messages >= 4)
             assert await poller.poll_once() == [] and not fake.quote_requests()
 
             await streamer.tick("LX001", 6.5)
-            await _until(lambda: recorder.symbols() == ["LX001"])
+            await wait_until(lambda: recorder.symbols() == ["LX001"])
             server.close()  # the streamer goes away: connections dropped, new ones refused
             await server.wait_closed()
-            await _until(lambda: not stream.state.connected)
+            await wait_until(lambda: not stream.state.connected)
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

@@ -25,6 +25,7 @@ from tests.test_yahoo_source import offline_yfinance  # noqa: F401  (fixture)
 from tests.yahoo_fake import FakeSession, FakeYahoo, Reply, intraday_chart, load_days
 
 SYNTHETIC = ROOT / "tests" / "data" / "intraday" / "BABA-2025-03-05-synthetic.csv"
+SYNTHETIC_DAY = ("--bars", str(DEMO_BARS / "BABA.csv"), str(SYNTHETIC))
 NY = ZoneInfo("America/New_York")
 
 
@@ -38,6 +39,14 @@ def why(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
     code, [answer] = run_json(capsys, "why", *args)
     assert code == 0, answer
     return answer
+
+
+def why_extended(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, extended: str, at: str
+) -> dict[str, Any]:
+    """/why BABA at AT over the demo close and the synthetic intraday day, extended hours set."""
+    monkeypatch.setenv("MARKETBOT_EXTENDED_HOURS", extended)
+    return why(capsys, "BABA", *SYNTHETIC_DAY, "--at", at)
 
 
 def closes(path: Path) -> dict[str, float]:
@@ -84,9 +93,7 @@ def test_why_before_the_open_answers_from_the_last_session_and_says_so(
 def test_why_before_the_open_shows_pre_market_apart(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("MARKETBOT_EXTENDED_HOURS", "true")
-    bars = ["--bars", str(DEMO_BARS / "BABA.csv"), str(SYNTHETIC)]
-    answer = why(capsys, "BABA", *bars, "--at", "2025-03-05T08:30")
+    answer = why_extended(capsys, monkeypatch, "true", "2025-03-05T08:30")
     assert answer["as_of"] == "as of Tue 2025-03-04 16:00 EST close"
     ext = answer["extended"]
     assert ext["session"] == "pre" and ext["price"] == 131.50
@@ -98,9 +105,7 @@ def test_why_before_the_open_shows_pre_market_apart(
 def test_why_after_the_close_tells_post_market_from_the_regular_close(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("MARKETBOT_EXTENDED_HOURS", "true")
-    bars = ["--bars", str(DEMO_BARS / "BABA.csv"), str(SYNTHETIC)]
-    answer = why(capsys, "BABA", *bars, "--at", "2025-03-05T19:00")
+    answer = why_extended(capsys, monkeypatch, "true", "2025-03-05T19:00")
     assert answer["price"] == 141.03 and answer["previous_close"] == 129.85
     assert answer["as_of"] == "as of Wed 2025-03-05 16:00 EST close"
     ext = answer["extended"]
@@ -111,9 +116,7 @@ def test_why_after_the_close_tells_post_market_from_the_regular_close(
 def test_why_without_extended_hours_shows_no_post_market(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("MARKETBOT_EXTENDED_HOURS", "false")
-    bars = ["--bars", str(DEMO_BARS / "BABA.csv"), str(SYNTHETIC)]
-    answer = why(capsys, "BABA", *bars, "--at", "2025-03-05T19:00")
+    answer = why_extended(capsys, monkeypatch, "false", "2025-03-05T19:00")
     assert answer["extended"] is None and answer["price"] == 141.03
 
 
@@ -211,8 +214,9 @@ def test_daily_replay_alerts_at_the_real_close_with_real_figures(
 
 
 def test_intraday_replay_alerts_at_the_crossing_bar(capsys: pytest.CaptureFixture[str]) -> None:
-    bars = ["--bars", str(DEMO_BARS / "BABA.csv"), str(SYNTHETIC)]
-    code, alerts = run_json(capsys, "replay", *bars, "--watch", "BABA", "--from", "2025-03-05")
+    code, alerts = run_json(
+        capsys, "replay", *SYNTHETIC_DAY, "--watch", "BABA", "--from", "2025-03-05"
+    )
     assert code == 0
     first = alerts[0]
     # The 09:33 bar's close (136.70) is the first at +5 % or more; its price is known at 09:34.

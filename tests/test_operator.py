@@ -16,7 +16,7 @@ import yaml
 
 from bot.app import AppContext, build_engine
 from bot.charts import alert_chart, alert_chart_context, series_styles
-from bot.delivery.outbox import OutboxWorker, claim, enqueue, outbox_counts, stored_alert
+from bot.delivery.outbox import OutboxWorker, claim, enqueue, outbox_counts
 from bot.infra.store import Store
 from bot.replay_run import replay_entries, run_replay
 from bot.run import warn_unserved_platforms
@@ -29,8 +29,8 @@ from config.settings_doc import readme_section, settings_markdown
 from handlers import commands
 from handlers.chart_data import build_chart_spec, rebase
 from handlers.models import Alert, Delivery, Destination, WatchEntry
-from handlers.render import Message
 from tests.conftest import DEMO_BARS, DEMO_NEWS, ROOT
+from tests.fakes import AlertRecorder
 from tests.yahoo_fake import FakeSession, FakeYahoo, Reply, daily_chart, load_days
 
 # A proxy nobody listens on: every Yahoo request fails at once, as offline, internet or not.
@@ -350,22 +350,6 @@ def test_10_chart_into_a_missing_folder(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "cannot write file/x.png" in one_error_line(proc)
 
 
-class Collector:
-    """A console-like notifier that keeps the alerts the replay's worker sent it."""
-
-    platform = "console"
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.alerts: list[Alert] = []
-
-    async def send(self, message: Message, channel: str, key: str) -> str:
-        alert = stored_alert(self.store, key)
-        assert alert is not None
-        self.alerts.append(alert)
-        return key
-
-
 @pytest.fixture(scope="module")
 def demo_alerts() -> list[Alert]:
     settings = Settings()
@@ -373,7 +357,7 @@ def demo_alerts() -> list[Alert]:
     replay = Replay(load_bars([DEMO_BARS])[0])
     symbols = ["BABA", "JD", "TCEHY", "PDD", "BIDU", "SPY"]
     store = Store("sqlite://")
-    alerts = Collector(store)
+    alerts = AlertRecorder(store, "console")
     run_replay(
         engine,
         replay,
@@ -395,7 +379,7 @@ def test_10_group_chart_has_every_alerted_symbol_and_the_right_footer(
     (npc,) = demo_alerts
     # JD closed +0.4 % on its results day (03-06, inside the NPC event's dates): alert at 0.3 %.
     jd_store = Store("sqlite://")
-    jd_alerts = Collector(jd_store)
+    jd_alerts = AlertRecorder(jd_store, "console")
     run_replay(
         build_engine(Settings()),
         replay,

@@ -7,7 +7,9 @@ import heapq
 import itertools
 import random
 from collections.abc import AsyncIterator, Awaitable, Coroutine, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -40,7 +42,7 @@ from config.settings import DiscordSettings, Settings, SlackSettings, load_setti
 from handlers.models import Alert, Delivery, Destination, WatchEntry
 from handlers.render import Message, render_alert
 from tests.conftest import DEMO_BARS, DEMO_NEWS
-from tests.fake_discord import CHINA_TECH, MARKETS, MESSAGES_BUCKET, TOKEN, FakeDiscord
+from tests.fake_discord import CHINA_TECH, MARKETS, MESSAGES_BUCKET, TOKEN, FakeDiscord, Limits
 from tests.fake_slack import FakeSlack
 from tests.helpers import at
 
@@ -287,11 +289,24 @@ def npc_alert() -> tuple[Alert, Message]:
     return delivery.alert, render_alert(delivery.alert)
 
 
-def context(tmp_db: str) -> AppContext:
+def context(tmp_path: Path) -> AppContext:
+    tmp_db = f"sqlite:///{tmp_path / 'bot.db'}"
     settings = load_settings(db_url=tmp_db, slack_bot_token=SLACK_TOKEN)
     ctx, _, _ = replay_context(settings, Store(tmp_db), [DEMO_BARS])
     ctx.charts = None
     return ctx
+
+
+@asynccontextmanager
+async def limited_discord(
+    fake: FakeDiscord, tmp_path: Path, ids: list[int]
+) -> AsyncIterator[tuple[AppContext, Limits]]:
+    """A bot logged in to FAKE that may post to IDS; the fake enforces Discord's limits."""
+    fake.add_channels(ids)
+    ctx = context(tmp_path)
+    async with create_discord_bot(ctx) as bot:
+        await login(bot, TOKEN)
+        yield ctx, fake.enforce_limits()
 
 
 async def drain(ctx: AppContext, channels: Sequence[Destination], wait: Awaitable[object]) -> None:
@@ -310,11 +325,7 @@ async def test_outbox_fans_out_to_discord_under_its_limits(
     discord_fake: FakeDiscord, tmp_path: Any
 ) -> None:
     ids = [770_000_000_000_000_000 + i for i in range(120)]
-    discord_fake.add_channels(ids)
-    ctx = context(f"sqlite:///{tmp_path / 'bot.db'}")
-    async with create_discord_bot(ctx) as bot:
-        await login(bot, TOKEN)
-        limits = discord_fake.enforce_limits()
+    async with limited_discord(discord_fake, tmp_path, ids) as (ctx, limits):
         posts = r"/channels/\d+/messages"
 
         def ok() -> list[float]:
@@ -335,12 +346,8 @@ async def test_all_at_once_against_the_same_fake_draws_429s(
 ) -> None:
     """The naive way: discord.py recovers from the global 429s, but there are many."""
     ids = [780_000_000_000_000_000 + i for i in range(80)]
-    discord_fake.add_channels(ids)
-    ctx = context(f"sqlite:///{tmp_path / 'bot.db'}")
     alert, message = npc_alert()
-    async with create_discord_bot(ctx) as bot:
-        await login(bot, TOKEN)
-        limits = discord_fake.enforce_limits()
+    async with limited_discord(discord_fake, tmp_path, ids) as (ctx, limits):
         notifier = ctx.notifiers["discord"]
         await asyncio.gather(*(notifier.send(message, str(i), alert.id) for i in ids))
     assert limits.limited_global >= 25
@@ -350,7 +357,7 @@ async def test_all_at_once_against_the_same_fake_draws_429s(
 async def test_outbox_fans_out_to_slack_under_its_limits(
     slack_fake: FakeSlack, tmp_path: Any
 ) -> None:
-    ctx = context(f"sqlite:///{tmp_path / 'bot.db'}")
+    ctx = context(tmp_path)
     client = AsyncWebClient(token=SLACK_TOKEN, base_url=slack_fake.api_url)
     ctx.notifiers["slack"] = SlackNotifier(client)
     limits = slack_fake.enforce_limits()

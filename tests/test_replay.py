@@ -9,7 +9,7 @@ import pytest
 
 from bot.cli import main
 from bot.sources.replay import Replay, load_bars
-from tests.conftest import DEMO_BARS, DEMO_NEWS
+from tests.conftest import DEMO_BARS, DEMO_WATCH, demo_replay_args
 
 CHINA = {"BABA", "JD", "TCEHY", "PDD", "BIDU"}
 
@@ -53,7 +53,7 @@ def test_npc_day_is_one_grouped_alert_with_context(
         "--threshold",
         "5",
         "--watch",
-        "BABA,JD,TCEHY,PDD,BIDU,SPY",
+        DEMO_WATCH,
     )
     [npc] = on(alerts, "2025-03-05")
     assert set(npc["symbols"]) == CHINA
@@ -91,19 +91,7 @@ def test_baba_results_day_needs_news_to_be_company(
 
 
 def test_demo_replay_shows_grouped_alert_and_no_spy(capsys: pytest.CaptureFixture[str]) -> None:
-    alerts = replay_json(
-        capsys,
-        "--bars",
-        str(DEMO_BARS),
-        "--news",
-        str(DEMO_NEWS),
-        "--watch",
-        "BABA,JD,TCEHY,PDD,BIDU,SPY",
-        "--from",
-        "2025-03-03",
-        "--to",
-        "2025-03-07",
-    )
+    alerts = replay_json(capsys, *demo_replay_args("2025-03-03", "2025-03-07"))
     [npc] = on(alerts, "2025-03-05")
     assert set(npc["symbols"]) == CHINA and npc["cause"] in {"sector", "macro"}
     assert any(c["id"] == "cn-npc-2025-opening" for c in npc["context"])
@@ -115,21 +103,7 @@ def test_demo_replay_shows_grouped_alert_and_no_spy(capsys: pytest.CaptureFixtur
 
 
 def test_demo_console_output_names_the_npc(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(
-        [
-            "replay",
-            "--bars",
-            str(DEMO_BARS),
-            "--news",
-            str(DEMO_NEWS),
-            "--watch",
-            "BABA,JD,TCEHY,PDD,BIDU,SPY",
-            "--from",
-            "2025-03-05",
-            "--to",
-            "2025-03-05",
-        ]
-    )
+    code = main(["replay", *demo_replay_args("2025-03-05", "2025-03-05")])
     out = capsys.readouterr().out
     assert code == 0
     assert "National People's Congress" in out

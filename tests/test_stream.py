@@ -13,15 +13,15 @@ import websockets
 from websockets.asyncio.server import ServerConnection, serve
 
 from bot.app import AppContext, build_engine
-from bot.delivery.outbox import stored_alert
 from bot.infra.scheduler import process_streamed
 from bot.infra.store import Store
 from bot.runner import wanted_symbols
 from bot.sources.yahoo.stream import SOURCE, QuoteStream, quote_from_message
 from config.settings import load_settings
-from handlers.models import Alert, WatchEntry
-from handlers.render import Message
+from handlers.models import WatchEntry
 from tests.fake_streamer import pricing_frame
+from tests.fakes import AlertRecorder
+from tests.helpers import wait_until
 
 NOW = datetime(2025, 3, 5, 18, 30, tzinfo=UTC)  # 13:30 in New York
 PREVIOUS = {
@@ -80,21 +80,7 @@ async def streamer_url() -> AsyncIterator[tuple[str, Streamer]]:
         yield f"ws://127.0.0.1:{port}", streamer
 
 
-class Recorder:
-    platform = "test"
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.alerts: list[Alert] = []
-
-    async def send(self, message: Message, channel: str, key: str) -> str:
-        alert = stored_alert(self.store, key)  # the outbox keeps the alert behind the key
-        assert alert is not None
-        self.alerts.append(alert)
-        return f"m{len(self.alerts)}"
-
-
-def _ctx() -> tuple[AppContext, Recorder]:
+def _ctx() -> tuple[AppContext, AlertRecorder]:
     settings = load_settings(db_url="sqlite://")
     store = Store("sqlite://")
     store.add_watch(
@@ -108,17 +94,9 @@ def _ctx() -> tuple[AppContext, Recorder]:
         news=None,  # type: ignore[arg-type]
         clock=lambda: NOW,
     )
-    recorder = Recorder(store)
+    recorder = AlertRecorder(store)
     ctx.notifiers["test"] = recorder
     return ctx, recorder
-
-
-async def _until(predicate, seconds: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(int(seconds / 0.02)):
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 async def test_streamed_npc_move_becomes_one_grouped_alert(
@@ -131,7 +109,7 @@ async def test_streamed_npc_move_becomes_one_grouped_alert(
     )
     task = asyncio.create_task(stream.run_forever())
     try:
-        await _until(lambda: len(recorder.alerts) >= 1)
+        await wait_until(lambda: len(recorder.alerts) >= 1)
         await asyncio.sleep(0.2)
     finally:
         task.cancel()
@@ -163,12 +141,12 @@ async def test_reconnects_after_a_drop_and_follows_the_watchlist(
     )
     task = asyncio.create_task(stream.run_forever())
     try:
-        await _until(lambda: len(recorder.alerts) >= 1, seconds=8)
+        await wait_until(lambda: len(recorder.alerts) >= 1, timeout=8)
         assert streamer.connections >= 2 and stream.state.reconnects >= 1
         ctx.store.add_watch([WatchEntry("test", "c1", "AAPL", 5.0)])
-        await _until(lambda: any("AAPL" in s for s in streamer.subscribed))
+        await wait_until(lambda: any("AAPL" in s for s in streamer.subscribed))
         ctx.store.remove_watch(ctx.store.watch_entries()[0].destination, ["AAPL"])
-        await _until(lambda: "AAPL" not in stream.state.subscribed)
+        await wait_until(lambda: "AAPL" not in stream.state.subscribed)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -50,6 +50,7 @@ from tests.yahoo_fake import (
     load_days,
     quote_entry,
     search_body,
+    search_news_item,
     ticker_news_body,
     with_close,
 )
@@ -488,19 +489,6 @@ def _nested(uid: str, title: str, when: datetime, tickers: list[str]) -> dict[st
     }
 
 
-def _flat(uid: str, title: str, when: datetime, tickers: list[str]) -> dict[str, Any]:
-    """A Search.news item in the flat legacy shape (sample text written for the tests)."""
-    return {
-        "uuid": uid,
-        "title": title,
-        "publisher": "Sample Daily",
-        "link": f"https://example.org/{uid}",
-        "providerPublishTime": int(when.timestamp()),
-        "type": "STORY",
-        "relatedTickers": tickers,
-    }
-
-
 @pytest.fixture
 def news_fake(fake: FakeYahoo) -> FakeYahoo:
     fake.ticker_news["BABA"] = Reply.json(
@@ -527,13 +515,13 @@ def news_fake(fake: FakeYahoo) -> FakeYahoo:
     fake.searches["BABA"] = Reply.json(
         search_body(
             [
-                _flat(
+                search_news_item(
                     SHARED_ID,
                     "Sample: China internet stocks climb",
                     at("2025-03-05", "10:05"),
                     ["BABA"],
                 ),
-                _flat(
+                search_news_item(
                     "s-2",
                     "Sample: Hong Kong shares rally at the open",
                     at("2025-03-05", "09:40"),

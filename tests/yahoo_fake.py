@@ -263,6 +263,19 @@ def ticker_news_body(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {"data": {"tickerStream": {"stream": list(items), "pagination": {"uuids": ""}}}}
 
 
+def search_news_item(uid: str, title: str, when: datetime, tickers: list[str]) -> dict[str, Any]:
+    """A Search.news item in the flat legacy shape (sample text written for the tests)."""
+    return {
+        "uuid": uid,
+        "title": title,
+        "publisher": "Sample Daily",
+        "link": f"https://example.org/{uid}",
+        "providerPublishTime": int(when.timestamp()),
+        "type": "STORY",
+        "relatedTickers": tickers,
+    }
+
+
 def search_body(news: Sequence[Mapping[str, Any]], symbol: str) -> dict[str, Any]:
     """A /v1/finance/search response with flat legacy news items."""
     return {
@@ -455,8 +468,30 @@ def quote_body(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 Handler = Callable[[Recorded], Reply]
 
 
+class LocalAdapter(BaseAdapter):
+    """A transport adapter that answers in process: the transport options do not apply."""
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: Any = None,
+    ) -> requests.Response:
+        return self.answer(request)
+
+    def answer(self, request: requests.PreparedRequest) -> requests.Response:
+        """The response to REQUEST."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
 @dataclass(eq=False)
-class FakeYahoo(BaseAdapter):
+class FakeYahoo(LocalAdapter):
     """Serves Yahoo's hosts by URL path and records every request it sees."""
 
     charts: dict[str, Reply] = field(default_factory=dict)
@@ -490,15 +525,8 @@ class FakeYahoo(BaseAdapter):
         """End any delay now (teardown of a slow-server test)."""
         self._release.set()
 
-    def send(
-        self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: Any = None,
-        verify: Any = True,
-        cert: Any = None,
-        proxies: Any = None,
-    ) -> requests.Response:
+    def answer(self, request: requests.PreparedRequest) -> requests.Response:
+        """Record REQUEST and answer it as Yahoo would (after any delay)."""
         parts = urlsplit(request.url or "")
         body = request.body.encode() if isinstance(request.body, str) else request.body
         rec = Recorded(
@@ -518,9 +546,6 @@ class FakeYahoo(BaseAdapter):
             self.sizes.extend([0] * (len(self.seen) - len(self.sizes)))
             self.sizes[index] = len(reply.body)
         return _response(request, reply)
-
-    def close(self) -> None:
-        pass
 
     def _route(self, rec: Recorded) -> Reply:
         for prefix, reply in self.overrides.items():
@@ -612,27 +637,17 @@ class FakeSession(requests.Session):
         self.mount("http://", fake)
 
 
-class EscapeGuard(BaseAdapter):
+class EscapeGuard(LocalAdapter):
     """Mounted on any session yfinance makes by itself: records and refuses the request."""
 
     def __init__(self) -> None:
         super().__init__()
         self.escaped: list[str] = []
 
-    def send(
-        self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: Any = None,
-        verify: Any = True,
-        cert: Any = None,
-        proxies: Any = None,
-    ) -> requests.Response:
+    def answer(self, request: requests.PreparedRequest) -> requests.Response:
+        """Record REQUEST's URL and refuse it."""
         self.escaped.append(request.url or "")
         raise requests.ConnectionError(f"test network guard: refused {request.url}")
-
-    def close(self) -> None:
-        pass
 
 
 def guarded_session_factory(guard: EscapeGuard) -> Callable[[], requests.Session]:

@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.app import AppContext
+from bot.delivery.outbox import stored_alert
 from bot.delivery.pacing import PlatformLimits, Rate
+from bot.infra.store import Store
 from bot.platforms.base import Permission, refusal, run_command
 from config.settings import Settings
 from handlers import commands
@@ -45,6 +47,26 @@ class MemoryNotifier:
 
     def in_channel(self, channel: str) -> list[Message]:
         return [s.message for s in self.sent if s.channel == channel]
+
+
+class AlertRecorder:
+    """A notifier that keeps the alert the outbox stored behind each key it is asked to send."""
+
+    def __init__(self, store: Store, platform: str = NAME) -> None:
+        self.platform = platform
+        self.store = store
+        self.alerts: list[Alert] = []
+
+    async def send(self, message: Message, channel: str, key: str) -> str:
+        """Record the alert behind KEY; returns a new message id."""
+        alert = stored_alert(self.store, key)
+        assert alert is not None
+        self.alerts.append(alert)
+        return f"m{len(self.alerts)}"
+
+    def symbols(self) -> list[str]:
+        """Every symbol of every recorded alert, sorted."""
+        return sorted(s for a in self.alerts for s in a.symbols)
 
 
 @dataclass(frozen=True, slots=True)
