@@ -87,9 +87,7 @@ class TelegramSettings(BaseModel):  # pydantic
     # env TELEGRAM_API_URL; python-telegram-bot base_url
     api_url: str = "https://api.telegram.org/bot"
     file_url: str = "https://api.telegram.org/file/bot"  # base_file_url
-    mode: Literal["polling", "webhook"] = "polling"
-    webhook_url: str | None = None
-    webhook_port: int = 8443
+    mode: Literal["polling"] = "polling"  # a webhook mode is not written yet
     messages_per_second: int = 30  # Telegram's global bot limit
 
 
@@ -114,9 +112,7 @@ NOTES = {
     "telegram.bot_token": "Telegram bot token from @BotFather (secret)",
     "telegram.api_url": "Bot API base (python-telegram-bot base_url; tests point it elsewhere)",
     "telegram.file_url": "Bot API file base (base_file_url)",
-    "telegram.mode": "receive updates by long polling, or by a webhook",
-    "telegram.webhook_url": "public HTTPS address Telegram posts updates to (webhook mode)",
-    "telegram.webhook_port": "local port of the webhook listener",
+    "telegram.mode": "receive updates by long polling (the only mode so far)",
     "telegram.messages_per_second": "Telegram's global bot limit",
 }
 

@@ -409,9 +409,8 @@ async def serve_telegram(
     app: Application[Any, Any, Any, Any, Any, Any] | None = None,
     poll_timeout: timedelta = POLL_TIMEOUT,
 ) -> None:
-    """Answer commands and button presses by long polling until cancelled, then stop cleanly."""
-    if (mode or ctx.settings.telegram.mode) != "polling":
-        raise TelegramSetupError("Telegram webhook mode is not implemented yet: use polling")
+    """Answer commands and button presses by long polling until cancelled, then stop cleanly
+    (the settings admit no other MODE)."""
     application = app or build_application(ctx)
     try:
         await start(application, poll_timeout)
