@@ -42,6 +42,14 @@ class Notifier(Protocol):
 
 
 @runtime_checkable
+class MultiPart(Protocol):
+    """A notifier whose send may post more than one platform message (Telegram's chart after
+    a text too long for a caption): the pacer charges the send for each of them."""
+
+    def messages_in(self, message: Message) -> int: ...
+
+
+@runtime_checkable
 class Finder(Protocol):
     """A notifier whose platform lets it look back: `find` returns the id of our own post
     under KEY among CHANNEL's recent messages, or None (also when history cannot be read)."""

@@ -135,6 +135,21 @@ def test_every_bucket_stays_under_its_platform_window() -> None:
 # --- the pacer on a fake clock ---------------------------------------------------------
 
 
+async def test_a_send_of_two_messages_is_charged_for_both() -> None:
+    clock = FakeTime()
+    pacer = pacer_for(TELEGRAM, clock)
+    times: list[float] = []
+
+    async def send(chat: str) -> None:
+        await pacer.acquire(chat, 2)  # a text, then its chart
+        times.extend([clock(), clock()])
+
+    await clock.run(*(send(f"chat{i}") for i in range(120)))
+    assert accepted(TELEGRAM.overall, times) == 240  # no message over Telegram's 30/s
+    messages_per_second = (len(times) - 2) / (times[-1] - times[0])
+    assert 0.9 * 30 <= messages_per_second < 30
+
+
 async def test_a_fanout_goes_out_just_under_discords_global_limit() -> None:
     clock = FakeTime()
     channels = [f"c{i}" for i in range(500)]

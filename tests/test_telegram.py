@@ -381,6 +381,9 @@ async def test_a_chart_with_a_text_too_long_for_a_caption_follows_as_a_reply(
     assert photo.photo == PNG + b"chart" and photo.reply_to == text.message_id
     assert captioned.photo is not None and str(captioned.message_id) == short_id
     assert captioned.text.startswith("Short\nOne line & <done>")
+    # the pacer charges each send for the messages it made
+    assert [notifier.messages_in(m) for m in (long, short)] == [2, 1]
+    assert notifier.messages_in(replace(long, chart=None)) == 1
 
 
 async def test_a_chart_telegram_refuses_never_stops_the_alert(fake: FakeTelegram) -> None:

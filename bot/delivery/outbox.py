@@ -25,7 +25,7 @@ from functools import partial
 
 from sqlalchemy import func, or_, select, update
 
-from bot.app import AppContext, Finder, Notifier
+from bot.app import AppContext, Finder, MultiPart, Notifier
 from bot.delivery import sentlog
 from bot.delivery.pacing import Pacer, default_pacers
 from bot.delivery.payload import PayloadError, decode, encode
@@ -354,7 +354,8 @@ class OutboxWorker:
             message = dataclasses.replace(message, chart=png)
         pacer = self.pacers.get(row.platform)
         if pacer is not None:
-            await pacer.acquire(row.channel)
+            parts = notifier.messages_in(message) if isinstance(notifier, MultiPart) else 1
+            await pacer.acquire(row.channel, parts)
         return await notifier.send(message, row.channel, key)
 
     async def _find(self, notifier: Notifier, channel: str, key: str) -> str | None:

@@ -202,8 +202,10 @@ class Pacer:
         with self._holding(key):
             await self._pause(self._bucket(key).delay(self.clock()))
 
-    async def acquire(self, key: str) -> float:
-        """Wait for the send's turn and take it; returns the seconds waited."""
+    async def acquire(self, key: str, cost: int = 1) -> float:
+        """Wait for the send's turn and take it; returns the seconds waited. A send that makes
+        COST platform messages (a text, then a chart) is charged for all of them at once, so
+        the sends after it wait for the extra ones."""
         started = self.clock()
         with self._holding(key):
             bucket = self._bucket(key)
@@ -214,8 +216,9 @@ class Pacer:
                     now = self.clock()
                     # Another send to KEY may have taken its token while this one queued.
                     if bucket.delay(now) <= 0:
-                        bucket.take(now)
-                        self.overall.take(now)
+                        for _ in range(max(cost, 1)):
+                            bucket.take(now)
+                            self.overall.take(now)
                         break
         waited = self.clock() - started
         self.waited += waited

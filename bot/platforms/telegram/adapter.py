@@ -170,7 +170,7 @@ async def post(bot: Bot, chat: int | str, item: Post) -> int:
     replying = None
     if item.reply_to:
         replying = ReplyParameters(item.reply_to, allow_sending_without_reply=True)
-    if item.png is not None and fits(text, MAX_CAPTION):
+    if item.png is not None and not chart_follows(text):
         try:
             return await send_photo(bot, chat, item.png, text, item.markup, replying)
         except BadRequest as exc:
@@ -193,6 +193,11 @@ async def post(bot: Bot, chat: int | str, item: Post) -> int:
         except TelegramError as exc:
             log.warning("chart not sent to Telegram chat %s: %s", chat, exc)
     return sent.message_id
+
+
+def chart_follows(text: str) -> bool:
+    """Whether a chart goes as a second message: TEXT is too long to be its caption."""
+    return not fits(text, MAX_CAPTION)
 
 
 async def send_photo(
@@ -234,6 +239,11 @@ class TelegramNotifier:
         await self.bot.initialize()
         item = Post(message_lines(message), keyboard(message.buttons), message.chart)
         return str(await post(self.bot, chat_target(channel), item))
+
+    def messages_in(self, message: Message) -> int:
+        """2 when the chart follows the text as its own message, else 1 (for the pacer)."""
+        text = join_lines(message_lines(message), MAX_TEXT)
+        return 2 if message.chart is not None and chart_follows(text) else 1
 
 
 # --- commands and buttons --------------------------------------------------------------
