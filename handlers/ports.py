@@ -89,9 +89,10 @@ class HeldAlerts(Protocol):
 
     def quiet_hours(self, dest: Destination | None = None) -> dict[Destination, QuietWindow]: ...
 
-    def hold(self, deliveries: Iterable[Delivery], held_at: datetime) -> int:
-        """Keep each (channel, symbol) of DELIVERIES for the summary and note it in the alert
-        log as told (so the next tick does not hold it again); one transaction."""
+    def hold(self, deliveries: Sequence[Delivery], items: Sequence[HeldAlert]) -> int:
+        """Keep ITEMS (the store gives them ids) for the summary and note DELIVERIES in the
+        alert log as told (so the next tick does not hold them again); one transaction.
+        Returns how many items were kept."""
         ...
 
     def held_alerts(

@@ -23,6 +23,7 @@ from handlers.models import (
     WatchEntry,
 )
 from handlers.stages.dedupe import DedupePolicy, dedupe_alerts
+from handlers.stages.quiet_hours import held_items
 
 T0 = datetime(2025, 3, 5, 18, 30, tzinfo=UTC)
 CHAN = Destination("discord", "111")
@@ -173,7 +174,8 @@ def test_quiet_hours_set_show_clear(store: Store) -> None:
 def test_held_alerts_are_logged_as_told_and_taken_once(store: Store) -> None:
     store.set_quiet_hours(CHAN, NY_NIGHT, "alice")
     held_at = T0 + timedelta(hours=10)
-    added = store.hold([Delivery(_alert("BABA", 6.0), (CHAN, OTHER))], held_at)
+    held_now = [Delivery(_alert("BABA", 6.0), (CHAN, OTHER))]
+    added = store.hold(held_now, held_items(held_now, store.quiet_hours(), held_at))
     assert added == 2
     # Noted in the alert log: the next tick's dedupe does not hold the same move again.
     assert store.recent_alerts(T0 - timedelta(days=1))[("discord", "111", "BABA", "up")].pct == 6.0

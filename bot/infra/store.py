@@ -504,36 +504,27 @@ class Store:
             out[Destination(row.platform, row.channel)] = window
         return out
 
-    def hold(self, deliveries: Iterable[Delivery], held_at: datetime) -> int:
-        """Keep each channel's symbols of DELIVERIES for the summary, noted in the alert log as
+    def hold(self, deliveries: Sequence[Delivery], items: Sequence[HeldAlert]) -> int:
+        """Keep ITEMS for the summary (numbered here) and note DELIVERIES in the alert log as
         told (the next tick does not hold them again), in one transaction. Returns rows added."""
-        deliveries = list(deliveries)
-        added = 0
         with self.session() as s:
             self.record_in(s, deliveries)
-            for delivery in deliveries:
-                alert = delivery.alert
-                for dest in delivery.destinations:
-                    quiet = s.get(QuietHoursRow, (dest.platform, dest.channel))
-                    window = f"{quiet.start}-{quiet.end} {quiet.zone}" if quiet else ""
-                    for move in alert.moves:
-                        exp = alert.explanations.get(move.symbol)
-                        s.add(
-                            HeldAlertRow(
-                                platform=dest.platform,
-                                channel=dest.channel,
-                                alert_id=alert.id,
-                                symbol=move.symbol,
-                                pct=move.pct,
-                                cause=exp.cause if exp else alert.cause,
-                                at=move.at,
-                                held_at=held_at,
-                                window=window,
-                                zone=quiet.zone if quiet else "UTC",
-                            )
-                        )
-                        added += 1
-        return added
+            s.add_all(
+                HeldAlertRow(
+                    platform=h.destination.platform,
+                    channel=h.destination.channel,
+                    alert_id=h.alert_id,
+                    symbol=h.symbol,
+                    pct=h.pct,
+                    cause=h.cause,
+                    at=h.at,
+                    held_at=h.held_at,
+                    window=h.window,
+                    zone=h.zone,
+                )
+                for h in items
+            )
+        return len(items)
 
     def held_alerts(self, dest: Destination | None = None) -> dict[Destination, list[HeldAlert]]:
         """Held alerts per channel, oldest first."""

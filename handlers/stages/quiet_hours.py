@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from handlers.models import (
@@ -12,6 +13,7 @@ from handlers.models import (
     Direction,
     HeldAlert,
     QuietSummary,
+    QuietWindow,
 )
 from handlers.ports import HeldAlerts
 from handlers.stages.base import StageContext
@@ -40,9 +42,38 @@ class QuietHours:
             if loud:
                 out.append(Delivery(delivery.alert, loud))
         if held:
-            count = ctx.held.hold(held, ctx.now)
+            count = ctx.held.hold(held, held_items(held, windows, ctx.now))
             log.info("held %d alert(s) for channels in their quiet hours", count)
         return out
+
+
+def held_items(
+    deliveries: Iterable[Delivery], windows: Mapping[Destination, QuietWindow], held_at: datetime
+) -> list[HeldAlert]:
+    """Each channel's symbols of DELIVERIES as held alerts, with the quiet hours they were
+    held in (id 0: the store numbers them)."""
+    items: list[HeldAlert] = []
+    for delivery in deliveries:
+        alert = delivery.alert
+        for dest in delivery.destinations:
+            window = windows.get(dest)
+            for move in alert.moves:
+                explanation = alert.explanations.get(move.symbol)
+                items.append(
+                    HeldAlert(
+                        id=0,
+                        destination=dest,
+                        alert_id=alert.id,
+                        symbol=move.symbol,
+                        pct=move.pct,
+                        cause=explanation.cause if explanation else alert.cause,
+                        at=move.at,
+                        held_at=held_at,
+                        window=str(window) if window else "",
+                        zone=window.zone if window else "UTC",
+                    )
+                )
+    return items
 
 
 def due_summaries(store: HeldAlerts, now: datetime) -> list[Delivery]:

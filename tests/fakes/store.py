@@ -51,31 +51,12 @@ class MemoryStore:
             return dict(self.windows)
         return {dest: self.windows[dest]} if dest in self.windows else {}
 
-    def hold(self, deliveries: Iterable[Delivery], held_at: datetime) -> int:
-        deliveries = list(deliveries)
+    def hold(self, deliveries: Sequence[Delivery], items: Sequence[HeldAlert]) -> int:
         self.record(deliveries)
-        added = 0
-        for delivery in deliveries:
-            alert = delivery.alert
-            for dest in delivery.destinations:
-                window = self.windows.get(dest)
-                for move in alert.moves:
-                    exp = alert.explanations.get(move.symbol)
-                    held = HeldAlert(
-                        id=next(self._ids),
-                        destination=dest,
-                        alert_id=alert.id,
-                        symbol=move.symbol,
-                        pct=move.pct,
-                        cause=exp.cause if exp else alert.cause,
-                        at=move.at,
-                        held_at=held_at,
-                        window=str(window) if window else "",
-                        zone=window.zone if window else "UTC",
-                    )
-                    self.held[held.id] = held
-                    added += 1
-        return added
+        for item in items:
+            held = replace(item, id=next(self._ids))
+            self.held[held.id] = held
+        return len(items)
 
     def held_alerts(self, dest: Destination | None = None) -> dict[Destination, list[HeldAlert]]:
         out: dict[Destination, list[HeldAlert]] = {}
