@@ -650,7 +650,7 @@ async def test_the_npc_alert_uploads_a_real_chart_into_its_thread(
     rig: Rig, fake: FakeSlack
 ) -> None:
     assert rig.ctx.charts is not None
-    create_slack_app(rig.ctx, client_for(fake), chart=rig.ctx.charts.for_alert)  # as run.py does
+    create_slack_app(rig.ctx, client_for(fake))  # as run.py does
     rig.store.add_watch([WatchEntry("slack", "CMARKETS", s, 5.0, "UADMIN") for s in CHINA])
     day = date(2025, 3, 5)
     assert await run_replay_feed(rig.ctx, rig.replay, rig.clock, 0, start=day, end=day) >= 1

@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 APOLOGY = "Sorry, that could not be answered just now; please try again in a minute."
+# A press of a button this version does not know (an older alert, another app's id).
+# Our buttons' ids where a platform shares them with other apps (Discord custom_id, Slack
+# action_id): this prefix + Button.action_id.
+BUTTON_PREFIX = "mb:"
+UNKNOWN_BUTTON = "That button is not one this bot understands (it may be from an older version)."
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,16 @@ from discord.utils import MISSING
 from bot.app import AppContext
 from bot.infra.leader import GATEWAY_LOCK_KEY, Leadership, lead_when_elected
 from bot.platforms import base
-from bot.platforms.base import APOLOGY, Permission, PermissionCheck, refusal, run_command, why_chart
+from bot.platforms.base import (
+    APOLOGY,
+    BUTTON_PREFIX,
+    UNKNOWN_BUTTON,
+    Permission,
+    PermissionCheck,
+    refusal,
+    run_command,
+    why_chart,
+)
 from bot.platforms.discord.render import (
     NO_MENTIONS,
     carries_alert,
@@ -44,11 +53,8 @@ RECONCILE_MESSAGES = 100
 # How often a waiting instance tries for the gateway, and the holder checks it still holds it.
 GATEWAY_CHECK_SECONDS = 2.0
 MANAGE_REFUSAL = refusal("On Discord: Manage Channels, or a listed bot admin.")
-# Our buttons' custom_id is this prefix + Button.action_id (Discord allows 100 characters).
-BUTTON_PREFIX = "mb:"
-MAX_CUSTOM_ID = 100
+MAX_CUSTOM_ID = 100  # characters in a button's custom_id (BUTTON_PREFIX included)
 MAX_BUTTON_LABEL = 80
-NOT_OURS = "That button is not one this bot understands (it may be from an older version)."
 
 
 async def draw_chart(draw: Callable[[], bytes | None], what: str) -> bytes | None:
@@ -349,7 +355,7 @@ async def press(
     not flood the channel), a refusal too, a mute publicly like the typed command."""
     if button is None:
         log.info("button press with an unknown custom_id")
-        await send_text(interaction, NOT_OURS, ephemeral=True)
+        await send_text(interaction, UNKNOWN_BUTTON, ephemeral=True)
         return
     why = button.command == "why"
     if why:

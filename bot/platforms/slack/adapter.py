@@ -26,9 +26,16 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.app import AppContext, utc_now
 from bot.charts import chart_filename
 from bot.infra.store import Store
-from bot.platforms.base import Permission, PermissionCheck, refusal, run_command, why_chart
+from bot.platforms.base import (
+    BUTTON_PREFIX,
+    UNKNOWN_BUTTON,
+    Permission,
+    PermissionCheck,
+    refusal,
+    run_command,
+    why_chart,
+)
 from bot.platforms.slack.blocks import (
-    ACTION_PREFIX,
     command_note,
     fallback_text,
     message_blocks,
@@ -37,7 +44,6 @@ from bot.platforms.slack.blocks import (
 )
 from config.settings import Settings
 from handlers import commands
-from handlers.models import Alert
 from handlers.render import Message, parse_action_id
 
 log = logging.getLogger(__name__)
@@ -54,11 +60,8 @@ ALERT_EVENT = "marketbot_alert"
 # How far back a post of unknown outcome is looked for (messages, newest first).
 RECONCILE_MESSAGES = 100
 COMMANDS = ("/why", "/watch", "/mute", "/unmute", "/quiet", "/help")  # must match manifest.yaml
-NOT_OURS = "That button is not one this bot understands (it may be from an older version)."
 MANAGE_REFUSAL = refusal("On Slack: a workspace admin or owner, or a listed bot admin.")
 
-# Blocking (run in a thread): the alert's chart as PNG bytes, or None when there is none.
-ChartRenderer = Callable[[Alert], bytes | None]
 Handler = Callable[[AsyncAck, dict[str, Any], AsyncRespond], Awaitable[None]]
 Lookup = tuple[Permission, bool]  # a users.info answer, and whether it may be cached
 ReplySender = Callable[["SlashCommand", commands.Reply, AsyncRespond], Awaitable[None]]
@@ -536,7 +539,7 @@ def _button_listener(ctx: AppContext, admin: AdminCheck) -> Callable[..., Awaita
         user = str((body.get("user") or {}).get("id", ""))
         if button is None or not channel:
             log.info("button press with unusable value %r", str(action.get("value"))[:64])
-            await respond(text=NOT_OURS, response_type="ephemeral", replace_original=False)
+            await respond(text=UNKNOWN_BUTTON, response_type="ephemeral", replace_original=False)
             return
         request = commands.CommandRequest(PLATFORM, channel, user, button.command, button.text)
         reply = await run_command(ctx, request, admin.of(team, user))
@@ -554,12 +557,10 @@ def create_slack_app(
     client: AsyncWebClient | None = None,
     *,
     socket_mode: bool = False,
-    chart: ChartRenderer | None = None,
 ) -> AsyncApp:
-    """The Bolt app with the slash commands, and ctx.notifiers['slack'] set to post alerts.
-
-    CHART draws an alert's chart for its thread; /why charts come from ctx.why_chart whenever
-    ctx.charts is set (see WhyPoster).
+    """The Bolt app with the slash commands and buttons, and ctx.notifiers['slack'] set to
+    post alerts (their charts are attached by the delivery worker; /why charts come from
+    ctx.why_chart whenever ctx.charts is set, see WhyPoster).
 
     HTTP mode needs SLACK_SIGNING_SECRET (every request's signature is checked); Socket Mode
     requests are not signed, so the secret is optional there.
@@ -587,7 +588,7 @@ def create_slack_app(
         name = command.removeprefix("/")
         send = why.send if name == "why" else reply_via_response_url
         app.command(command)(_listener(ctx, name, admin, send))
-    app.action(re.compile("^" + re.escape(ACTION_PREFIX)))(_button_listener(ctx, admin))
+    app.action(re.compile("^" + re.escape(BUTTON_PREFIX)))(_button_listener(ctx, admin))
     ctx.notifiers[PLATFORM] = SlackNotifier(web_client)
     return app
 
@@ -618,14 +619,13 @@ async def serve_slack_http(
     *,
     app: AsyncApp | None = None,
     client: AsyncWebClient | None = None,
-    chart: ChartRenderer | None = None,
 ) -> None:
     """HTTP mode: Bolt's aiohttp handler on /slack/events, until cancelled.
 
     APP is one made earlier by create_slack_app(ctx) (so ctx.notifiers is set before this
-    coroutine first runs); without it one is made here from CLIENT and CHART.
+    coroutine first runs); without it one is made here from CLIENT.
     """
-    bolt = app or create_slack_app(ctx, client, chart=chart)
+    bolt = app or create_slack_app(ctx, client)
     runner = await start_slack_http(bolt, host, port)
     log.info("Slack HTTP mode listening on %s:%d%s", host, bound_port(runner), EVENTS_PATH)
     try:
@@ -640,7 +640,6 @@ def socket_mode_handler(
     *,
     app: AsyncApp | None = None,
     client: AsyncWebClient | None = None,
-    chart: ChartRenderer | None = None,
 ) -> AsyncSocketModeHandler:
     """The Socket Mode handler (xapp- token); nothing connects until it is started.
 
@@ -648,7 +647,7 @@ def socket_mode_handler(
     """
     if not app_token.startswith("xapp-"):
         raise SlackConfigError("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
-    bolt = app or create_slack_app(ctx, client, socket_mode=True, chart=chart)
+    bolt = app or create_slack_app(ctx, client, socket_mode=True)
     return AsyncSocketModeHandler(bolt, app_token)
 
 
@@ -658,10 +657,9 @@ async def serve_slack_socket(
     *,
     app: AsyncApp | None = None,
     client: AsyncWebClient | None = None,
-    chart: ChartRenderer | None = None,
 ) -> None:
     """Socket Mode: a WebSocket to Slack (no public URL needed), until cancelled."""
-    handler = socket_mode_handler(ctx, app_token, app=app, client=client, chart=chart)
+    handler = socket_mode_handler(ctx, app_token, app=app, client=client)
     try:
         await handler.connect_async()  # type: ignore[no-untyped-call]
         log.info("Slack Socket Mode connected")

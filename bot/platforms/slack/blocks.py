@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bot.inert import clean, host_of, looks_like_url, web_url
+from bot.platforms.base import BUTTON_PREFIX
 from handlers.models import Direction
 from handlers.render import Button, ContextItem, Field, Link, Message
 
@@ -29,8 +30,6 @@ MAX_LINK_LABEL = 300
 MAX_BUTTON_TEXT = 75
 MAX_ACTION_ID = 255
 MAX_ACTIONS = 25
-# Our buttons' action_id is this prefix + Button.action_id; the value carries the same id.
-ACTION_PREFIX = "mb:"
 ELLIPSIS = "…"
 # Slack user ids as slash-command payloads carry them; anything else is never put in a mention.
 USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
@@ -213,7 +212,7 @@ def actions_block(buttons: Sequence[Button]) -> Block | None:
     """The alert's buttons; one whose id would not fit Slack's limit is left out (logged)."""
     elements = []
     for button in buttons[:MAX_ACTIONS]:
-        action_id = ACTION_PREFIX + button.action_id
+        action_id = BUTTON_PREFIX + button.action_id
         if len(action_id) > MAX_ACTION_ID:
             log.info("Slack button %r left out: its id is too long", button.label[:40])
             continue

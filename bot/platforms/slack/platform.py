@@ -52,9 +52,8 @@ class SlackPlatform:
 
         current = ctx.notifiers.get(self.name)
         client = current.client if isinstance(current, SlackNotifier) else None
-        chart = ctx.charts.for_alert if ctx.charts is not None else None
         socket = mode == SOCKET
-        app = create_slack_app(ctx, client, socket_mode=socket, chart=chart)
+        app = create_slack_app(ctx, client, socket_mode=socket)
         if socket:
             token = ctx.settings.slack.app_token
             await serve_slack_socket(ctx, token.get_secret_value() if token else "", app=app)

@@ -28,7 +28,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.app import AppContext
-from bot.platforms.base import Permission, run_command
+from bot.platforms.base import UNKNOWN_BUTTON, Permission, run_command
 from bot.platforms.telegram.platform import PLATFORM, TOKEN_HELP
 from bot.platforms.telegram.render import (
     MAX_CAPTION,
@@ -55,7 +55,6 @@ COMMANDS = {
 }
 COMMAND_ALIASES = {"start": "help"}
 REFUSAL = "Only a chat administrator can change this chat's watchlist, mutes or quiet hours."
-NOT_OURS = "That button is not one this bot understands (it may be from an older version)."
 NO_CHAT = "This button works only on a message in a chat."
 # Long polling: how long one getUpdates may wait for an update.
 POLL_TIMEOUT = timedelta(seconds=30)
@@ -338,7 +337,9 @@ class TelegramCommands:
         pressed = query.message
         if button is None or pressed is None:
             log.info("button press with unusable data %r", (query.data or "")[:64])
-            await answer_query(query, NOT_OURS if pressed is not None else NO_CHAT, alert=True)
+            await answer_query(
+                query, UNKNOWN_BUTTON if pressed is not None else NO_CHAT, alert=True
+            )
             return
         chat = pressed.chat
         request = commands.CommandRequest(
