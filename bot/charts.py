@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from itertools import pairwise
 from typing import Any
@@ -16,6 +18,8 @@ from handlers.groups import GroupIndex
 from handlers.models import Alert
 from handlers.ports import SessionPaths
 from handlers.render import Message
+
+log = logging.getLogger(__name__)
 
 WIDTH_PX, HEIGHT_PX, DPI = 1200, 675, 100
 # Readable on light and dark chat themes; none is the benchmark's orange or the market's grey,
@@ -275,3 +279,26 @@ class ChartMaker:
             peer_moves,
         )
         return self.cache.png(spec) if spec is not None else None
+
+
+async def draw_chart(
+    draw: Callable[[], bytes | None],
+    what: str,
+    usable: Callable[[bytes], str | None] | None = None,
+    logger: logging.Logger = log,
+) -> bytes | None:
+    """DRAW's PNG, drawn in a thread; None when there is none, drawing fails or USABLE names a
+    problem, each logged on LOGGER (the adapter's): a chart never stops a message."""
+    try:
+        png = await asyncio.to_thread(draw)
+    except Exception:
+        logger.warning("chart for %s failed; sending without it", what, exc_info=True)
+        return None
+    if png is None:
+        logger.info("no chart data for %s; sending without it", what)
+        return None
+    problem = usable(png) if usable is not None else None
+    if problem is not None:
+        logger.warning("chart for %s unusable (%s); sending without it", what, problem)
+        return None
+    return png

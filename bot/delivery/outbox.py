@@ -26,6 +26,7 @@ from functools import partial
 from sqlalchemy import func, or_, select, update
 
 from bot.app import AppContext, Finder, MultiPart, Notifier
+from bot.charts import draw_chart
 from bot.delivery import sentlog
 from bot.delivery.pacing import Pacer, default_pacers
 from bot.delivery.payload import PayloadError, decode, encode
@@ -377,20 +378,11 @@ class OutboxWorker:
             return None
         task = charts.get(alert.id)
         if task is None:
-            task = charts[alert.id] = asyncio.create_task(self._draw(self.charts, alert))
+            draw = partial(self.charts, alert)  # a problem only costs the picture (logged)
+            task = charts[alert.id] = asyncio.create_task(
+                draw_chart(draw, f"alert {alert.id}", logger=log)
+            )
         return await task
-
-    @staticmethod
-    async def _draw(draw: ChartDrawer, alert: Alert) -> bytes | None:
-        """A chart problem never stops the alert: it goes without a picture (logged)."""
-        try:
-            png = await asyncio.to_thread(draw, alert)
-        except Exception:
-            log.exception("chart for alert %s failed; sending without it", alert.id)
-            return None
-        if png is None:
-            log.info("no chart data for alert %s; sending without it", alert.id)
-        return png
 
     async def _failed(self, row: Claimed, error: str, give_up: bool = False) -> None:
         status = await asyncio.to_thread(

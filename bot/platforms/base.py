@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.charts import draw_chart
 from handlers import commands
 
 if TYPE_CHECKING:
@@ -95,29 +96,6 @@ async def run_command(
     except Exception:
         log.exception("/%s %s failed", request.command, request.text)
         return commands.Reply(APOLOGY, ok=False)
-
-
-async def draw_chart(
-    draw: Callable[[], bytes | None],
-    what: str,
-    usable: Callable[[bytes], str | None] | None = None,
-    logger: logging.Logger = log,
-) -> bytes | None:
-    """DRAW's PNG, drawn in a thread; None when there is none, drawing fails or USABLE names a
-    problem, each logged on LOGGER (the adapter's): a chart never stops a message."""
-    try:
-        png = await asyncio.to_thread(draw)
-    except Exception:
-        logger.warning("chart for %s failed; sending without it", what, exc_info=True)
-        return None
-    if png is None:
-        logger.info("no chart data for %s; sending without it", what)
-        return None
-    problem = usable(png) if usable is not None else None
-    if problem is not None:
-        logger.warning("chart for %s unusable (%s); sending without it", what, problem)
-        return None
-    return png
 
 
 async def why_chart(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
@@ -15,7 +15,6 @@ from discord.utils import MISSING
 
 from bot.app import AppContext
 from bot.infra.leader import GATEWAY_LOCK_KEY, Leadership, lead_when_elected
-from bot.platforms import base
 from bot.platforms.base import (
     APOLOGY,
     BUTTON_PREFIX,
@@ -55,11 +54,6 @@ GATEWAY_CHECK_SECONDS = 2.0
 MANAGE_REFUSAL = refusal("On Discord: Manage Channels, or a listed bot admin.")
 MAX_CUSTOM_ID = 100  # characters in a button's custom_id (BUTTON_PREFIX included)
 MAX_BUTTON_LABEL = 80
-
-
-async def draw_chart(draw: Callable[[], bytes | None], what: str) -> bytes | None:
-    """DRAW's PNG if Discord can take it as an attachment (see base.draw_chart), else None."""
-    return await base.draw_chart(draw, what, chart_problem, log)
 
 
 class DiscordSetupError(Exception):
