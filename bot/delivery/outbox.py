@@ -184,7 +184,7 @@ def stored_alert(store: Store, alert_id: str) -> Alert | None:
 Sent = tuple[int, sentlog.Target, str, datetime]
 
 
-def mark_sent(store: Store, done: Sequence[Sent]) -> list[None]:
+def mark_sent(store: Store, done: Sequence[Sent]) -> None:
     """Each row is done and the sent-log has its message: one transaction for the batch."""
     with store.session() as s:
         for row_id, target, message_id, now in done:
@@ -193,7 +193,6 @@ def mark_sent(store: Store, done: Sequence[Sent]) -> list[None]:
             if row is not None:
                 row.status, row.sent_at, row.claimed_until = "sent", now, None
                 row.attempts += 1
-    return [None] * len(done)
 
 
 def mark_failed(
@@ -250,7 +249,11 @@ class OutboxWorker:
 
     def __post_init__(self) -> None:
         self._sentlog = sentlog.SentLog(self.store)
-        self._mark_sent = sentlog.Coalescing(partial(mark_sent, self.store))
+        self._mark_sent = sentlog.Coalescing(self._mark_all_sent)
+
+    def _mark_all_sent(self, done: list[Sent]) -> list[None]:
+        mark_sent(self.store, done)
+        return [None] * len(done)  # Coalescing hands each caller its own result
 
     @classmethod
     def of(

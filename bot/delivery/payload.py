@@ -16,6 +16,7 @@ import types
 import typing
 from datetime import date, datetime, tzinfo
 from enum import Enum
+from functools import cache
 from typing import Any, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -178,7 +179,7 @@ def _decode_type(cls: type, data: Any, where: str) -> Any:
 def _decode_dataclass(cls: type, data: Any, where: str) -> Any:
     fields = _dict(data, where)
     given = dict(fields)
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         if not f.init or (cls, f.name) in NOT_STORED:
@@ -188,6 +189,12 @@ def _decode_dataclass(cls: type, data: Any, where: str) -> Any:
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise KeyError(f"{where}: {f.name} missing")
     return cls(**kwargs)
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    """CLS's field types, resolved once (every stored move, item and field asks again)."""
+    return typing.get_type_hints(cls)
 
 
 def _decode_time(text: str, where: str) -> datetime:
