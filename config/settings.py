@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -12,6 +13,7 @@ from typing import Any, Literal
 from dotenv import dotenv_values
 from pydantic import (
     BaseModel,
+    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -58,12 +60,16 @@ class SettingsError(Exception):
 class DiscordSettings(BaseModel):
     """Discord: the bot token and the global request rate paced against."""
 
+    model_config = ConfigDict(extra="forbid")  # only known names reach a section
+
     token: SecretStr | None = Field(default=None, description="Discord bot token (secret)")
     requests_per_second: int = Field(default=50, ge=1, description="Discord's global limit")
 
 
 class SlackSettings(BaseModel):
     """Slack: tokens, the HTTP port, the Web API address and the workspace posting rate."""
+
+    model_config = ConfigDict(extra="forbid")  # only known names reach a section
 
     bot_token: SecretStr | None = Field(
         default=None, description="Slack bot token xoxb-... (secret)"
@@ -82,13 +88,25 @@ class SlackSettings(BaseModel):
     posts_per_minute: int = Field(default=600, ge=60, description="chat.postMessage per workspace")
 
 
-class TelegramSettings(BaseModel):  # pydantic
-    bot_token: SecretStr | None = None  # env TELEGRAM_BOT_TOKEN (secret)
-    # env TELEGRAM_API_URL; python-telegram-bot base_url
-    api_url: str = "https://api.telegram.org/bot"
-    file_url: str = "https://api.telegram.org/file/bot"  # base_file_url
-    mode: Literal["polling"] = "polling"  # a webhook mode is not written yet
-    messages_per_second: int = 30  # Telegram's global bot limit
+class TelegramSettings(BaseModel):
+    """Telegram: the bot token, the Bot API addresses, how updates arrive, the message rate."""
+
+    model_config = ConfigDict(extra="forbid")  # only known names reach a section
+
+    bot_token: SecretStr | None = Field(
+        default=None, description="Telegram bot token from @BotFather (secret)"
+    )
+    api_url: str = Field(
+        default="https://api.telegram.org/bot",
+        description="Bot API base (python-telegram-bot base_url; tests point it elsewhere)",
+    )
+    file_url: str = Field(
+        default="https://api.telegram.org/file/bot", description="Bot API file base (base_file_url)"
+    )
+    mode: Literal["polling"] = Field(
+        default="polling", description="receive updates by long polling (the only mode so far)"
+    )
+    messages_per_second: int = Field(default=30, ge=1, description="Telegram's global bot limit")
 
 
 # The per-platform sections: [discord] in TOML, settings.discord in code.
@@ -106,14 +124,6 @@ PLATFORM_ENV = {
     "slack.api_url": "SLACK_API_URL",
     "telegram.bot_token": "TELEGRAM_BOT_TOKEN",
     "telegram.api_url": "TELEGRAM_API_URL",
-}
-# The Telegram section is plain data; its meanings for `marketbot config --list`.
-NOTES = {
-    "telegram.bot_token": "Telegram bot token from @BotFather (secret)",
-    "telegram.api_url": "Bot API base (python-telegram-bot base_url; tests point it elsewhere)",
-    "telegram.file_url": "Bot API file base (base_file_url)",
-    "telegram.mode": "receive updates by long polling (the only mode so far)",
-    "telegram.messages_per_second": "Telegram's global bot limit",
 }
 
 
@@ -192,8 +202,9 @@ class Settings(BaseSettings):
         env_prefix="MARKETBOT_",
         env_file=".env",
         env_file_encoding="utf-8",
-        # Unknown names are refused by check_setting_names (file, environment and .env, with the
-        # closest valid name); "forbid" here would also refuse .env lines meant for other tools.
+        # Unknown names are refused by load_settings (file, environment, .env and the names
+        # given in code, with the closest valid name) and by the platform sections themselves;
+        # "forbid" here would also refuse .env lines meant for other tools.
         extra="ignore",
         toml_file=DEFAULT_TOML,
     )
@@ -284,13 +295,9 @@ class Settings(BaseSettings):
     llm_model: str | None = Field(None, description="model name the adjudicator asks for")
     llm_api_key: SecretStr | None = Field(None, description="API key of the adjudicator's server")
     llm_timeout_seconds: float = Field(8.0, gt=0, le=60, description="one adjudication, at most")
-    discord: DiscordSettings = Field(
-        default_factory=lambda: DiscordSettings(), description="Discord"
-    )
+    discord: DiscordSettings = Field(default_factory=DiscordSettings, description="Discord")
     slack: SlackSettings = Field(default_factory=SlackSettings, description="Slack")
-    telegram: TelegramSettings = Field(
-        default_factory=lambda: TelegramSettings(), description="Telegram"
-    )
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings, description="Telegram")
 
     @model_validator(mode="before")
     @classmethod
@@ -368,7 +375,7 @@ def env_names(name: str) -> list[str]:
 
 def describe(name: str) -> str:
     """What setting NAME does, for the settings table."""
-    return setting_fields()[name].description or NOTES.get(name, "")
+    return setting_fields()[name].description or ""
 
 
 def _is_secret(name: str) -> bool:
@@ -404,24 +411,28 @@ def _read_toml(path: Path, named: bool) -> dict[str, Any]:
         raise SettingsError(f"Invalid settings file {path}: not valid TOML: {exc}") from exc
 
 
-def _toml_key(key: str, path: Path) -> str | None:
-    """The problem with top-level KEY of the settings file, if any (old flat names are read
-    into their sections: discord_token is discord.token)."""
+def _name_problem(key: str, where: str, secrets_here: bool) -> str | None:
+    """The problem with setting name KEY given in WHERE, if any (old flat names are read into
+    their sections: discord_token is discord.token); a secret belongs in the environment
+    unless SECRETS_HERE."""
     name = _flat_name(key) or key
-    if _is_secret(name):
-        return f"{path}: {key} is a secret: set {env_names(name)[0]} in the environment"
+    if _is_secret(name) and not secrets_here:
+        return f"{where}: {key} is a secret: set {env_names(name)[0]} in the environment"
     if name in setting_fields() or key in SECTIONS:
         return None
-    return f"{path}: unknown setting {key}{_closest(key, list(setting_fields()))}"
+    return f"{where}: unknown setting {key}{_closest(key, list(setting_fields()))}"
 
 
-def _unknown_toml(data: dict[str, Any], path: Path) -> list[str]:
+def _unknown_names(data: Mapping[str, Any], where: str, secrets_here: bool = False) -> list[str]:
+    """A problem per name in DATA (top-level settings, or a platform section's table) that no
+    setting reads."""
     problems = []
     for key, value in data.items():
         if key in SECTIONS and isinstance(value, dict):
-            problems += [p for sub in value if (p := _toml_key(f"{key}.{sub}", path))]
-        elif (problem := _toml_key(key, path)) is not None:
-            problems.append(problem)
+            names = [f"{key}.{sub}" for sub in value]
+        else:
+            names = [key]
+        problems += [p for n in names if (p := _name_problem(n, where, secrets_here))]
     return problems
 
 
@@ -429,10 +440,15 @@ def check_setting_names() -> None:
     """Refuse settings nobody reads: a typo must not silently run on the default."""
     named = bool(os.environ.get(TOML_ENV))
     path = toml_path()
-    problems = _unknown_toml(_read_toml(path, named), path)
+    problems = _unknown_names(_read_toml(path, named), str(path))
     problems += _unknown_env(list(os.environ), "environment")
     if Path(DOTENV).is_file():
         problems += _unknown_env([k for k in dotenv_values(DOTENV) if k], DOTENV)
+    _refuse(problems)
+
+
+def _refuse(problems: list[str]) -> None:
+    """Raise one SettingsError listing PROBLEMS, if there are any."""
     if problems:
         raise SettingsError("\n".join(["Invalid settings:", *(f"  - {p}" for p in problems)]))
 
@@ -450,8 +466,10 @@ def describe_settings_error(exc: ValidationError) -> str:
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Build Settings from every source, or raise SettingsError with a readable message."""
+    """Build Settings from every source, or raise SettingsError with a readable message.
+    OVERRIDES (from code) are checked like the file's names: a typo is refused, not dropped."""
     check_setting_names()
+    _refuse(_unknown_names(overrides, "load_settings", secrets_here=True))
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

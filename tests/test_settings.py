@@ -6,8 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from config.settings import PLATFORM_ENV, SettingsError, load_settings
+from config.settings import PLATFORM_ENV, Settings, SettingsError, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -128,6 +129,18 @@ def test_blank_platform_secrets_are_unset(monkeypatch: pytest.MonkeyPatch) -> No
         monkeypatch.setenv(name, "  ")
     s = load_settings()
     assert s.discord.token is None and s.slack.app_token is None and s.telegram.bot_token is None
+
+
+def test_a_typo_in_a_setting_given_in_code_is_refused_not_dropped() -> None:
+    hint = r" \(did you mean slack\.port\?\)"
+    with pytest.raises(SettingsError, match=r"unknown setting slak_port" + hint):
+        load_settings(slak_port=3100)
+    with pytest.raises(SettingsError, match=r"unknown setting slack\.prot" + hint):
+        load_settings(slack={"prot": 3100})
+    with pytest.raises(ValidationError, match=r"slack\.prot"):  # the model itself, too
+        Settings(slack={"prot": 3100})  # type: ignore[arg-type]
+    secret_in_code = load_settings(slack_bot_token="xoxb-1", slack={"port": 3100})
+    assert secret_in_code.slack.port == 3100  # code may pass secrets; a file may not
 
 
 def test_typos_and_secrets_inside_platform_tables_are_named(tmp_path: Path) -> None:
