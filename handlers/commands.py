@@ -41,7 +41,9 @@ MUTE_HELP_OPTIONS = (
 MAX_MUTE = timedelta(days=30)
 MAX_SYMBOLS_PER_COMMAND = 25
 # Each platform adds who counts as a manager there (see bot.platforms.base.Permission).
-MANAGE_REFUSAL = "Only members who can manage this channel can change its watchlist or mutes."
+MANAGE_REFUSAL = (
+    "Only members who can manage this channel can change its watchlist, mutes or quiet hours."
+)
 DURATION_UNITS = {
     **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 1),
     **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 60),

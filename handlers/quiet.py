@@ -6,7 +6,7 @@ import re
 from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from handlers.commands import Reply, Requester
+from handlers.commands import MANAGE_REFUSAL, Reply, Requester
 from handlers.models import QuietWindow
 from handlers.ports import WatchStore
 
@@ -14,7 +14,7 @@ QUIET_HELP = (
     "Usage: /quiet START-END ZONE (e.g. /quiet 22:00-07:00 America/New_York) · "
     "/quiet off · /quiet (show)"
 )
-QUIET_REFUSAL = "Only members who can manage this channel can change its quiet hours."
+QUIET_REFUSAL = MANAGE_REFUSAL
 RANGE = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
 MAX_ZONE_CHARS = 64
 

@@ -185,7 +185,7 @@ class AdminCheck:
 
 
 OTHER_WORKSPACE = (
-    "Only admins of this workspace can change this channel's watchlist or mutes "
+    "Only admins of this workspace can change this channel's watchlist, mutes or quiet hours "
     "(Slack Connect and guest accounts cannot)."
 )
 
@@ -194,7 +194,9 @@ def user_permission(team_id: str, user: dict[str, Any]) -> Permission:
     """A users.info user's rights in the command's workspace: an admin or owner of TEAM_ID,
     not a guest, not an external (Slack Connect) member, not a bot or deactivated account."""
     if user.get("is_restricted") or user.get("is_ultra_restricted"):
-        return Permission(False, "Guests cannot change this channel's watchlist or mutes.")
+        return Permission(
+            False, "Guests cannot change this channel's watchlist, mutes or quiet hours."
+        )
     if not team_id or str(user.get("team_id") or "") != team_id or user.get("is_stranger"):
         return Permission(False, OTHER_WORKSPACE)
     if user.get("deleted") or user.get("is_bot"):

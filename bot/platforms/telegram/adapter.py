@@ -28,7 +28,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.app import AppContext
-from bot.platforms.base import UNKNOWN_BUTTON, Permission, run_command
+from bot.platforms.base import UNKNOWN_BUTTON, Permission, refusal, run_command, why_chart
 from bot.platforms.telegram.platform import PLATFORM, TOKEN_HELP
 from bot.platforms.telegram.render import (
     MAX_CAPTION,
@@ -54,7 +54,7 @@ COMMANDS = {
     "help": "The bot's commands",
 }
 COMMAND_ALIASES = {"start": "help"}
-REFUSAL = "Only a chat administrator can change this chat's watchlist, mutes or quiet hours."
+REFUSAL = refusal("On Telegram: the chat's creator or a chat administrator, or a listed bot admin.")
 NO_CHAT = "This button works only on a message in a chat."
 # Long polling: how long one getUpdates may wait for an update.
 POLL_TIMEOUT = timedelta(seconds=30)
@@ -67,16 +67,10 @@ NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 TOKEN_IN_URL = re.compile(r"/bot[0-9]+:[A-Za-z0-9_-]+")
 
 T = TypeVar("T")
-# Blocking (run in a thread): a message's chart as PNG bytes, or None when there is none.
-MessageChart = Callable[[Message], bytes | None]
 
 
 class TelegramSetupError(Exception):
     """The bot cannot start: the message says what to fix (never contains the token)."""
-
-
-class TelegramDeliveryError(Exception):
-    """Some chats did not get the alert; the others did and are remembered as served."""
 
 
 class _RedactToken(logging.Filter):
@@ -136,16 +130,6 @@ async def honouring_429(
             log.warning("Telegram answered 429: waiting %.0f s as asked", wait)
             await sleep(wait)
     raise AssertionError("unreachable")
-
-
-async def draw(chart: Callable[[], bytes | None], what: str) -> bytes | None:
-    """CHART's PNG drawn in a thread; None when there is none or it failed (logged)."""
-    try:
-        png = await asyncio.to_thread(chart)
-    except Exception:
-        log.exception("chart for %s failed; sending without it", what)
-        return None
-    return png or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,10 +287,7 @@ class TelegramCommands:
     ) -> Post:
         if reply.message is None:
             return Post(reply_lines(reply.text), reply_to=reply_to)
-        png = None
-        if request.command == "why" and reply.ok and self.ctx.charts is not None:
-            chart = partial(self.ctx.why_chart, request.text, reply)
-            png = await draw(chart, f"/why {request.text}")
+        png = await why_chart(self.ctx, reply, logger=log) if request.command == "why" else None
         return Post(message_lines(reply.message), png=png, reply_to=reply_to)
 
     async def on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
