@@ -691,8 +691,9 @@ def cmd_evidence(args: argparse.Namespace, settings: Settings, out: Console) -> 
 def cmd_watch(args: argparse.Namespace, settings: Settings, out: Console) -> int:
     if not args.platform or not args.channel:
         raise CliError(
-            "watch needs --platform (discord, slack or telegram) and --channel ID: the channel "
-            "whose watchlist to change, e.g. --platform discord --channel 123456789012345678"
+            f"watch needs --platform ({', '.join(registry.names())}) and --channel ID: the "
+            "channel whose watchlist to change, e.g. --platform discord --channel "
+            "123456789012345678"
         )
     store = Store(args.db or settings.db_url)
     who = commands.Requester(args.platform, args.channel, "cli", can_manage=True)
