@@ -170,12 +170,14 @@ def _confusion(s: DevScores) -> list[str]:
     return lines
 
 
-def report(items: Sequence[DevItem], sides: Sequence[Side]) -> str:
-    lines = [f"news_dev: {len(items)} items"]
+def report(items: Sequence[DevItem], sides: Sequence[Side], name: str = "news_dev") -> str:
+    lines = [f"{name}: {len(items)} items"]
     preds = predictors()
     for side in sides:
         part = split(items, side)
-        lines.append(f"side {side}: {len(part)} items, {len({i.symbol for i in part})} tickers")
+        lines.append(
+            f"{name} side {side}: {len(part)} items, {len({i.symbol for i in part})} tickers"
+        )
         for name, predict in preds.items():
             s = score(part, predict)
             lines.append(_line(name, s))
@@ -191,14 +193,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("path", nargs="?", type=Path, default=DEFAULT_PATH)
     parser.add_argument("--side", choices=("tune", "held", "both"), default="both")
+    parser.add_argument(
+        "--extra",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="more labelled JSONL files with news_dev's fields, scored together, same split",
+    )
     args = parser.parse_args(argv)
     try:
         items = load(args.path)
+        extra = [i for p in args.extra for i in load(p)]
     except (OSError, ValueError) as exc:
-        print(f"cannot read {args.path}: {exc}", file=sys.stderr)
+        print(f"cannot read the labelled items: {exc}", file=sys.stderr)
         return 2
     sides: tuple[Side, ...] = ("tune", "held") if args.side == "both" else (args.side,)
     print(report(items, sides))
+    if extra:
+        print(report(extra, sides, "extra"))
     return 0
 
 

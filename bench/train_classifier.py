@@ -24,8 +24,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
 from bench import news_dev
-from handlers.classifier import BUCKETS, WEIGHTS, hashed
-from handlers.news import item_features
+from handlers.classifier import BUCKETS, CO, WEIGHTS, hashed, normalise
+from handlers.news import aliases_for, item_features
 
 SYNTHETIC = Path(__file__).resolve().parent / "data" / "synthetic_news.yaml"
 CAUSES = Path(__file__).resolve().parent / "data" / "synthetic_causes.yaml"
@@ -44,6 +44,11 @@ class Example:
     label: str
     group: str
     related: tuple[str, ...] = ()
+    tag: str = ""  # dev (news_dev tune side), ext (extra real items), syn, gen, own
+    fitted: bool = True  # False: scored in cross-validation, never fitted on
+
+
+REAL_TAGS = ("dev", "ext")
 
 
 def synthetic_items(path: Path = SYNTHETIC) -> list[news_dev.DevItem]:
@@ -104,27 +109,49 @@ def project_cases(path: Path = PROJECT_CASES) -> list[Example]:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     out = [
-        Example(sym, company, title, "", kind, f"own:{sym}")
+        Example(sym, company, title, "", kind, f"own:{sym}", tag="own")
         for sym, title, company, kind in (*module.CASES, *module.REAL_WORLD_PATTERNS)
         if title
     ]
     for sym, title, company, related, kind in module.RELATED_CASES:
-        out.append(Example(sym, company, title, "", kind, f"own:{sym}", tuple(related)))
+        out.append(Example(sym, company, title, "", kind, f"own:{sym}", tuple(related), "own"))
     return out
+
+
+TITLE_ROWS = {"named"}  # "named": no title-only company row for a title that does not name it
+
+
+def _title_names_company(item: news_dev.DevItem) -> bool:
+    aliases = aliases_for(item.symbol, item.company or None)
+    return CO in normalise(item.title, item.symbol.upper(), aliases).split()
 
 
 def examples(items: Sequence[news_dev.DevItem], tag: str) -> list[Example]:
     """Each item with its lead and, again, without: the model must serve both cases.
 
     A generated round-up keeps its cause's label without its lead too, as news_dev's items do
-    (labelling that row "other" instead scored lower in grouped CV).
+    (labelling that row "other" instead scored lower in grouped CV). With TITLE_ROWS "named",
+    a real company item whose title does not name the company has its title-only row left
+    out of fitting (weight 0; still scored in cross-validation): the
+    title alone ("Wall Street rises as chip stocks gain") cannot say it is that company's news.
     """
     out: list[Example] = []
     for i in items:
-        group = f"{tag}:{i.symbol}"
-        out.append(Example(i.symbol, i.company, i.title, "", i.label, group))
+        # Real items of one ticker share a fold whichever file they came from ("dev:" for
+        # both keeps news_dev's folds as they were before extra files existed).
+        group = f"{'dev' if tag in REAL_TAGS else tag}:{i.symbol}"
+        unnamed = (
+            "named" in TITLE_ROWS
+            and tag in REAL_TAGS
+            and i.label == "company"
+            and not _title_names_company(i)
+        )
+        # Kept (unfitted) so that cross-validation scores the same title rows either way.
+        out.append(
+            Example(i.symbol, i.company, i.title, "", i.label, group, tag=tag, fitted=not unnamed)
+        )
         if i.lead:
-            out.append(Example(i.symbol, i.company, i.title, i.lead, i.label, group))
+            out.append(Example(i.symbol, i.company, i.title, i.lead, i.label, group, tag=tag))
     return out
 
 
@@ -140,7 +167,8 @@ def matrix(rows: Sequence[Example]) -> csr_matrix:
     return csr_matrix((data, cols, indptr), shape=(len(rows), BUCKETS))
 
 
-GENERATED_WEIGHT = 0.5  # template items teach cause words; real items should still lead
+# Row weights by tag: template items teach cause words, real items should still lead.
+ROW_WEIGHTS = {"gen": 0.5, "ext": 1.0, "ext_title": 0.25}
 
 
 def _fit(x: csr_matrix, y: np.ndarray, c: float, weight: np.ndarray) -> LogisticRegression:
@@ -150,39 +178,64 @@ def _fit(x: csr_matrix, y: np.ndarray, c: float, weight: np.ndarray) -> Logistic
 
 
 def weights(rows: Sequence[Example]) -> np.ndarray:
-    return np.array([GENERATED_WEIGHT if r.group.startswith("gen:") else 1.0 for r in rows])
+    return np.array([_row_weight(r) for r in rows])
+
+
+def _row_weight(row: Example) -> float:
+    if not row.fitted:
+        return 0.0
+    if row.tag == "ext" and not row.body:
+        return ROW_WEIGHTS["ext_title"]
+    return ROW_WEIGHTS.get(row.tag, 1.0)
+
+
+def tagged(rows: Sequence[Example], *tags: str) -> np.ndarray:
+    return np.array([r.tag in tags for r in rows])
 
 
 def mode_scores(rows: Sequence[Example], y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    """Out-of-fold 4-way and company-vs-not accuracy of the dev rows, title and title+lead."""
-    dev = np.array([r.group.startswith("dev:") for r in rows])
+    """Out-of-fold 4-way and company-vs-not accuracy of the real rows, title and title+lead."""
     out: dict[str, float] = {}
-    for mode, with_lead in (("title", False), ("title+lead", True)):
-        sel = dev & np.array([bool(r.body) == with_lead for r in rows])
-        out[f"{mode} 4-way"] = float((pred[sel] == y[sel]).mean())
-        out[f"{mode} acc"] = float(((pred[sel] == 0) == (y[sel] == 0)).mean())
+    for tag in REAL_TAGS:
+        for mode, with_lead in (("title", False), ("title+lead", True)):
+            sel = tagged(rows, tag) & np.array([bool(r.body) == with_lead for r in rows])
+            if sel.any():
+                out[f"{tag} {mode} 4-way"] = float((pred[sel] == y[sel]).mean())
+                out[f"{tag} {mode} acc"] = float(((pred[sel] == 0) == (y[sel] == 0)).mean())
     return out
 
 
 def cross_validate(
-    rows: Sequence[Example], x: csr_matrix, y: np.ndarray, c: float
+    rows: Sequence[Example], x: csr_matrix, y: np.ndarray, c: float, fold_seed: int | None = None
 ) -> tuple[float, float, np.ndarray]:
-    """Out-of-fold accuracy (dev rows only), company-vs-not accuracy and the fold logits."""
+    """Out-of-fold accuracy (dev rows only), company-vs-not accuracy and the fold logits.
+
+    fold_seed None keeps GroupKFold's fixed assignment; a number shuffles the groups.
+    """
     groups = np.array([r.group for r in rows])
     logits = np.zeros((len(rows), len(CLASSES)))
-    for train, test in GroupKFold(n_splits=5).split(x, y, groups):
+    folds = (
+        GroupKFold(n_splits=5)
+        if fold_seed is None
+        else GroupKFold(n_splits=5, shuffle=True, random_state=fold_seed)
+    )
+    for train, test in folds.split(x, y, groups):
         model = _fit(x[train], y[train], c, weights(rows)[train])
         logits[test] = model.decision_function(x[test])
-    dev = np.array([r.group.startswith("dev:") for r in rows])
+    dev = tagged(rows, "dev")
     pred = logits.argmax(axis=1)
     four = float((pred[dev] == y[dev]).mean())
     binary = float(((pred[dev] == 0) == (y[dev] == 0)).mean())
-    for mode, with_lead in (("title", False), ("title+lead", True)):
-        sel = dev & np.array([bool(r.body) == with_lead for r in rows])
-        print(
-            f"   {mode:<11} n={int(sel.sum())} 4-way {float((pred[sel] == y[sel]).mean()):.3f} "
-            f"company-vs-not {float(((pred[sel] == 0) == (y[sel] == 0)).mean()):.3f}"
-        )
+    for tag in REAL_TAGS:
+        for mode, with_lead in (("title", False), ("title+lead", True)):
+            sel = tagged(rows, tag) & np.array([bool(r.body) == with_lead for r in rows])
+            if not sel.any():
+                continue
+            print(
+                f"   {tag} {mode:<11} n={int(sel.sum())} "
+                f"4-way {float((pred[sel] == y[sel]).mean()):.3f} "
+                f"company-vs-not {float(((pred[sel] == 0) == (y[sel] == 0)).mean()):.3f}"
+            )
     for index, cls in enumerate(CLASSES):
         row = [int(((y == index) & (pred == k) & dev).sum()) for k in range(len(CLASSES))]
         print(f"   gold {cls:<8} got {dict(zip(CLASSES, row, strict=True))}")
@@ -221,37 +274,56 @@ def export(model: LogisticRegression, used: np.ndarray, temp: float, path: Path)
     return len(weights)
 
 
-def training_rows(tune: Sequence[news_dev.DevItem], seed: int) -> list[Example]:
-    """The tune side, our sentences, the project's test sentences and one template draw."""
+def training_rows(
+    tune: Sequence[news_dev.DevItem], seed: int, extra: Sequence[news_dev.DevItem] = ()
+) -> list[Example]:
+    """The tune side, extra real items, our sentences, the project's test sentences, templates."""
     return (
         examples(tune, "dev")
+        + examples(extra, "ext")
         + examples(synthetic_items(), "syn")
         + project_cases()
         + examples(generated_items(seed=seed), "gen")
     )
 
 
-def _cv_over_seeds(path: Path, seeds: Sequence[int], cs: Sequence[float]) -> int:
+def tune_sides(
+    path: Path, extra: Sequence[Path]
+) -> tuple[list[news_dev.DevItem], list[news_dev.DevItem]]:
+    """The tune side of news_dev and of each extra file (same fields, same ticker split)."""
+    tune = news_dev.split(news_dev.load(path), "tune")
+    more = [i for p in extra for i in news_dev.split(news_dev.load(p), "tune")]
+    return tune, more
+
+
+def _cv_over_seeds(
+    path: Path,
+    extra: Sequence[Path],
+    seeds: Sequence[int],
+    cs: Sequence[float],
+    fold_seeds: Sequence[int | None] = (None,),
+) -> int:
     """Tune-side grouped CV per C, averaged over several template draws (held side unread)."""
     try:
-        tune = news_dev.split(news_dev.load(path), "tune")
+        tune, more = tune_sides(path, extra)
     except (OSError, ValueError) as exc:
-        print(f"cannot read {path}: {exc}", file=sys.stderr)
+        print(f"cannot read the labelled items: {exc}", file=sys.stderr)
         return 2
     totals: dict[float, list[dict[str, float]]] = {c: [] for c in cs}
     for seed in seeds:
-        rows = training_rows(tune, seed)
+        rows = training_rows(tune, seed, more)
         full = matrix(rows)
         x = full[:, np.unique(full.indices)]
         y = np.array([CLASSES.index(r.label) for r in rows])
         for c in cs:
-            print(f"seed {seed}, C={c}:")
-            _, _, logits = cross_validate(rows, x, y, c)
-            totals[c].append(mode_scores(rows, y, logits.argmax(axis=1)))
+            for fold_seed in fold_seeds:
+                print(f"seed {seed}, folds {fold_seed}, C={c}:")
+                _, _, logits = cross_validate(rows, x, y, c, fold_seed)
+                totals[c].append(mode_scores(rows, y, logits.argmax(axis=1)))
     for c, runs in totals.items():
         mean = {k: sum(r[k] for r in runs) / len(runs) for k in runs[0]}
         print(
-            f"C={c} mean over seeds {list(seeds)}: "
+            f"C={c} mean over seeds {list(seeds)} x folds {list(fold_seeds)}: "
             + ", ".join(f"{k} {v:.3f}" for k, v in mean.items())
         )
     return 0
@@ -260,8 +332,16 @@ def _cv_over_seeds(path: Path, seeds: Sequence[int], cs: Sequence[float]) -> int
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("path", nargs="?", type=Path, default=news_dev.DEFAULT_PATH)
-    parser.add_argument("--c", type=float, nargs="*", default=[0.1, 0.3])
+    parser.add_argument("--c", type=float, nargs="*", default=[0.1])
     parser.add_argument("--out", type=Path, default=WEIGHTS)
+    parser.add_argument(
+        "--extra",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="more labelled JSONL files (news_dev's fields, kept outside the repository); "
+        "only their tune-side tickers are read",
+    )
     parser.add_argument("--cv-only", action="store_true", help="print tune-side CV figures only")
     parser.add_argument("--seed", type=int, default=11, help="seed of the template items")
     parser.add_argument(
@@ -270,15 +350,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         nargs="+",
         help="tune-side CV only, averaged over these template draws (one draw moves it ~3 pt)",
     )
+    parser.add_argument(
+        "--fold-seeds",
+        type=int,
+        nargs="+",
+        help="with --cv-seeds: also average over these shuffled fold assignments "
+        "(the fixed assignment against one shuffle moves title+lead CV by ~3 pt)",
+    )
+    parser.add_argument("--gen-weight", type=float, default=ROW_WEIGHTS["gen"])
+    parser.add_argument("--ext-weight", type=float, default=ROW_WEIGHTS["ext"])
+    parser.add_argument(
+        "--ext-title-weight",
+        type=float,
+        default=ROW_WEIGHTS["ext_title"],
+        help="weight of an extra item's title-only row (many extra titles are URL slugs)",
+    )
+    parser.add_argument(
+        "--title-rows",
+        choices=("all", "named"),
+        default="named",
+        help="named: a company item's title-only row is fitted only when the title names it "
+        "(rounds 1-3 used all)",
+    )
     args = parser.parse_args(argv)
+    ROW_WEIGHTS.update(gen=args.gen_weight, ext=args.ext_weight, ext_title=args.ext_title_weight)
+    TITLE_ROWS.clear()
+    TITLE_ROWS.add(args.title_rows)
     if args.cv_seeds:
-        return _cv_over_seeds(args.path, args.cv_seeds, args.c)
+        folds = args.fold_seeds or [None]
+        return _cv_over_seeds(args.path, args.extra, args.cv_seeds, args.c, folds)
     try:
-        tune = news_dev.split(news_dev.load(args.path), "tune")
+        tune, more = tune_sides(args.path, args.extra)
     except (OSError, ValueError) as exc:
-        print(f"cannot read {args.path}: {exc}", file=sys.stderr)
+        print(f"cannot read the labelled items: {exc}", file=sys.stderr)
         return 2
-    rows = training_rows(tune, args.seed)
+    rows = training_rows(tune, args.seed, more)
     full = matrix(rows)
     used = np.unique(full.indices)
     x = full[:, used]  # only the buckets training ever saw: a much smaller problem to fit
@@ -292,8 +398,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     best_c = max(results, key=lambda c: results[c][0])
     # Calibrated on the real tuning items only: template items are easy and would flatter it.
-    dev = np.array([r.group.startswith("dev:") for r in rows])
-    temp = temperature(results[best_c][1][dev], y[dev])
+    real = tagged(rows, *REAL_TAGS)
+    temp = temperature(results[best_c][1][real], y[real])
     print(f"chosen C={best_c}, temperature {temp}")
     if args.cv_only:
         return 0

@@ -98,7 +98,10 @@ def cause_words(text: str) -> list[str]:
     return words(match.group("cause"))[:20] if match else []
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
+# A full stop after these ends no sentence ("Acme Inc. fell", "U.S. regulators").
+_ABBREVIATIONS = ("Inc", "Corp", "Co", "Ltd", "Plc", "U.S", "St", "No", "Mr", "Ms", "Jr", "vs")
+NOT_AFTER_ABBREVIATION = "".join(rf"(?<!\b{re.escape(a)}\.)" for a in _ABBREVIATIONS)
+_SENTENCE_END = re.compile(rf"(?<=[.!?;]){NOT_AFTER_ABBREVIATION}\s+")
 
 
 def own_sentences(body: str) -> list[str]:

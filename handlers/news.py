@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from handlers.classifier import features, normalise, shipped_model
+from handlers.classifier import NOT_AFTER_ABBREVIATION, features, normalise, shipped_model
 from handlers.models import HeadlineKind, ItemKind, NewsItem
 
 log = logging.getLogger(__name__)
@@ -453,7 +453,7 @@ def _flags(
     return flags
 
 
-_SENTENCE = re.compile(r"(?<=[.!?;])\s+|\s+[—–]\s+")
+_SENTENCE = re.compile(rf"(?<=[.!?;]){NOT_AFTER_ABBREVIATION}\s+|\s+[—–]\s+")
 # Words that tie a company's move to another firm's news (a peer's results read across).
 _PEER_CUE = re.compile(
     r"\b(rivals?|peers?|competitors?|sympathy|along with|alongside|read[- ]across|"
