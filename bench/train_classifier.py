@@ -118,7 +118,8 @@ def project_cases(path: Path = PROJECT_CASES) -> list[Example]:
     return out
 
 
-TITLE_ROWS = {"named"}  # "named": no title-only company row for a title that does not name it
+# "named": a company item's title-only row is not fitted when its title does not name it.
+TITLE_ROWS = {"named"}
 
 
 def _title_names_company(item: news_dev.DevItem) -> bool:
@@ -131,9 +132,9 @@ def examples(items: Sequence[news_dev.DevItem], tag: str) -> list[Example]:
 
     A generated round-up keeps its cause's label without its lead too, as news_dev's items do
     (labelling that row "other" instead scored lower in grouped CV). With TITLE_ROWS "named",
-    a real company item whose title does not name the company has its title-only row left
-    out of fitting (weight 0; still scored in cross-validation): the
-    title alone ("Wall Street rises as chip stocks gain") cannot say it is that company's news.
+    a real company item whose title does not name the company has its title-only row left out
+    of fitting (weight 0; still scored in cross-validation): the title alone ("Wall Street
+    rises as chip stocks gain") cannot say that it is that company's news.
     """
     out: list[Example] = []
     for i in items:
