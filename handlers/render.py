@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -248,12 +249,12 @@ def render_summary(summary: QuietSummary, at: datetime) -> Message:
     """The one message listing what quiet hours held: symbol, move, cause and time of each."""
     items = summary.items
     window = f"quiet hours {summary.window}" if summary.window else "quiet hours"
-    count = f"{len(items)} alert{'' if len(items) == 1 else 's'}"
+    count = _held_count(items)
     shown = items[:MAX_SUMMARY_FIELDS]
     more = len(items) - len(shown)
     line = f"{count} held during {window}, sent now that they are over."
     if more:
-        line += f" The first {len(shown)} are listed; {more} more not shown."
+        line += f" The first {len(shown)} moves are listed; {more} more not shown."
     return Message(
         title=f"Held during {window}: {count}",
         direction=None,
@@ -264,6 +265,13 @@ def render_summary(summary: QuietSummary, at: datetime) -> Message:
         footer=f"Quiet hours summary · {fmt_time(at)}",
         at=at,
     )
+
+
+def _held_count(items: Sequence[HeldAlert]) -> str:
+    """ "1 alert", or "2 alerts (7 moves)" when grouped alerts held several symbols each."""
+    alerts = len({h.alert_id for h in items})
+    count = f"{alerts} alert{'' if alerts == 1 else 's'}"
+    return count if alerts == len(items) else f"{count} ({len(items)} moves)"
 
 
 def render_alert(alert: Alert) -> Message:

@@ -216,7 +216,8 @@ async def test_quiet_hours_summary_goes_out_when_no_tick_runs() -> None:
     assert await send_quiet_summaries(ctx) == 1
     channel, title = notifier.titles[-1]
     assert channel == "chan-0"
-    assert title.startswith("Held during quiet hours 15:00-16:30 America/New_York: 5 alerts")
+    # One grouped alert of five symbols: one alert, not five.
+    assert title == "Held during quiet hours 15:00-16:30 America/New_York: 1 alert (5 moves)"
     assert await send_quiet_summaries(ctx) == 0  # summarised once
     scheduler = build_scheduler(poller, interval_seconds=60)
     assert scheduler.get_job(QUIET_JOB_ID) is not None

@@ -242,6 +242,18 @@ def test_the_summary_message_says_what_was_held_and_when() -> None:
     assert message.buttons == ()
 
 
+def test_the_summary_counts_alerts_and_their_moves_apart() -> None:
+    store = MemoryStore(windows={C1: NIGHT})
+    night = at("2025-03-05", "23:30")
+    grouped = _alert({"BABA": -7.25, "JD": -6.5}, when=night)
+    single = _alert({"PDD": -8.0}, when=at("2025-03-06", "01:10"))
+    QuietHours().run([Delivery(grouped, (C1,)), Delivery(single, (C1,))], _ctx(store, night, True))
+    [summary] = due_summaries(store, at("2025-03-06", "07:00"))
+    message = render_alert(summary.alert)
+    assert message.title.endswith(": 2 alerts (3 moves)")
+    assert [f.name for f in message.fields] == ["BABA", "JD", "PDD"]
+
+
 def test_summary_due_without_any_tick(engine: Engine) -> None:
     """The market is closed, no tick runs: the scheduler's check sends the summary."""
     store = MemoryStore(windows={C1: NIGHT})
