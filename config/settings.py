@@ -299,6 +299,14 @@ class Settings(BaseSettings):
     slack: SlackSettings = Field(default_factory=SlackSettings, description="Slack")
     telegram: TelegramSettings = Field(default_factory=TelegramSettings, description="Telegram")
 
+    def __init__(self, **values: Any) -> None:
+        """A name given in code that no setting reads is refused with the closest valid name,
+        not dropped (extra="ignore" only lets .env lines meant for other tools pass); a typo
+        inside a platform table is refused by that section (extra="forbid")."""
+        named = (k for k in values if not k.startswith("_") and k not in SECTIONS)
+        _refuse([p for k in named if (p := _name_problem(k, "Settings", secrets_here=True))])
+        super().__init__(**values)
+
     @model_validator(mode="before")
     @classmethod
     def _sections(cls, data: object) -> object:
@@ -469,9 +477,11 @@ def load_settings(**overrides: object) -> Settings:
     """Build Settings from every source, or raise SettingsError with a readable message.
     OVERRIDES (from code) are checked like the file's names: a typo is refused, not dropped."""
     check_setting_names()
-    _refuse(_unknown_names(overrides, "load_settings", secrets_here=True))
+    # Top-level names are checked by Settings itself; a platform table's, here, by name.
+    tables = {k: v for k, v in overrides.items() if k in SECTIONS}
+    _refuse(_unknown_names(tables, "load_settings", secrets_here=True))
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**overrides)
     except ValidationError as exc:
         raise SettingsError(describe_settings_error(exc)) from exc
     except (OSError, ValueError) as exc:

@@ -139,6 +139,8 @@ def test_a_typo_in_a_setting_given_in_code_is_refused_not_dropped() -> None:
         load_settings(slack={"prot": 3100})
     with pytest.raises(ValidationError, match=r"slack\.prot"):  # the model itself, too
         Settings(slack={"prot": 3100})  # type: ignore[arg-type]
+    with pytest.raises(SettingsError, match=r"Settings: unknown setting slak_port" + hint):
+        Settings(slak_port=3100)  # type: ignore[call-arg]
     secret_in_code = load_settings(slack_bot_token="xoxb-1", slack={"port": 3100})
     assert secret_in_code.slack.port == 3100  # code may pass secrets; a file may not
 
