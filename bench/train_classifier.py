@@ -300,25 +300,26 @@ def tune_sides(
     return tune, more
 
 
+def design(rows: Sequence[Example]) -> tuple[csr_matrix, np.ndarray, np.ndarray]:
+    """Feature matrix over the buckets training saw (a much smaller problem to fit), the
+    labels, and those buckets."""
+    full = matrix(rows)
+    used = np.unique(full.indices)
+    return full[:, used], np.array([CLASSES.index(r.label) for r in rows]), used
+
+
 def _cv_over_seeds(
-    path: Path,
-    extra: Sequence[Path],
+    tune: Sequence[news_dev.DevItem],
+    more: Sequence[news_dev.DevItem],
     seeds: Sequence[int],
     cs: Sequence[float],
     fold_seeds: Sequence[int | None] = (None,),
 ) -> int:
     """Tune-side grouped CV per C, averaged over several template draws (held side unread)."""
-    try:
-        tune, more = tune_sides(path, extra)
-    except (OSError, ValueError) as exc:
-        print(f"cannot read the labelled items: {exc}", file=sys.stderr)
-        return 2
     totals: dict[float, list[dict[str, float]]] = {c: [] for c in cs}
     for seed in seeds:
         rows = training_rows(tune, seed, more)
-        full = matrix(rows)
-        x = full[:, np.unique(full.indices)]
-        y = np.array([CLASSES.index(r.label) for r in rows])
+        x, y, _ = design(rows)
         for c in cs:
             for fold_seed in fold_seeds:
                 print(f"seed {seed}, folds {fold_seed}, C={c}:")
@@ -380,19 +381,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ROW_WEIGHTS.update(gen=args.gen_weight, ext=args.ext_weight, ext_title=args.ext_title_weight)
     TITLE_ROWS.clear()
     TITLE_ROWS.add(args.title_rows)
-    if args.cv_seeds:
-        folds = args.fold_seeds or [None]
-        return _cv_over_seeds(args.path, args.extra, args.cv_seeds, args.c, folds)
     try:
         tune, more = tune_sides(args.path, args.extra)
     except (OSError, ValueError) as exc:
         print(f"cannot read the labelled items: {exc}", file=sys.stderr)
         return 2
+    if args.cv_seeds:
+        return _cv_over_seeds(tune, more, args.cv_seeds, args.c, args.fold_seeds or [None])
     rows = training_rows(tune, args.seed, more)
-    full = matrix(rows)
-    used = np.unique(full.indices)
-    x = full[:, used]  # only the buckets training ever saw: a much smaller problem to fit
-    y = np.array([CLASSES.index(r.label) for r in rows])
+    x, y, used = design(rows)
     results = {}
     for c in args.c:
         four, binary, logits = cross_validate(rows, x, y, c)
