@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import news_dev
+from bench import extra_items, news_dev
 from bench import train_classifier as training
 from handlers.classifier import own_sentences
 
@@ -116,3 +116,48 @@ def test_news_dev_report_scores_extra_files_on_the_same_split(
 def test_sentences_do_not_end_at_abbreviations() -> None:
     body = "zzco fell 5% after a unit of Acme Inc. opened a probe. Others rose."
     assert own_sentences(body) == ["zzco fell 5% after a unit of Acme Inc. opened a probe."]
+
+
+def _gathered(symbol: str, title: str, url: str, label: str = "company") -> dict[str, str]:
+    return {
+        "symbol": symbol,
+        "company": "Zephyr Air",
+        "title": title,
+        "title_from": "page",
+        "lead": "",
+        "published": "",
+        "source_url": url,
+        "label": label,
+        "alt_label": "",
+        "note": "our own sample",
+    }
+
+
+def test_merge_keeps_valid_items_once_and_none_from_news_dev(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dev = _write(
+        tmp_path / "dev.jsonl",
+        [{**_gathered("ZEPH", "Zephyr Air wins a contract", "https://a.example/1")}],
+    )
+    folder = tmp_path / "gathered"
+    folder.mkdir()
+    _write(
+        folder / "w2_b.jsonl",
+        [
+            _gathered("zeph", "Zephyr Air cuts its outlook", "https://b.example/2"),
+            _gathered("ZEPH", "Zephyr Air Wins A Contract", "https://c.example/3"),
+            _gathered("QRTZ", "Quartz rises", "http://www.a.example/1/?utm=x"),
+            _gathered("QRTZ", "Quartz slides", "https://d.example/4", label="rumour"),
+        ],
+    )
+    _write(folder / "w10_c.jsonl", [_gathered("ZEPH", "Zephyr Air cuts its outlook", "https://e")])
+    assert extra_items.main(["merge", str(folder), "--news-dev", str(dev)]) == 0
+    merged = [json.loads(line) for line in (folder / "all.jsonl").read_text().splitlines()]
+    assert [(m["symbol"], m["title"]) for m in merged] == [("ZEPH", "Zephyr Air cuts its outlook")]
+    assert "1 items" in capsys.readouterr().out
+    assert extra_items.main(["check", str(folder / "w2_b.jsonl"), "--news-dev", str(dev)]) == 1
+    report = capsys.readouterr().out
+    assert "line 2: title is in news_dev" in report
+    assert "line 3: address is in news_dev" in report
+    assert "line 4: label 'rumour'" in report
