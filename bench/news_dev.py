@@ -14,6 +14,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -21,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PATH = ROOT / ".." / "shared" / "data" / "news_dev" / "headlines.jsonl"
 KINDS = ("company", "sector", "macro", "other")
 Side = Literal["tune", "held"]
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # US-listed Chinese companies in the set (the README's "China ADR" rows: 27 items).
 CHINA_ADRS = frozenset(
     {"BABA", "BILI", "EDU", "GOTU", "LI", "NIO", "NTES", "PDD", "TAL", "TCOM", "XPEV", "YUMC"}
@@ -170,6 +172,35 @@ def _confusion(s: DevScores) -> list[str]:
     return lines
 
 
+def hedging(items: Sequence[DevItem], with_lead: bool) -> str:
+    """How often verdicts are right in each band the alert words differently (render.hedge):
+    stated as the cause, "Likely ...", "Unclear, perhaps ...", and "unknown" (no cause stated:
+    the alert says the cause is unclear; never a label here, so never right)."""
+    from handlers.models import NewsItem
+    from handlers.news import classify_item
+    from handlers.render import LIKELY_BELOW, UNCLEAR_BELOW
+
+    bands = {band: [0, 0] for band in ("stated", "likely", "unclear", "said unknown")}
+    for i in items:
+        lead = i.lead if with_lead else ""
+        item = NewsItem(title=i.title, published=EPOCH, summary=lead)
+        verdict = classify_item(i.symbol, item, i.company or None)
+        band = (
+            "said unknown"
+            if verdict.kind == "unknown"
+            else "stated"
+            if verdict.confidence >= LIKELY_BELOW
+            else "likely"
+            if verdict.confidence >= UNCLEAR_BELOW
+            else "unclear"
+        )
+        bands[band][0] += 1
+        bands[band][1] += verdict.kind == i.label
+    return "    right by wording: " + ", ".join(
+        f"{band} {right}/{n} ({_ratio(right, n):.3f})" for band, (n, right) in bands.items()
+    )
+
+
 def report(items: Sequence[DevItem], sides: Sequence[Side], name: str = "news_dev") -> str:
     lines = [f"{name}: {len(items)} items"]
     preds = predictors()
@@ -183,6 +214,7 @@ def report(items: Sequence[DevItem], sides: Sequence[Side], name: str = "news_de
             lines.append(_line(name, s))
             if name.startswith("classifier"):
                 lines += _confusion(s)
+                lines.append(hedging(part, with_lead=name.endswith("lead")))
             for region in ("US", "China/HK"):
                 sub = [i for i in part if i.region == region]
                 lines.append(_line(f"  {region}", score(sub, predict)))
