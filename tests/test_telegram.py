@@ -303,6 +303,25 @@ async def test_send_returns_the_message_id_and_honours_a_429(fake: FakeTelegram)
         await notifier.send(render_alert(hostile_alert()), "#general", "key-2")
 
 
+async def test_alerts_and_commands_share_one_bot_closed_when_serving_stops(
+    fake: FakeTelegram,
+) -> None:
+    ctx = replayed(fake)
+    platform = TelegramPlatform()
+    notifier = platform.notifier(ctx)
+    assert isinstance(notifier, TelegramNotifier)
+    ctx.notifiers[PLATFORM] = notifier
+    task = asyncio.create_task(platform.serve(ctx, None))
+    await fake.wait_until(lambda: bool(fake.calls_to("getUpdates")) or task.done())
+    await notifier.send(render_alert(hostile_alert()), str(GROUP), "key-1")
+    assert len(fake.calls_to("getMe")) == 1, "the poller and the notifier are one bot"
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
+    await notifier.send(render_alert(hostile_alert()), str(GROUP), "key-2")
+    assert len(fake.calls_to("getMe")) == 2, "stopping closed the bot: it had to start again"
+
+
 def test_a_long_message_is_cut_on_a_line_with_a_note() -> None:
     lines = tuple(f"line {i} & <more> @everyone " * 20 for i in range(60))
     message = Message("Big <title>", Direction.UP, "", None, "", evidence=lines)

@@ -24,7 +24,15 @@ from telegram import (
 )
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
 from telegram.error import BadRequest, InvalidToken, RetryAfter, TelegramError
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, filters
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    ExtBot,
+    filters,
+)
+from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.app import AppContext
@@ -58,6 +66,7 @@ REFUSAL = refusal("On Telegram: the chat's creator or a chat administrator, or a
 NO_CHAT = "This button works only on a message in a chat."
 # Long polling: how long one getUpdates may wait for an update.
 POLL_TIMEOUT = timedelta(seconds=30)
+SEND_POOL = 256  # what ApplicationBuilder gives the bot it makes itself
 # A 429 asks to wait retry_after seconds; longer waits than this are the caller's to retry.
 MAX_RETRY_WAIT = 60.0
 RETRIES = 3
@@ -345,17 +354,27 @@ class TelegramCommands:
         log.error("Telegram update failed", exc_info=context.error)
 
 
-def build_application(ctx: AppContext) -> Application[Any, Any, Any, Any, Any, Any]:
-    """The Application with the commands and the button handler; nothing connects yet."""
-    settings = ctx.settings.telegram
-    app = (
-        Application.builder()
-        .token(bot_token(ctx.settings))
-        .base_url(settings.api_url)
-        .base_file_url(settings.file_url)
-        .concurrent_updates(True)
-        .build()
+def make_bot(settings: Settings) -> ExtBot[None]:
+    """The bot for alerts and commands alike, with the pool an Application gives its own bot
+    (a bare Bot has one connection, and concurrent answers would wait on it)."""
+    telegram = settings.telegram
+    return ExtBot(
+        bot_token(settings),
+        telegram.api_url,
+        telegram.file_url,
+        request=HTTPXRequest(connection_pool_size=SEND_POOL),
     )
+
+
+def build_application(
+    ctx: AppContext, bot: Bot | None = None
+) -> Application[Any, Any, Any, Any, Any, Any]:
+    """The Application with the commands and the button handler; nothing connects yet.
+
+    With BOT (the notifier's), the Application polls and answers with it, and its shutdown
+    closes that bot's connections too; without, it makes its own."""
+    builder = Application.builder().bot(bot or make_bot(ctx.settings))
+    app = builder.concurrent_updates(True).build()
     handlers = TelegramCommands(ctx)
     names = [*COMMANDS, *COMMAND_ALIASES]
     posts = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST
@@ -399,11 +418,12 @@ async def serve_telegram(
     mode: str | None = None,
     *,
     app: Application[Any, Any, Any, Any, Any, Any] | None = None,
+    bot: Bot | None = None,
     poll_timeout: timedelta = POLL_TIMEOUT,
 ) -> None:
     """Answer commands and button presses by long polling until cancelled, then stop cleanly
     (the settings admit no other MODE)."""
-    application = app or build_application(ctx)
+    application = app or build_application(ctx, bot)
     try:
         await start(application, poll_timeout)
         await asyncio.Event().wait()

@@ -43,14 +43,14 @@ class TelegramPlatform:
         return [token.get_secret_value()] if token is not None else []
 
     def notifier(self, ctx: AppContext) -> Notifier:
-        from telegram import Bot
+        """Posts alerts with the bot that serve then polls with (one bot, shut down once)."""
+        from bot.platforms.telegram.adapter import TelegramNotifier, make_bot
 
-        from bot.platforms.telegram.adapter import TelegramNotifier, bot_token
-
-        settings = ctx.settings.telegram
-        return TelegramNotifier(Bot(bot_token(ctx.settings), settings.api_url, settings.file_url))
+        return TelegramNotifier(make_bot(ctx.settings))
 
     def serve(self, ctx: AppContext, mode: str | None) -> Coroutine[Any, Any, None]:
-        from bot.platforms.telegram.adapter import serve_telegram
+        from bot.platforms.telegram.adapter import TelegramNotifier, serve_telegram
 
-        return serve_telegram(ctx, mode)
+        current = ctx.notifiers.get(self.name)
+        bot = current.bot if isinstance(current, TelegramNotifier) else None
+        return serve_telegram(ctx, mode, bot=bot)
