@@ -163,8 +163,10 @@ def describe_evidence(evidence: Evidence | None, n_company: int) -> str:
         line = f"{found} since {since}"
     elif not company:
         line = "company news was not searched (no company source configured)"
-    elif evidence.company_ruled_out:
+    elif evidence.company_ruled_out and n:
         line = f"no company-specific news in {_items(n)} from {where} since {since}"
+    elif evidence.company_ruled_out:
+        line = f"no company-specific news: no items at all from {where} since {since}"
     else:
         searched = f"; searched {where} since {since}" if where else ""
         line = "company news cannot be ruled out" + searched

@@ -61,7 +61,7 @@ def test_no_company_news_is_said_only_when_every_company_source_answered() -> No
     gaps = describe_evidence(Evidence.of("BABA", SINCE, UNTIL, [down, off]), 0)
     macro_gap = Evidence.of("BABA", SINCE, UNTIL, [good, market_down])
 
-    assert all_ok.startswith("no company-specific news in 0 items from Yahoo news since")
+    assert all_ok.startswith("no company-specific news: no items at all from Yahoo news since")
     assert gaps.startswith("Yahoo news unreachable (cannot connect); SEC filings not checked")
     assert "company news cannot be ruled out" in gaps and "no company-specific" not in gaps
     assert macro_gap.company_ruled_out  # market news informs context, not the 'no news' claim

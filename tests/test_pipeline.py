@@ -62,7 +62,8 @@ def test_group_move_on_npc_day_is_one_macro_alert(engine: Engine, memory_store: 
     assert alert.benchmark.symbol == "KWEB" and alert.benchmark.pct == pytest.approx(7.1)
     assert "cn-npc-2025-opening" in [e.id for e in alert.context]
     assert all(
-        "no company-specific news in 0 items" in e.searched for e in alert.explanations.values()
+        "no company-specific news: no items at all" in e.searched
+        for e in alert.explanations.values()
     )
 
 
