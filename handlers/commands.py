@@ -156,6 +156,9 @@ class Reply:
 
 
 WHY_PEERS = 6
+# The longest gap between two closes a market keeps (a long weekend); an older close means
+# whole sessions are missing from the data, not only the one under way.
+LONGEST_CLOSED_GAP = timedelta(days=4)
 
 
 def _utc(at: datetime) -> str:
@@ -469,6 +472,8 @@ def as_of_text(
     if quote.closing:
         trading = now_session in ("regular", "break")
         during = "; no price yet from the session under way" if trading else ""
+        if age > LONGEST_CLOSED_GAP:
+            during = "; no newer price found"  # sessions are missing, not just today's
         return f"as of {local} close{during}"
     session = f"{quote.session}-market " if quote.session != "regular" else ""
     text = age_text(age, delayed=quote.delayed)

@@ -137,6 +137,9 @@ def test_why_on_a_us_holiday_answers_from_the_session_before(
     tuesday = why(capsys, "BABA", "--bars", str(bars), "--at", "2025-01-21T12:00")
     assert "no price yet from the session under way" in tuesday["as_of"]
     assert "session under way" not in answer["as_of"]
+    # Ten days on, whole sessions are missing, not just the one under way.
+    later = why(capsys, "BABA", "--bars", str(bars), "--at", "2025-01-27T12:00")
+    assert later["as_of"] == "as of Fri 2025-01-17 16:00 EST close; no newer price found"
 
 
 def test_why_for_a_hong_kong_symbol_in_the_lunch_break(
