@@ -130,7 +130,7 @@ def _sub(sub: SubParsers, name: str, text: str, examples: str) -> argparse.Argum
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="marketbot",
-        description="A market-alert bot for Discord and Slack.",
+        description="A market-alert bot for Discord, Slack and Telegram.",
         epilog=TOP_EXAMPLES,
         formatter_class=HelpFormatter,
     )
