@@ -302,6 +302,16 @@ def run_classifier(out: Console) -> dict[str, Any]:
     return {"result": asdict(result), "goal_met": met}
 
 
+def reference_loop(count: int = 10_000_000) -> float:
+    """CPU seconds of a fixed pure-Python loop: how fast this machine is today (shared machines
+    differ by 2x and more, and every CPU figure here scales with it)."""
+    started = time.process_time()
+    total = 0
+    for n in range(count):
+        total += n
+    return round(time.process_time() - started, 3)
+
+
 def main() -> int:
     warnings.simplefilter("ignore")  # third-party deprecation noise would bury the tables
     logging.basicConfig(level=logging.ERROR)
@@ -317,6 +327,11 @@ def main() -> int:
     if unknown:
         out.print(f"unknown section(s) {unknown}; choose from {list(SECTIONS)}")
         return 2
+    report["reference_loop_cpu_s"] = reference_loop()
+    out.print(
+        f"machine speed: 10 million additions in a Python loop took "
+        f"{report['reference_loop_cpu_s']:.2f} s of CPU (the figures below scale with it)"
+    )
     for name in chosen:
         report[name] = SECTIONS[name](out)
     report["seconds"] = round(time.perf_counter() - started, 1)

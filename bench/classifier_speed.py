@@ -40,8 +40,9 @@ def sample_items(count: int = 1000) -> list[tuple[str, str, NewsItem]]:
     out: list[tuple[str, str, NewsItem]] = []
     for n in range(count):
         _label, symbol, company, title, lead = rows[n % len(rows)]
-        # Every other item carries a long lead; the number keeps titles distinct.
-        body = ((lead or title) + _FILLER * 2)[:450] if n % 2 else ""
+        # Every other item carries a long lead; the number keeps titles and leads distinct, so
+        # that no cache of a whole text helps (real items share words, not whole texts).
+        body = (f"({n}) {lead or title}{_FILLER * 2}")[:450] if n % 2 else ""
         item = NewsItem(title=f"{title} ({n})", published=at, lead=body, related=(symbol,))
         out.append((symbol, company, item))
     return out

@@ -9,6 +9,7 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
 
 WEIGHTS = Path(__file__).with_name("classifier_weights.json")
@@ -19,7 +20,7 @@ OTHER = "zzoth"  # another listed company, by its ticker
 FLAG_REPEAT = 1  # more than 1 (rules outweigh n-grams) scored lower in grouped CV
 
 _WORD = re.compile(r"[a-z0-9]+(?:['’&.\-][a-z0-9]+)*|[%$&]")
-_DIGITS = re.compile(r"\d+")
+_DIGITS = re.compile(r"[0-9]+")  # a word holds only these digits
 _TICKER_DRESS = re.compile(
     r"\((?:(?:NYSE|NASDAQ|Nasdaq|NYSEARCA|OTC|HKEX|HKG|LSE|TSX)\s*:\s*)?([A-Z0-9][A-Z0-9.\-]{0,9})\)"
     r"|\$([A-Z][A-Z0-9.\-]{0,9})\b|(?:NYSE|NASDAQ|Nasdaq|HKEX)\s*:\s*([A-Z0-9][A-Z0-9.\-]{0,9})"
@@ -65,24 +66,33 @@ def normalise(text: str, symbol: str, aliases: Sequence[str]) -> str:
 
 
 def words(text: str) -> list[str]:
-    return [_DIGITS.sub("0", w) for w in _WORD.findall(text.lower())]
+    """Lower-case words, every run of digits written 0 (one pass over the text)."""
+    return _WORD.findall(_DIGITS.sub("0", text.lower()))
 
 
-def _ngrams(prefix: str, tokens: Sequence[str]) -> Iterable[str]:
-    for i, tok in enumerate(tokens):
-        yield f"{prefix}{tok}"
-        if i + 1 < len(tokens):
-            yield f"{prefix}{tok} {tokens[i + 1]}"
+def _ngrams(prefix: str, tokens: Sequence[str]) -> list[str]:
+    """Each word, and each word with the next."""
+    out = [f"{prefix}{tok}" for tok in tokens]
+    out += [f"{prefix}{a} {b}" for a, b in pairwise(tokens)]
+    return out
 
 
-def _chars(prefix: str, tokens: Sequence[str]) -> Iterable[str]:
+def _chars(prefix: str, tokens: Sequence[str]) -> list[str]:
+    """The 4- and 5-character pieces of each word of 4 letters or more, marked at its ends."""
+    out: list[str] = []
     for tok in tokens:
-        if tok in (CO, OTHER) or len(tok) < 4:
-            continue
-        padded = f"<{tok}>"
-        for n in (4, 5):
-            for i in range(len(padded) - n + 1):
-                yield f"{prefix}{padded[i : i + n]}"
+        if len(tok) >= 4 and tok not in (CO, OTHER):
+            out += _word_chars(prefix, tok)
+    return out
+
+
+@lru_cache(maxsize=65536)
+def _word_chars(prefix: str, tok: str) -> tuple[str, ...]:
+    """One word's pieces (words recur from item to item: each is cut once)."""
+    padded = f"<{tok}>"
+    fours = (prefix + padded[i : i + 4] for i in range(len(padded) - 3))
+    fives = (prefix + padded[i : i + 5] for i in range(len(padded) - 4))
+    return (*fours, *fives)
 
 
 _CAUSE_CLAUSE = re.compile(
@@ -157,25 +167,12 @@ class LinearModel:
     temperature: float = 1.0
 
     def probabilities(self, feats: Iterable[str]) -> dict[str, float]:
-        counts = hashed(feats)
-        get = self.weights.get
-        if len(self.classes) == 4:
-            # Unrolled for the shipped four classes: this loop is most of the run time.
-            s0, s1, s2, s3 = self.bias
-            for bucket, value in counts.items():
-                row = get(bucket)
-                if row is not None:
-                    s0 += row[0] * value
-                    s1 += row[1] * value
-                    s2 += row[2] * value
-                    s3 += row[3] * value
-            scores = [s0, s1, s2, s3]
-        else:
-            scores = list(self.bias)
-            for bucket, value in counts.items():
-                row = get(bucket)
-                if row is not None:
-                    scores = [s + w * value for s, w in zip(scores, row, strict=True)]
+        # Summing each occurrence's row equals weighting a bucket by its count (see hashed);
+        # done this way the loops run in C, and this is most of the classifier's run time.
+        buckets = map((BUCKETS - 1).__and__, map(zlib.crc32, map(str.encode, feats)))
+        rows = list(filter(None, map(self.weights.get, buckets)))
+        totals = [math.fsum(col) for col in zip(*rows, strict=True)] or [0.0] * len(self.bias)
+        scores = [b + s for b, s in zip(self.bias, totals, strict=True)]
         top = max(scores)
         exps = [math.exp((s - top) / self.temperature) for s in scores]
         total = sum(exps)

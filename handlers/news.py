@@ -30,6 +30,12 @@ def _search(pattern: str, text: str, flags: int = 0) -> re.Match[str] | None:
     return _rx(pattern, flags).search(text)
 
 
+@lru_cache(maxsize=8192)
+def _hit(rx: re.Pattern[str], text: str) -> bool:
+    """Whether RX matches in TEXT: one item's rules ask the same of the same text often."""
+    return rx.search(text) is not None
+
+
 _CATALYST = re.compile(
     r"\b("
     r"earnings|results|quarter(ly)?|q[1-4]|fy\d{2,4}|revenue|sales|profit|loss(es)?|eps|"
@@ -203,6 +209,7 @@ def _mentions_symbol(symbol: str, text: str) -> bool:
     return _search(rf"(?<![A-Za-z0-9]){base}(?![A-Za-z0-9])", text) is not None
 
 
+@lru_cache(maxsize=4096)
 def _alias_pattern(alias: str) -> str:
     return rf"(?<![a-z0-9]){re.escape(alias.lower())}(?![a-z0-9])"
 
@@ -290,13 +297,13 @@ def _move_cause(aliases: Sequence[str], symbol: str, title: str) -> str | None:
 
 
 def _kind_of_cause(cause: str) -> HeadlineKind:
-    if _MACRO.search(cause):
+    if _hit(_MACRO, cause):
         return "macro"
-    if _CATALYST.search(cause):
+    if _hit(_CATALYST, cause):
         return "company"
-    if _MARKET.search(cause):
+    if _hit(_MARKET, cause):
         return "macro"
-    if _SECTOR.search(cause):
+    if _hit(_SECTOR, cause):
         return "sector"
     return "company"
 
@@ -315,7 +322,7 @@ def rule_kind(
         return "other"
     sym = symbol.upper()
     aliases = company_aliases(sym, company, extra_aliases)
-    if _NOT_NEWS.search(title) or _stake_in_this(aliases, sym, title):
+    if _hit(_NOT_NEWS, title) or _stake_in_this(aliases, sym, title):
         return "other"
     if _mentions_symbol(sym, title) or _mentions_alias(aliases, title):
         return _about_this_company(sym, aliases, title, summary)
@@ -328,37 +335,37 @@ def _about_this_company(
     """A headline naming this company: its own catalyst, a group it moves with, or a cause."""
     owns = _owns_catalyst(aliases, symbol, title)
     several = _names_several(title) or len(_other_title_tickers(symbol, title)) >= 2
-    if (several or _SECTOR.search(title)) and not owns:
+    if (several or _hit(_SECTOR, title)) and not owns:
         return "sector"
     if owns:
         return "company"
-    if _CATALYST.search(title):
-        return "macro" if _MACRO.search(title) else "company"
-    if _NO_CATALYST.search(title):
+    if _hit(_CATALYST, title):
+        return "macro" if _hit(_MACRO, title) else "company"
+    if _hit(_NO_CATALYST, title):
         return "other"
     cause = _move_cause(aliases, symbol, title)
     if cause is not None:
         return _kind_of_cause(cause)
-    if _MACRO.search(title):
+    if _hit(_MACRO, title):
         return "macro"
-    if summary and _CATALYST.search(summary):
+    if summary and _hit(_CATALYST, summary):
         return "company"
     return "other"
 
 
 def _about_something_else(symbol: str, title: str, related: Sequence[str]) -> HeadlineKind:
     """A headline that does not name this company: its industry, the market, or noise."""
-    if _NO_CATALYST.search(title):
+    if _hit(_NO_CATALYST, title):
         return "other"
-    if _SECTOR.search(title):
+    if _hit(_SECTOR, title):
         return "sector"
-    if _MACRO.search(title):
+    if _hit(_MACRO, title):
         return "macro"
     if _names_several(title):
         return "sector"
-    if _MARKET.search(title):
+    if _hit(_MARKET, title):
         return "macro"
-    if len(_other_related(symbol, related)) >= 2 and not _CATALYST.search(title):
+    if len(_other_related(symbol, related)) >= 2 and not _hit(_CATALYST, title):
         return "sector"
     return "other"
 
@@ -434,17 +441,17 @@ def _flags(
             f"body_named:{_mentions_symbol(symbol, body) or _mentions_alias(aliases, body)}"
         )
     for name, rx in (("cat", _CATALYST), ("mac", _MACRO), ("mkt", _MARKET), ("sec", _SECTOR)):
-        if rx.search(title):
+        if _hit(rx, title):
             flags.append(f"t_{name}")
-        if body and rx.search(body):
+        if body and _hit(rx, body):
             flags.append(f"b_{name}")
-    if _NOT_NEWS.search(title) or _NO_CATALYST.search(title):
+    if _hit(_NOT_NEWS, title) or _hit(_NO_CATALYST, title):
         flags.append("t_notnews")
     if named and _owns_catalyst(aliases, symbol, title):
         flags.append("t_owns")
     if _names_several(title):
         flags.append("t_several")
-    if _MOVE_ONLY.search(title):
+    if _hit(_MOVE_ONLY, title):
         flags.append("t_move_only")
     others = len(_other_related(symbol, related))
     flags.append(f"related:{min(others, 3)}")
@@ -475,7 +482,7 @@ def _lead_flags(symbol: str, body: str, aliases: Sequence[str]) -> list[str]:
         cause = _move_cause(aliases, symbol, sentence)
         if cause is not None:
             out.append(f"lead_cause:{_kind_of_cause(cause)}")
-        if _PEER_CUE.search(sentence):
+        if _hit(_PEER_CUE, sentence):
             out.append("lead_peer")
     if not named:
         out.append("lead_unnamed")
@@ -516,7 +523,7 @@ def _strong_signal(symbol: str, item: NewsItem) -> ItemVerdict | None:
 
 def _states_no_cause(title: str) -> bool:
     """A move with no cause and no group ("Why X Stock Soared"; not "Why X and Other ... ")."""
-    return bool(_MOVE_ONLY.search(title)) and not (_names_several(title) or _SECTOR.search(title))
+    return bool(_hit(_MOVE_ONLY, title)) and not (_names_several(title) or _hit(_SECTOR, title))
 
 
 def classify_item(symbol: str, item: NewsItem, company: str | None = None) -> ItemVerdict:
