@@ -32,6 +32,7 @@ class SpeedResult:
     wall_seconds: float
     per_item_us: float
     model_loaded: bool
+    warm_up_seconds: float  # each company's name patterns, compiled once per process
 
 
 def sample_items(count: int = 1000) -> list[tuple[str, str, NewsItem]]:
@@ -51,6 +52,7 @@ def sample_items(count: int = 1000) -> list[tuple[str, str, NewsItem]]:
 def main(count: int = 1000) -> SpeedResult:
     items = sample_items(count)
     loaded = shipped_model() is not None  # load once, outside the timing, as a process does
+    warm_up = warm_up_companies(items)
     started, cpu_started = time.perf_counter(), time.process_time()
     for symbol, company, item in items:
         classify_item(symbol, item, company)
@@ -63,7 +65,18 @@ def main(count: int = 1000) -> SpeedResult:
         wall_seconds=round(wall, 3),
         per_item_us=round(seconds / count * 1e6, 1),
         model_loaded=loaded,
+        warm_up_seconds=round(warm_up, 3),
     )
+
+
+def warm_up_companies(items: list[tuple[str, str, NewsItem]]) -> float:
+    """CPU seconds to classify one other item per company first, as a running bot has done:
+    the patterns for a company's names are compiled on its first item and kept."""
+    started = time.process_time()
+    at = datetime(2025, 3, 4, 14, 0, tzinfo=UTC)
+    for symbol, company in sorted({(s, c) for s, c, _i in items}):
+        classify_item(symbol, NewsItem(title=f"{company} warm-up", published=at), company)
+    return time.process_time() - started
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import yaml
 
 from handlers.classifier import NOT_AFTER_ABBREVIATION, features, normalise, shipped_model
 from handlers.models import HeadlineKind, ItemKind, NewsItem
+from handlers.patterns import by_first_letter, faster
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def _hit(rx: re.Pattern[str], text: str) -> bool:
     return rx.search(text) is not None
 
 
-_CATALYST = re.compile(
+_CATALYST_AS_WRITTEN = re.compile(
     r"\b("
     r"earnings|results|quarter(ly)?|q[1-4]|fy\d{2,4}|revenue|sales|profit|loss(es)?|eps|"
     r"beats?|miss(es|ed)?|tops|guidance|outlook|forecasts?|withdraw\w*|reaffirm\w*|"
@@ -58,9 +59,10 @@ _CATALYST = re.compile(
     r")\b",
     re.IGNORECASE,
 )
+_CATALYST = faster(_CATALYST_AS_WRITTEN)
 
 # Economy, policy and commodities: a cause outside any one company or industry.
-_MACRO = re.compile(
+_MACRO_AS_WRITTEN = re.compile(
     r"\b("
     r"fed|federal reserve|fomc|powell|rate (cut|hike)s?|interest rates?|"
     r"(bond|treasury) yields?|yields (rise|rose|fall|fell|jump\w*|climb\w*|drop\w*|surge\w*)|"
@@ -75,6 +77,7 @@ _MACRO = re.compile(
     r")\b",
     re.IGNORECASE,
 )
+_MACRO = faster(_MACRO_AS_WRITTEN)
 
 # Whole-market words: enough to call a story macro, too weak to outrank a company catalyst.
 _MARKET = re.compile(
@@ -86,7 +89,7 @@ _MARKET = re.compile(
     re.IGNORECASE,
 )
 
-_INDUSTRY = (
+_INDUSTRY_AS_WRITTEN = (
     r"tech|technology|internet|chip|chipmakers?|semiconductor|ev|electric vehicle|auto|"
     r"automakers?|bank|banking|regional bank|financial|oil|energy|airline|travel|retail|"
     r"e-commerce|ai|crypto|biotech|pharma|drug|healthcare|health care|medical|software|cloud|"
@@ -95,21 +98,27 @@ _INDUSTRY = (
     r"value|megacap|mega-cap|large-cap|small-cap|meme"
 )
 
+
 # Several companies or an industry moving together.
-_SECTOR = re.compile(
-    rf"\b("
-    rf"({_INDUSTRY})\s+([\w-]+\s+){{0,2}}?(stocks|shares|names|sector|industry|makers|giants|"
-    rf"peers|adrs|companies|firms|etfs)|"
-    rf"({_INDUSTRY})\s+([\w-]+\s+)?(rally|selloff|sell-off|rout|slump)|"
-    rf"shares of several|several [\w-]+( [\w-]+)? (companies|stocks|names)|[\w-]+ space|"
-    rf"other [\w-]+ stocks|adrs|sector|industry|peers|rival stocks|across the board"
-    rf")\b",
-    re.IGNORECASE,
-)
+def _sector_pattern(industry: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"\b("
+        rf"({industry})\s+([\w-]+\s+){{0,2}}?(stocks|shares|names|sector|industry|makers|giants|"
+        rf"peers|adrs|companies|firms|etfs)|"
+        rf"({industry})\s+([\w-]+\s+)?(rally|selloff|sell-off|rout|slump)|"
+        rf"shares of several|several [\w-]+( [\w-]+)? (companies|stocks|names)|[\w-]+ space|"
+        rf"other [\w-]+ stocks|adrs|sector|industry|peers|rival stocks|across the board"
+        rf")\b",
+        re.IGNORECASE,
+    )
+
+
+_SECTOR_AS_WRITTEN = _sector_pattern(_INDUSTRY_AS_WRITTEN)
+_SECTOR = faster(_sector_pattern(by_first_letter(_INDUSTRY_AS_WRITTEN)))
 
 # Never a catalyst whatever words they contain: lists, screens, previews, recaps, technical
 # ratings, fund and insider filings, conference transcripts, "buy or sell?" pieces.
-_NOT_NEWS = re.compile(
+_NOT_NEWS_AS_WRITTEN = re.compile(
     r"\b("
     r"\d+ ([\w-]+ ){0,2}stocks|stocks? to (buy|watch|own|consider|avoid|sell)|top \d+|"
     r"best [\w-]+ stocks|stocks that hit|biggest movers|stocks moving|earnings scheduled|"
@@ -130,6 +139,7 @@ _NOT_NEWS = re.compile(
     r")",
     re.IGNORECASE,
 )
+_NOT_NEWS = faster(_NOT_NEWS_AS_WRITTEN)
 
 # About the company but no catalyst: opinion and explainer phrasings that may sit beside one.
 _NO_CATALYST = re.compile(
