@@ -86,7 +86,7 @@ def _chars(prefix: str, tokens: Sequence[str]) -> list[str]:
     return out
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)  # about 1.5 KB a word: at most ~12 MB
 def _word_chars(prefix: str, tok: str) -> tuple[str, ...]:
     """One word's pieces (words recur from item to item: each is cut once)."""
     padded = f"<{tok}>"
