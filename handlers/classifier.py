@@ -6,10 +6,10 @@ import json
 import math
 import re
 import zlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import pairwise
+from itertools import pairwise, starmap
 from pathlib import Path
 
 WEIGHTS = Path(__file__).with_name("classifier_weights.json")
@@ -18,6 +18,8 @@ BUCKETS = 1 << 18
 CO = "zzco"  # the company the item is scored for
 OTHER = "zzoth"  # another listed company, by its ticker
 FLAG_REPEAT = 1  # more than 1 (rules outweigh n-grams) scored lower in grouped CV
+# A word whose character pieces are features: (prefix, word); its pieces are word_pieces(...).
+Piece = tuple[str, str]
 
 _WORD = re.compile(r"[a-z0-9]+(?:['’&.\-][a-z0-9]+)*|[%$&]")
 _DIGITS = re.compile(r"[0-9]+")  # a word holds only these digits
@@ -77,18 +79,13 @@ def _ngrams(prefix: str, tokens: Sequence[str]) -> list[str]:
     return out
 
 
-def _chars(prefix: str, tokens: Sequence[str]) -> list[str]:
-    """The 4- and 5-character pieces of each word of 4 letters or more, marked at its ends."""
-    out: list[str] = []
-    for tok in tokens:
-        if len(tok) >= 4 and tok not in (CO, OTHER):
-            out += _word_chars(prefix, tok)
-    return out
+def _pieces(prefix: str, tokens: Sequence[str]) -> list[Piece]:
+    """Each word of 4 letters or more whose 4- and 5-character pieces are features."""
+    return [(prefix, tok) for tok in tokens if len(tok) >= 4 and tok not in (CO, OTHER)]
 
 
-@lru_cache(maxsize=8192)  # about 1.5 KB a word: at most ~12 MB
-def _word_chars(prefix: str, tok: str) -> tuple[str, ...]:
-    """One word's pieces (words recur from item to item: each is cut once)."""
+def word_pieces(prefix: str, tok: str) -> tuple[str, ...]:
+    """The 4- and 5-character pieces of one word, marked at its ends."""
     padded = f"<{tok}>"
     fours = (prefix + padded[i : i + 4] for i in range(len(padded) - 3))
     fives = (prefix + padded[i : i + 5] for i in range(len(padded) - 4))
@@ -126,15 +123,21 @@ def own_sentences(body: str) -> list[str]:
 
 def features(title: str, body: str, flags: Iterable[str] = ()) -> list[str]:
     """Feature strings of one normalised item: title words, bigrams, char n-grams; body words."""
+    plain, pieces = feature_groups(title, body, flags)
+    return plain + [p for prefix, tok in pieces for p in word_pieces(prefix, tok)]
+
+
+def feature_groups(
+    title: str, body: str, flags: Iterable[str] = ()
+) -> tuple[list[str], list[Piece]]:
+    """features(), with the words whose character pieces are features left uncut."""
     title_words = words(title)
     body_words = words(body)
     out = ["bias:1", *(f"flag:{f}" for f in flags for _ in range(FLAG_REPEAT))]
     out += (f"c:{w}" for w in cause_words(title))
     out += (f"c:{w}" for w in cause_words(body[:300]))
     out += _ngrams("t:", title_words)
-    out += _chars("tc:", title_words)
     out += _ngrams("b:", body_words)
-    out += _chars("bc:", body_words[:80])
     own = own_sentences(body)
     for sentence in own:
         out += _ngrams("s:", words(sentence))
@@ -144,7 +147,7 @@ def features(title: str, body: str, flags: Iterable[str] = ()) -> list[str]:
     if CO in title_words:
         out.append(f"t:co_at_{min(title_words.index(CO), 3)}")
     out.append("b:none" if not body_words else f"b:co_{CO in body_words}")
-    return out
+    return out, _pieces("tc:", title_words) + _pieces("bc:", body_words[:80])
 
 
 def hashed(feats: Iterable[str]) -> dict[int, float]:
@@ -165,18 +168,35 @@ class LinearModel:
     bias: tuple[float, ...]
     weights: dict[int, tuple[float, ...]]
     temperature: float = 1.0
+    _piece_rows: Callable[[str, str], tuple[float, ...] | None] = field(
+        init=False, repr=False, compare=False
+    )
 
-    def probabilities(self, feats: Iterable[str]) -> dict[str, float]:
+    def __post_init__(self) -> None:
+        # Words recur from item to item: the sum of a word's piece rows is worked out once.
+        object.__setattr__(self, "_piece_rows", lru_cache(maxsize=16384)(self._sum_of_pieces))
+
+    def _sum_of_pieces(self, prefix: str, tok: str) -> tuple[float, ...] | None:
+        rows = list(filter(None, map(self.weights.get, _buckets(word_pieces(prefix, tok)))))
+        return tuple(math.fsum(col) for col in zip(*rows, strict=True)) if rows else None
+
+    def probabilities(self, feats: Iterable[str], pieces: Iterable[Piece] = ()) -> dict[str, float]:
+        """Class probabilities of feature strings and of words whose pieces are features."""
         # Summing each occurrence's row equals weighting a bucket by its count (see hashed);
         # done this way the loops run in C, and this is most of the classifier's run time.
-        buckets = map((BUCKETS - 1).__and__, map(zlib.crc32, map(str.encode, feats)))
-        rows = list(filter(None, map(self.weights.get, buckets)))
+        rows = list(filter(None, map(self.weights.get, _buckets(feats))))
+        rows += filter(None, starmap(self._piece_rows, pieces))
         totals = [math.fsum(col) for col in zip(*rows, strict=True)] or [0.0] * len(self.bias)
         scores = [b + s for b, s in zip(self.bias, totals, strict=True)]
         top = max(scores)
         exps = [math.exp((s - top) / self.temperature) for s in scores]
         total = sum(exps)
         return {c: e / total for c, e in zip(self.classes, exps, strict=True)}
+
+
+def _buckets(feats: Iterable[str]) -> Iterable[int]:
+    """stable_hash of each feature, in C."""
+    return map((BUCKETS - 1).__and__, map(zlib.crc32, map(str.encode, feats)))
 
 
 def parse_model(raw: dict[str, object]) -> LinearModel:

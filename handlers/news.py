@@ -12,7 +12,14 @@ from pathlib import Path
 
 import yaml
 
-from handlers.classifier import NOT_AFTER_ABBREVIATION, features, normalise, shipped_model
+from handlers.classifier import (
+    NOT_AFTER_ABBREVIATION,
+    Piece,
+    feature_groups,
+    features,
+    normalise,
+    shipped_model,
+)
 from handlers.models import HeadlineKind, ItemKind, NewsItem
 from handlers.patterns import by_first_letter, faster
 
@@ -503,10 +510,23 @@ def item_features(
     symbol: str, title: str, body: str, company: str | None, related: Sequence[str] = ()
 ) -> list[str]:
     """The model's features for one item: the training script calls this very function."""
+    return features(*_normalised(symbol, title, body, company, related))
+
+
+def _item_feature_groups(
+    symbol: str, title: str, body: str, company: str | None, related: Sequence[str] = ()
+) -> tuple[list[str], list[Piece]]:
+    """item_features, with the words whose character pieces are features left uncut."""
+    return feature_groups(*_normalised(symbol, title, body, company, related))
+
+
+def _normalised(
+    symbol: str, title: str, body: str, company: str | None, related: Sequence[str]
+) -> tuple[str, str, list[str]]:
     sym = symbol.upper()
     aliases = aliases_for(sym, company)
     flags = _flags(sym, title, body, aliases, related)
-    return features(normalise(title, sym, aliases), normalise(body, sym, aliases), flags)
+    return normalise(title, sym, aliases), normalise(body, sym, aliases), flags
 
 
 def _strong_signal(symbol: str, item: NewsItem) -> ItemVerdict | None:
@@ -559,7 +579,7 @@ def _classify_cached(symbol: str, item: NewsItem, company: str | None) -> ItemVe
         return ItemVerdict(
             rule_kind(sym, title, company, body, item.related, aliases_for(sym, company)), 0.5
         )
-    probs = model.probabilities(item_features(symbol, title, body, company, item.related))
+    probs = model.probabilities(*_item_feature_groups(symbol, title, body, company, item.related))
     kind = max(probs, key=lambda k: probs[k])
     return ItemVerdict(kind, round(probs[kind], 3))  # type: ignore[arg-type]
 

@@ -10,7 +10,16 @@ import yaml
 
 from bench import news_dev
 from bench.classifier_speed import sample_items
-from handlers.classifier import LinearModel, features, normalise, parse_model, stable_hash
+from handlers.classifier import (
+    LinearModel,
+    feature_groups,
+    features,
+    normalise,
+    parse_model,
+    shipped_model,
+    stable_hash,
+    word_pieces,
+)
 from handlers.models import NewsItem
 from handlers.news import classify_headline, classify_item
 
@@ -144,3 +153,18 @@ def test_bad_model_files_are_refused() -> None:
     model = parse_model({"classes": ["a", "b"], "bias": [0.0, 1.0], "weights": {"3": [1, 2]}})
     assert isinstance(model, LinearModel)
     assert model.probabilities([])["b"] > 0.5
+
+
+def test_words_scored_whole_give_what_their_pieces_give() -> None:
+    # At run time a word's piece rows are summed once and kept; training sees every piece.
+    model = shipped_model()
+    assert model is not None
+    title = "zzco shares jump after the regulator approved its weight-loss drug"
+    body = "zzco rose 12% on Tuesday. Rivals such as zzoth slipped as investors rotated."
+    plain, pieces = feature_groups(title, body, ["rule:company"])
+    assert len(pieces) > 10
+    cut = plain + [p for prefix, tok in pieces for p in word_pieces(prefix, tok)]
+    assert sorted(cut) == sorted(features(title, body, ["rule:company"]))
+    whole, each = model.probabilities(plain, pieces), model.probabilities(cut)
+    assert whole == pytest.approx(each, abs=1e-12)
+    assert model.probabilities(plain, pieces) == whole  # the second time from the kept sums
