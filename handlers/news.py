@@ -60,6 +60,10 @@ _CATALYST_AS_WRITTEN = re.compile(
     r"lays off|job cuts|leadership changes?|"
     r"buyback|repurchase|dividend|offering|senior notes|notes due|bond sale|pricing of|"
     r"ipo|listing|delist\w*|convertible|"
+    # Index inclusion is the stock's own news (news_dev's rule), not a market move.
+    r"(join\w*|added to|addition to|inclusion in|included in|enters?|to enter|dropped from|"
+    r"removed from|deleted from) (the )?(s&p (500|400|600)|nasdaq[- ]100|ftse (100|250)|"
+    r"russell (1000|2000|3000)|dow jones industrial average|dow|hang seng index|nifty( 50)?)|"
     r"contract|partner\w*|agreement|orders?|deliveries|delivered|shipments?|"
     r"factory|plants?|production|halt\w*|shuts? down|suspend\w*|"
     r"investment plan|invest\w* \$|plans? to|strike|outage|hack\w*|breach"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.sources.yahoo.news import parse_news, parse_news_item
-from handlers.news import classify_headline
+from handlers.news import classify_headline, rule_kind
 
 ALIBABA = "Alibaba Group Holding Limited"
 
@@ -182,3 +182,18 @@ def test_legacy_flat_shape_from_real_yahoo_search(shared_yahoo: Path) -> None:
     assert first.publisher
     assert "BABA" in first.related
     assert first.published.year == 2025
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Acme Robotics to join the S&P 500 next week",
+        "Acme Robotics shares jump after it is added to the Nasdaq-100",
+        "Acme Robotics slides as it is dropped from the FTSE 100",
+    ],
+)
+def test_index_inclusion_is_the_stocks_own_news_for_the_rules_too(title: str) -> None:
+    # news_dev's rule lists "index inclusion of that stock" as company news; the S&P 500
+    # named alone is the market.
+    assert rule_kind("ACME", title, "Acme Robotics Inc.") == "company"
+    assert rule_kind("ACME", "Acme Robotics rises as the S&P 500 hits a record", "Acme") == "macro"
